@@ -1,0 +1,117 @@
+"""Acquit: a self-service customer payment portal for B2B suppliers."""
+
+import logging
+import os
+
+from flask import Flask, request, session
+from flask_login import current_user
+
+from portal import errors, i18n
+from portal.config import Settings
+from portal.extensions import babel, csrf, db, htmx, login_manager
+from portal.mail import outbox
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the portal: settings from the environment, then `config` overrides on top."""
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(Settings.from_environment().flask_config(app.instance_path))
+    app.config.update(config or {})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    errors.register_error_handlers(app)
+    i18n.register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, default_translation_directories="translations")
+    htmx.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = i18n.LOGIN_REQUIRED_MESSAGE
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(_load_user)
+
+
+def _load_user(session_id: str):
+    from portal.auth_session import load_user_from_session_id
+
+    return load_user_from_session_id(db.session, session_id)
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.blueprints.auth import blueprint as auth
+    from portal.blueprints.collections import blueprint as collections
+    from portal.blueprints.invoices import blueprint as invoices
+
+    app.register_blueprint(auth)
+    app.register_blueprint(invoices)
+    app.register_blueprint(collections)
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _refuse_oversized_query_string():
+        if len(request.query_string) > app.config["ACQUIT_MAX_QUERY_STRING_BYTES"]:
+            errors.abort_with(414)
+
+    @app.before_request
+    def _remember_chosen_language():
+        chosen = request.args.get("lang")
+        if chosen in i18n.SUPPORTED_LOCALES:
+            session["lang"] = chosen
+
+    @app.after_request
+    def _commit_or_roll_back(response):
+        # The one commit of a request: everything it changed, with its audit rows and its
+        # outbox e-mails, lands together or not at all.
+        if response.status_code < 400:
+            db.session.commit()
+            _deliver_enqueued_mail(app)
+        else:
+            db.session.rollback()
+        response.vary.add("HX-Request")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.context_processor
+    def _inject_user():
+        return {"current_user": current_user, "supplier_name": app.config["ACQUIT_SUPPLIER_NAME"]}
+
+
+def _deliver_enqueued_mail(app: Flask) -> None:
+    ids = outbox.take_enqueued_ids(db.session)
+    if not ids:
+        return
+    outbox.deliver(db.session, smtp_settings(app), ids)
+    db.session.commit()
+
+
+def smtp_settings(app: Flask) -> outbox.SmtpSettings | None:
+    """The SMTP server from config, or None when none is configured."""
+    if not app.config.get("ACQUIT_SMTP_HOST"):
+        return None
+    return outbox.SmtpSettings(
+        host=app.config["ACQUIT_SMTP_HOST"],
+        port=int(app.config["ACQUIT_SMTP_PORT"]),
+        sender=app.config["ACQUIT_MAIL_SENDER"],
+        username=app.config.get("ACQUIT_SMTP_USERNAME"),
+        password=app.config.get("ACQUIT_SMTP_PASSWORD"),
+        starttls=bool(app.config.get("ACQUIT_SMTP_STARTTLS")),
+    )
+
+
+def register_commands(app: Flask) -> None:
+    from portal.cli import register
+
+    register(app)

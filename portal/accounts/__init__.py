@@ -1,0 +1,1 @@
+"""Users, sign-in, password resets. No Flask in here."""

@@ -1,0 +1,55 @@
+"""The one way to write an audit event: every change of money or status goes through here."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from portal.models import AuditEvent
+from portal.models.types import utcnow
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who made a change: a signed-in user, an API key, or Acquit itself."""
+
+    label: str
+    user_id: int | None = None
+
+    @classmethod
+    def user(cls, user) -> "Actor":
+        return cls(label=user.email, user_id=user.id)
+
+    @classmethod
+    def system(cls, what: str = "acquit") -> "Actor":
+        return cls(label=f"system:{what}")
+
+
+def record(
+    session: Session,
+    action: str,
+    actor: Actor,
+    *,
+    company_id: int | None = None,
+    invoice_id: int | None = None,
+    payment_id: int | None = None,
+    amount: int | None = None,
+    currency: str | None = None,
+    occurred_at: datetime | None = None,
+    **details,
+) -> AuditEvent:
+    """Add an audit event for `action` (e.g. "invoice.issued") to the session's transaction."""
+    event = AuditEvent(
+        occurred_at=occurred_at or utcnow(),
+        action=action,
+        actor_user_id=actor.user_id,
+        actor_label=actor.label,
+        company_id=company_id,
+        invoice_id=invoice_id,
+        payment_id=payment_id,
+        amount=amount,
+        currency=currency,
+        details=details,
+    )
+    session.add(event)
+    return event

@@ -1,0 +1,1 @@
+"""Invoices, credit notes, amounts due and statuses. No Flask in here."""

@@ -1,0 +1,30 @@
+"""Keeping an invoice's paid and credited amounts in step with the rows that make them."""
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal.billing.errors import OverSettlement
+from portal.models import CreditNote, Invoice, Payment, PaymentAllocation, PaymentStatus
+
+
+def refresh_invoice_balance(session: Session, invoice: Invoice) -> None:
+    """Recompute `amount_paid` and `amount_credited` from allocations and credit notes.
+
+    Always summed from the source rows, never incremented, so a retried or replayed event
+    cannot count twice. Raises `OverSettlement` if they would exceed the invoice total.
+    """
+    session.flush()
+    paid = session.scalar(
+        select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
+        .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .where(PaymentAllocation.invoice_id == invoice.id, Payment.status == PaymentStatus.SUCCEEDED)
+    )
+    credited = session.scalar(
+        select(func.coalesce(func.sum(CreditNote.amount), 0)).where(CreditNote.invoice_id == invoice.id)
+    )
+    if paid + credited > invoice.amount_total:
+        raise OverSettlement(
+            f"invoice {invoice.number} would be settled {paid + credited} of {invoice.amount_total}"
+        )
+    invoice.amount_paid = paid
+    invoice.amount_credited = credited

@@ -1,0 +1,22 @@
+class BillingError(Exception):
+    """Base of the billing domain's errors; the message is safe to show to a user."""
+
+
+class InvoiceNotFound(BillingError):
+    """No such invoice for this company (never says whether it exists for another)."""
+
+
+class InvalidAmount(BillingError, ValueError):
+    """Text that is not an amount of money in the given currency."""
+
+
+class InvalidInvoice(BillingError, ValueError):
+    """An invoice that cannot be written as given; `field` names the culprit."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class OverSettlement(BillingError):
+    """More paid and credited on an invoice than its total."""

@@ -1,0 +1,240 @@
+"""A customer's invoice history: the scoped queries behind the list, summary and detail pages.
+
+Every query here starts from `customer_invoices(company_id)`, so a clerk can only ever reach
+their own company's issued invoices: there is no unscoped path to take by mistake.
+"""
+
+import enum
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from portal.billing.errors import InvalidAmount, InvoiceNotFound
+from portal.billing.money import parse_amount
+from portal.billing.status import InvoiceStatus, amount_due_expression, status_expression
+from portal.models import AuditEvent, CreditNote, Invoice, Payment, PaymentAllocation, PaymentStatus
+
+PAGE_SIZES = (10, 25, 50, 100)
+DEFAULT_PAGE_SIZE = 25
+DUE_SOON_DAYS = 30
+
+
+class SortKey(enum.StrEnum):
+    DUE_DATE = "due_date"
+    ISSUE_DATE = "issue_date"
+    AMOUNT = "amount"
+    NUMBER = "number"
+
+
+_SORT_COLUMNS = {
+    SortKey.DUE_DATE: Invoice.due_date,
+    SortKey.ISSUE_DATE: Invoice.issue_date,
+    SortKey.AMOUNT: Invoice.amount_total,
+    SortKey.NUMBER: Invoice.number,
+}
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """What the clerk asked the list for; already validated by the caller."""
+
+    text: str = ""
+    status: InvoiceStatus | None = None
+    issued_from: date | None = None
+    issued_to: date | None = None
+    amount_min: int | None = None
+    amount_max: int | None = None
+    sort: SortKey = SortKey.DUE_DATE
+    descending: bool = True
+    page: int = 1
+    per_page: int = DEFAULT_PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    invoice: Invoice
+    status: InvoiceStatus
+
+    @property
+    def amount_due(self) -> int:
+        return 0 if self.status in (InvoiceStatus.VOID, InvoiceStatus.DRAFT) else self.invoice.amount_due
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    rows: list[InvoiceRow]
+    total_count: int
+    page: int
+    per_page: int
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-self.total_count // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.page_count
+
+
+@dataclass(frozen=True)
+class AmountOwed:
+    """The "what you owe" figures for one currency."""
+
+    currency: str
+    total_due: int
+    overdue: int
+    due_soon: int
+    open_count: int
+
+
+def customer_invoices(company_id: int) -> Select:
+    """The company's issued invoices: the root of every customer-facing invoice query."""
+    return select(Invoice).where(Invoice.company_id == company_id, Invoice.issued_at.is_not(None))
+
+
+def find_customer_invoice(session: Session, company_id: int, invoice_id: int) -> Invoice:
+    """One of the company's invoices, or `InvoiceNotFound` (whether it exists elsewhere or not)."""
+    invoice = session.scalar(customer_invoices(company_id).where(Invoice.id == invoice_id))
+    if invoice is None:
+        raise InvoiceNotFound(invoice_id)
+    return invoice
+
+
+def invoice_history(
+    session: Session, company_id: int, query: HistoryQuery, *, today: date, currency: str
+) -> HistoryPage:
+    """One page of the company's invoices, filtered, searched and sorted as asked."""
+    status = status_expression(today)
+    filtered = _apply_filters(customer_invoices(company_id), query, status, currency)
+    total_count = session.scalar(select(func.count()).select_from(filtered.order_by(None).subquery()))
+    sort_column = _SORT_COLUMNS[query.sort]
+    order = (sort_column.desc(), Invoice.id.desc()) if query.descending else (sort_column.asc(), Invoice.id.asc())
+    page_count = max(1, -(-total_count // query.per_page))
+    page = min(query.page, page_count)
+    rows = session.execute(
+        filtered.add_columns(status)
+        .order_by(*order)
+        .limit(query.per_page)
+        .offset((page - 1) * query.per_page)
+    ).all()
+    return HistoryPage(
+        rows=[InvoiceRow(invoice=invoice, status=InvoiceStatus(row_status)) for invoice, row_status in rows],
+        total_count=total_count,
+        page=page,
+        per_page=query.per_page,
+    )
+
+
+def _apply_filters(statement: Select, query: HistoryQuery, status, currency: str) -> Select:
+    if query.text:
+        needle = query.text.strip().lower()
+        matches = [
+            func.lower(Invoice.number).contains(needle, autoescape=True),
+            func.lower(func.coalesce(Invoice.po_number, "")).contains(needle, autoescape=True),
+        ]
+        try:
+            amount = parse_amount(query.text, currency)
+        except InvalidAmount:
+            amount = None
+        if amount is not None:
+            matches += [Invoice.amount_total == amount, amount_due_expression() == amount]
+        statement = statement.where(or_(*matches))
+    if query.status is not None:
+        statement = statement.where(status == query.status.value)
+    if query.issued_from is not None:
+        statement = statement.where(Invoice.issue_date >= query.issued_from)
+    if query.issued_to is not None:
+        statement = statement.where(Invoice.issue_date <= query.issued_to)
+    if query.amount_min is not None:
+        statement = statement.where(Invoice.amount_total >= query.amount_min)
+    if query.amount_max is not None:
+        statement = statement.where(Invoice.amount_total <= query.amount_max)
+    return statement
+
+
+def amount_owed(session: Session, company_id: int, *, today: date) -> list[AmountOwed]:
+    """Total due, overdue and due within 30 days, per currency, over the company's invoices."""
+    due = amount_due_expression()
+    due_soon_until = today + timedelta(days=DUE_SOON_DAYS)
+    scoped = customer_invoices(company_id).where(Invoice.voided_at.is_(None)).subquery()
+    rows = session.execute(
+        select(
+            Invoice.currency,
+            func.sum(due),
+            func.sum(_when(Invoice.due_date < today, due)),
+            func.sum(_when((Invoice.due_date >= today) & (Invoice.due_date <= due_soon_until), due)),
+            func.sum(_when(due > 0, 1)),
+        )
+        .join(scoped, scoped.c.id == Invoice.id)
+        .group_by(Invoice.currency)
+        .order_by(Invoice.currency)
+    ).all()
+    return [
+        AmountOwed(currency=currency, total_due=int(total or 0), overdue=int(overdue or 0),
+                   due_soon=int(soon or 0), open_count=int(count or 0))
+        for currency, total, overdue, soon, count in rows
+        if total
+    ]
+
+
+def _when(condition, value):
+    return case((condition, value), else_=0)
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A payment or credit note applied to an invoice, for the detail page."""
+
+    kind: str
+    reference: str
+    amount: int
+    currency: str
+    on: date
+    method: str
+
+
+def invoice_settlements(session: Session, invoice: Invoice) -> list[Settlement]:
+    """Succeeded payments and credit notes applied to `invoice`, oldest first."""
+    payments = session.execute(
+        select(PaymentAllocation.amount, Payment)
+        .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .where(PaymentAllocation.invoice_id == invoice.id, Payment.status == PaymentStatus.SUCCEEDED)
+    ).all()
+    credit_notes = session.scalars(select(CreditNote).where(CreditNote.invoice_id == invoice.id)).all()
+    settlements = [
+        Settlement(
+            kind="payment",
+            reference=payment.provider_reference or f"P-{payment.id}",
+            amount=amount,
+            currency=payment.currency,
+            on=(payment.succeeded_at or payment.created_at).date(),
+            method=payment.method_summary,
+        )
+        for amount, payment in payments
+    ] + [
+        Settlement(
+            kind="credit_note",
+            reference=note.number,
+            amount=note.amount,
+            currency=note.currency,
+            on=note.issue_date,
+            method=note.reason,
+        )
+        for note in credit_notes
+    ]
+    return sorted(settlements, key=lambda settlement: settlement.on)
+
+
+def invoice_timeline(session: Session, invoice: Invoice) -> list[AuditEvent]:
+    """Everything that happened to `invoice`, oldest first."""
+    return list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.invoice_id == invoice.id).order_by(AuditEvent.occurred_at, AuditEvent.id)
+        )
+    )

@@ -1,0 +1,163 @@
+"""Writing invoices and credit notes: create, issue, void, credit. Every change is audited."""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.audit import Actor
+from portal.billing.balances import refresh_invoice_balance
+from portal.billing.errors import InvalidInvoice
+from portal.billing.lines import line_amounts
+from portal.billing.money import is_iso_currency
+from portal.models import Company, CreditNote, Invoice, InvoiceLine
+from portal.models.types import utcnow
+
+
+@dataclass(frozen=True)
+class LineInput:
+    description: str
+    quantity: Decimal
+    unit_amount: int
+    tax_rate: Decimal
+
+
+def create_invoice(
+    session: Session,
+    actor: Actor,
+    *,
+    company: Company,
+    number: str,
+    issue_date: date,
+    due_date: date,
+    currency: str,
+    lines: list[LineInput],
+    po_number: str | None = None,
+    custom_fields: dict | None = None,
+    issue: bool = True,
+    now: datetime | None = None,
+) -> Invoice:
+    """Create an invoice with its lines, computing its amounts; issue it unless `issue=False`."""
+    _check_invoice(number, issue_date, due_date, currency, lines)
+    invoice = Invoice(
+        company=company,
+        number=number,
+        po_number=po_number or None,
+        issue_date=issue_date,
+        due_date=due_date,
+        currency=currency,
+        custom_fields=dict(custom_fields or {}),
+        amount_paid=0,
+        amount_credited=0,
+    )
+    _set_lines(invoice, lines)
+    session.add(invoice)
+    session.flush()
+    audit.record(
+        session, "invoice.created", actor, company_id=company.id, invoice_id=invoice.id,
+        amount=invoice.amount_total, currency=currency, occurred_at=now, number=number,
+    )
+    if issue:
+        issue_invoice(session, actor, invoice, now=now)
+    return invoice
+
+
+def issue_invoice(session: Session, actor: Actor, invoice: Invoice, *, now: datetime | None = None) -> None:
+    """Make a draft invoice visible to its customer."""
+    if invoice.issued_at is not None:
+        return
+    invoice.issued_at = now or utcnow()
+    audit.record(
+        session, "invoice.issued", actor, company_id=invoice.company_id, invoice_id=invoice.id,
+        amount=invoice.amount_total, currency=invoice.currency, occurred_at=invoice.issued_at,
+    )
+
+
+def void_invoice(
+    session: Session, actor: Actor, invoice: Invoice, reason: str, *, now: datetime | None = None
+) -> None:
+    """Cancel an invoice; it stays visible, owes nothing, and keeps its history."""
+    if invoice.voided_at is not None:
+        return
+    if invoice.amount_paid > 0:
+        raise InvalidInvoice("an invoice with payments cannot be voided; refund them first")
+    invoice.voided_at = now or utcnow()
+    invoice.void_reason = reason
+    audit.record(
+        session, "invoice.voided", actor, company_id=invoice.company_id, invoice_id=invoice.id,
+        amount=invoice.amount_total, currency=invoice.currency, occurred_at=invoice.voided_at, reason=reason,
+    )
+
+
+def issue_credit_note(
+    session: Session,
+    actor: Actor,
+    *,
+    invoice: Invoice,
+    number: str,
+    amount: int,
+    issue_date: date,
+    reason: str = "",
+    now: datetime | None = None,
+) -> CreditNote:
+    """Credit `amount` against `invoice`; refused beyond what is still due."""
+    if amount <= 0:
+        raise InvalidInvoice("a credit note's amount must be positive", field="amount")
+    if invoice.voided_at is not None:
+        raise InvalidInvoice("a void invoice cannot be credited", field="invoice")
+    if amount > invoice.amount_due:
+        raise InvalidInvoice("a credit note cannot exceed the amount due on the invoice", field="amount")
+    credit_note = CreditNote(
+        number=number,
+        company_id=invoice.company_id,
+        invoice=invoice,
+        issue_date=issue_date,
+        amount=amount,
+        currency=invoice.currency,
+        reason=reason,
+    )
+    session.add(credit_note)
+    refresh_invoice_balance(session, invoice)
+    audit.record(
+        session, "credit_note.applied", actor, company_id=invoice.company_id, invoice_id=invoice.id,
+        amount=amount, currency=invoice.currency, occurred_at=now, credit_note=number, reason=reason,
+    )
+    return credit_note
+
+
+def _check_invoice(number, issue_date, due_date, currency, lines) -> None:
+    if not number or not number.strip():
+        raise InvalidInvoice("an invoice needs a number", field="number")
+    if not is_iso_currency(currency):
+        raise InvalidInvoice(f"{currency!r} is not an ISO 4217 currency code", field="currency")
+    if due_date < issue_date:
+        raise InvalidInvoice("the due date is before the issue date", field="due_date")
+    if not lines:
+        raise InvalidInvoice("an invoice needs at least one line", field="lines")
+    for line in lines:
+        if line.quantity < 0:
+            raise InvalidInvoice("a line's quantity cannot be negative", field="lines.quantity")
+        if not (0 <= line.tax_rate <= 100):
+            raise InvalidInvoice("a tax rate is a percentage between 0 and 100", field="lines.tax_rate")
+
+
+def _set_lines(invoice: Invoice, lines: list[LineInput]) -> None:
+    invoice.lines = []
+    for position, line in enumerate(lines, start=1):
+        amounts = line_amounts(line.quantity, line.unit_amount, line.tax_rate)
+        invoice.lines.append(
+            InvoiceLine(
+                position=position,
+                description=line.description,
+                quantity=line.quantity,
+                unit_amount=line.unit_amount,
+                tax_rate=line.tax_rate,
+                amount_net=amounts.net,
+                amount_tax=amounts.tax,
+            )
+        )
+    invoice.amount_net = sum(line.amount_net for line in invoice.lines)
+    invoice.amount_tax = sum(line.amount_tax for line in invoice.lines)
+    invoice.amount_total = invoice.amount_net + invoice.amount_tax

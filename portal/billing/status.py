@@ -1,0 +1,69 @@
+"""An invoice's status, derived from its dates and what has been paid and credited.
+
+The same rule is written twice, once for Python objects and once as SQL for filtering the
+list; `tests/billing/test_status.py` checks that the two always agree.
+"""
+
+import enum
+from datetime import date
+
+from sqlalchemy import case
+from sqlalchemy.sql.elements import ColumnElement
+
+from portal.models import Invoice
+
+
+class InvoiceStatus(enum.StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    PARTIALLY_PAID = "partially_paid"
+    PAID = "paid"
+    OVERDUE = "overdue"
+    VOID = "void"
+
+
+#: Statuses a customer can filter on (drafts are never shown to customers).
+CUSTOMER_STATUSES = (
+    InvoiceStatus.OPEN,
+    InvoiceStatus.PARTIALLY_PAID,
+    InvoiceStatus.OVERDUE,
+    InvoiceStatus.PAID,
+    InvoiceStatus.VOID,
+)
+
+
+def invoice_status(invoice: Invoice, today: date) -> InvoiceStatus:
+    """The status of `invoice` on `today`: void, draft, paid, overdue, partially paid or open."""
+    if invoice.voided_at is not None:
+        return InvoiceStatus.VOID
+    if invoice.issued_at is None:
+        return InvoiceStatus.DRAFT
+    if invoice.amount_due <= 0:
+        return InvoiceStatus.PAID
+    if invoice.due_date < today:
+        return InvoiceStatus.OVERDUE
+    if invoice.amount_paid + invoice.amount_credited > 0:
+        return InvoiceStatus.PARTIALLY_PAID
+    return InvoiceStatus.OPEN
+
+
+def status_expression(today: date) -> ColumnElement[str]:
+    """`invoice_status` as a SQL expression over the invoice table."""
+    amount_due = Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited
+    return case(
+        (Invoice.voided_at.is_not(None), InvoiceStatus.VOID.value),
+        (Invoice.issued_at.is_(None), InvoiceStatus.DRAFT.value),
+        (amount_due <= 0, InvoiceStatus.PAID.value),
+        (Invoice.due_date < today, InvoiceStatus.OVERDUE.value),
+        (Invoice.amount_paid + Invoice.amount_credited > 0, InvoiceStatus.PARTIALLY_PAID.value),
+        else_=InvoiceStatus.OPEN.value,
+    )
+
+
+def amount_due_expression() -> ColumnElement[int]:
+    """What is still owed on an invoice, as SQL; void and draft invoices owe nothing."""
+    return case(
+        (Invoice.voided_at.is_not(None), 0),
+        (Invoice.issued_at.is_(None), 0),
+        else_=Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited,
+    )

@@ -1,0 +1,1 @@
+"""The web layer: one package per feature, each a Blueprint with thin views."""

@@ -1,0 +1,107 @@
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from portal.accounts import service as accounts
+from portal.accounts.errors import InvalidCredentials, InvalidResetToken, TooManyAttempts, WeakPassword
+from portal.blueprints.auth import blueprint
+from portal.blueprints.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
+from portal.extensions import db
+from portal.i18n import select_locale
+
+
+@blueprint.route("/")
+def home():
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    if current_user.is_staff:
+        return redirect(url_for("collections.dashboard"))
+    return redirect(url_for("invoices.index"))
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("auth.home"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.authenticate(
+                db.session, form.email.data, form.password.data,
+                ip_address=request.remote_addr or "unknown", policy=_login_policy(),
+            )
+        except TooManyAttempts:
+            return render_template(
+                "auth/login.html", form=form,
+                error=_("Too many failed attempts. Wait 15 minutes, or reset your password."),
+            ), 429
+        except InvalidCredentials:
+            # Committed (status 200) so the failure counts towards the rate limit.
+            return render_template("auth/login.html", form=form, error=_("Wrong e-mail or password.")), 200
+        login_user(user)
+        return redirect(_safe_next(request.args.get("next")) or url_for("auth.home"), code=303)
+    return render_template("auth/login.html", form=form, error=None), 400 if form.errors else 200
+
+
+@blueprint.route("/logout", methods=["POST"])
+def logout():
+    logout_user()
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("auth.login"), code=303)
+
+
+@blueprint.route("/forgot-password", methods=["GET", "POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(
+            db.session, form.email.data,
+            secret_key=current_app.config["SECRET_KEY"],
+            base_url=current_app.config["ACQUIT_BASE_URL"],
+            supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
+            locale_fallback=select_locale(),
+        )
+        flash(_("If an account uses that address, we have sent it a link to choose a new password."), "info")
+        return redirect(url_for("auth.login"), code=303)
+    return render_template("auth/forgot_password.html", form=form), 400 if form.errors else 200
+
+
+@blueprint.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.reset_password(
+                db.session, token, form.password.data,
+                secret_key=current_app.config["SECRET_KEY"],
+                max_age=current_app.config["ACQUIT_PASSWORD_RESET_MAX_AGE"],
+            )
+        except InvalidResetToken:
+            return render_template("auth/reset_password.html", form=None, invalid=True), 400
+        except WeakPassword:
+            form.password.errors.append(_("At least 10 characters."))
+            return render_template("auth/reset_password.html", form=form, invalid=False), 400
+        logout_user()
+        flash(_("Your password is changed. Sign in with the new one."), "success")
+        return redirect(url_for("auth.login"), code=303)
+    return render_template("auth/reset_password.html", form=form, invalid=False), 400 if form.errors else 200
+
+
+def _login_policy() -> accounts.LoginPolicy:
+    return accounts.LoginPolicy(
+        max_failures=current_app.config["ACQUIT_LOGIN_MAX_FAILURES"],
+        window=timedelta(seconds=current_app.config["ACQUIT_LOGIN_WINDOW_SECONDS"]),
+    )
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site, so a crafted link cannot bounce a user elsewhere after sign-in."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target

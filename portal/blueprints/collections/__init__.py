@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+blueprint = Blueprint("collections", __name__, url_prefix="/collections")
+
+from portal.blueprints.collections import views  # noqa: E402,F401  (routes register on import)

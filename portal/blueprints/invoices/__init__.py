@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+blueprint = Blueprint("invoices", __name__, url_prefix="/invoices")
+
+from portal.blueprints.invoices import views  # noqa: E402,F401  (routes register on import)

@@ -1,0 +1,71 @@
+from flask_babel import lazy_gettext as _l
+from wtforms import DateField, Form, IntegerField, SelectField, StringField
+from wtforms.validators import NumberRange, Optional, Length, ValidationError
+
+from portal.billing.errors import InvalidAmount
+from portal.billing.history import DEFAULT_PAGE_SIZE, PAGE_SIZES, HistoryQuery, SortKey
+from portal.billing.money import parse_amount
+from portal.billing.status import CUSTOMER_STATUSES, InvoiceStatus
+from portal.i18n import STATUS_LABELS
+
+MAX_PAGE = 1_000_000
+
+
+class HistoryFilterForm(Form):
+    """The invoice list's search, filters, sort and page, read from the query string."""
+
+    q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
+    status = SelectField(_l("Status"), choices=[], validate_choice=True, default="")
+    issued_from = DateField(_l("Issued from"), validators=[Optional()])
+    issued_to = DateField(_l("Issued until"), validators=[Optional()])
+    amount_min = StringField(_l("Amount from"), validators=[Optional(), Length(max=32)])
+    amount_max = StringField(_l("Amount up to"), validators=[Optional(), Length(max=32)])
+    sort = SelectField(_l("Sort by"), choices=[], default=SortKey.DUE_DATE.value)
+    direction = SelectField(_l("Order"), choices=[], default="desc")
+    page = IntegerField(_l("Page"), validators=[Optional(), NumberRange(min=1, max=MAX_PAGE)], default=1)
+    per_page = SelectField(_l("Per page"), choices=[], default=str(DEFAULT_PAGE_SIZE))
+
+    def __init__(self, formdata, *, currency: str):
+        super().__init__(formdata)
+        self.currency = currency
+        self.status.choices = [("", _l("All statuses"))] + [(s.value, STATUS_LABELS[s]) for s in CUSTOMER_STATUSES]
+        self.sort.choices = [
+            (SortKey.DUE_DATE.value, _l("Due date")),
+            (SortKey.ISSUE_DATE.value, _l("Issue date")),
+            (SortKey.AMOUNT.value, _l("Amount")),
+            (SortKey.NUMBER.value, _l("Number")),
+        ]
+        self.direction.choices = [("desc", _l("Descending")), ("asc", _l("Ascending"))]
+        self.per_page.choices = [(str(size), str(size)) for size in PAGE_SIZES]
+
+    def validate_amount_min(self, field):
+        self._check_amount(field)
+
+    def validate_amount_max(self, field):
+        self._check_amount(field)
+
+    def validate_issued_to(self, field):
+        if field.data and self.issued_from.data and field.data < self.issued_from.data:
+            raise ValidationError(_l("The end date is before the start date."))
+
+    def _check_amount(self, field):
+        if field.data:
+            try:
+                parse_amount(field.data, self.currency)
+            except InvalidAmount:
+                raise ValidationError(_l("Enter an amount such as 1234.56.")) from None
+
+    def history_query(self) -> HistoryQuery:
+        """The validated filters as the billing domain's query."""
+        return HistoryQuery(
+            text=(self.q.data or "").strip(),
+            status=InvoiceStatus(self.status.data) if self.status.data else None,
+            issued_from=self.issued_from.data,
+            issued_to=self.issued_to.data,
+            amount_min=parse_amount(self.amount_min.data, self.currency) if self.amount_min.data else None,
+            amount_max=parse_amount(self.amount_max.data, self.currency) if self.amount_max.data else None,
+            sort=SortKey(self.sort.data),
+            descending=self.direction.data != "asc",
+            page=self.page.data or 1,
+            per_page=int(self.per_page.data),
+        )

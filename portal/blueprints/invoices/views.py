@@ -1,0 +1,60 @@
+from flask import Response, current_app, render_template, request
+
+from portal import clock
+from portal.billing import history
+from portal.billing.pdf import render_invoice_pdf
+from portal.billing.status import invoice_status
+from portal.blueprints.guards import clerk_required, current_company
+from portal.blueprints.invoices import blueprint
+from portal.blueprints.invoices.forms import HistoryFilterForm
+from portal.extensions import db, htmx
+
+
+@blueprint.route("")
+@clerk_required
+def index():
+    company = current_company()
+    form = HistoryFilterForm(request.args, currency=company.currency)
+    page = None
+    if form.validate():
+        page = history.invoice_history(
+            db.session, company.id, form.history_query(), today=clock.today(), currency=company.currency
+        )
+    status_code = 200 if page is not None else 400
+    if htmx and not htmx.history_restore_request:
+        return render_template("invoices/_results.html", form=form, page=page), status_code
+    owed = history.amount_owed(db.session, company.id, today=clock.today())
+    return render_template("invoices/index.html", form=form, page=page, owed=owed), status_code
+
+
+@blueprint.route("/<int:invoice_id>")
+@clerk_required
+def detail(invoice_id: int):
+    company = current_company()
+    invoice = history.find_customer_invoice(db.session, company.id, invoice_id)
+    return render_template(
+        "invoices/detail.html",
+        invoice=invoice,
+        status=invoice_status(invoice, clock.today()),
+        settlements=history.invoice_settlements(db.session, invoice),
+        timeline=history.invoice_timeline(db.session, invoice),
+    )
+
+
+@blueprint.route("/<int:invoice_id>/pdf")
+@clerk_required
+def pdf(invoice_id: int):
+    company = current_company()
+    invoice = history.find_customer_invoice(db.session, company.id, invoice_id)
+    document = render_invoice_pdf(
+        invoice,
+        status=invoice_status(invoice, clock.today()),
+        supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
+        locale=company.locale,
+    )
+    filename = f"{invoice.number}.pdf".replace('"', "")
+    return Response(
+        document,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,95 @@
+"""Every setting Acquit reads, from the environment, with its default, in one place."""
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    return int(raw) if raw is not None else default
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    """Acquit's settings; `from_environment()` reads them, tests pass overrides."""
+
+    database_url: str | None = None
+    secret_key: str | None = None
+    base_url: str = "http://127.0.0.1:5000"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_sender: str = "Acquit <no-reply@acquit.invalid>"
+    supplier_name: str = "Acquit Demo Supplier"
+    default_locale: str = "fr"
+    session_cookie_secure: bool = False
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    password_reset_max_age_seconds: int = 3600
+    max_query_string_bytes: int = 4096
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls) -> "Settings":
+        return cls(
+            database_url=_env("ACQUIT_DATABASE_URL"),
+            secret_key=_env("ACQUIT_SECRET_KEY"),
+            base_url=_env("ACQUIT_BASE_URL", "http://127.0.0.1:5000"),
+            smtp_host=_env("ACQUIT_SMTP_HOST"),
+            smtp_port=_env_int("ACQUIT_SMTP_PORT", 25),
+            smtp_username=_env("ACQUIT_SMTP_USERNAME"),
+            smtp_password=_env("ACQUIT_SMTP_PASSWORD"),
+            smtp_starttls=_env_bool("ACQUIT_SMTP_STARTTLS", False),
+            mail_sender=_env("ACQUIT_MAIL_SENDER", "Acquit <no-reply@acquit.invalid>"),
+            supplier_name=_env("ACQUIT_SUPPLIER_NAME", "Acquit Demo Supplier"),
+            default_locale=_env("ACQUIT_DEFAULT_LOCALE", "fr"),
+            session_cookie_secure=_env_bool("ACQUIT_SESSION_COOKIE_SECURE", False),
+        )
+
+    def flask_config(self, instance_path: str) -> dict:
+        """The Flask config mapping derived from these settings."""
+        database_url = self.database_url or "sqlite:///" + os.path.join(instance_path, "acquit.sqlite3")
+        # Without ACQUIT_SECRET_KEY every restart signs sessions with a new key: safe (old
+        # sessions and reset links just stop working) and never a guessable default.
+        secret_key = self.secret_key or secrets.token_hex(32)
+        return {
+            "SECRET_KEY": secret_key,
+            "ACQUIT_DATABASE_URL": database_url,
+            "ACQUIT_BASE_URL": self.base_url.rstrip("/"),
+            "ACQUIT_SMTP_HOST": self.smtp_host,
+            "ACQUIT_SMTP_PORT": self.smtp_port,
+            "ACQUIT_SMTP_USERNAME": self.smtp_username,
+            "ACQUIT_SMTP_PASSWORD": self.smtp_password,
+            "ACQUIT_SMTP_STARTTLS": self.smtp_starttls,
+            "ACQUIT_MAIL_SENDER": self.mail_sender,
+            "ACQUIT_SUPPLIER_NAME": self.supplier_name,
+            "ACQUIT_LOGIN_MAX_FAILURES": self.login_max_failures,
+            "ACQUIT_LOGIN_WINDOW_SECONDS": self.login_window_seconds,
+            "ACQUIT_PASSWORD_RESET_MAX_AGE": self.password_reset_max_age_seconds,
+            "ACQUIT_MAX_QUERY_STRING_BYTES": self.max_query_string_bytes,
+            "BABEL_DEFAULT_LOCALE": self.default_locale,
+            "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.session_cookie_secure,
+            "REMEMBER_COOKIE_SECURE": self.session_cookie_secure,
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+            "WTF_CSRF_TIME_LIMIT": None,
+            **self.extra,
+        }

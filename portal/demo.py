@@ -1,0 +1,145 @@
+"""A realistic demo supplier: three customer companies, hundreds of invoices, a few users.
+
+Everything is written through the same services the portal uses, so the demo's audit trail
+and balances are exactly what real use would produce.
+"""
+
+import random
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from portal.accounts.service import hash_password
+from portal.audit import Actor
+from portal.billing.invoices import LineInput, create_invoice, issue_credit_note, void_invoice
+from portal.db import Base
+from portal.models import Company, Role, User, UserKind
+from portal.payments.ledger import record_offline_payment
+
+DEMO_PASSWORD = "acquit-demo"
+INVOICES_PER_COMPANY = 120
+
+COMPANIES = [
+    ("BOUL-MARTIN", "Boulangeries Martin SAS", ["compta@boulangeries-martin.test"], "fr", "EUR"),
+    ("ATELIER-DUPONT", "Atelier Dupont & Fils SARL", ["factures@atelier-dupont.test", "jean.dupont@atelier-dupont.test"], "fr", "EUR"),
+    ("NORTHWIND", "Northwind Components Ltd", ["ap@northwind.test"], "en", "GBP"),
+]
+
+USERS = [
+    ("claire.martin@boulangeries-martin.test", "Claire Martin", "BOUL-MARTIN", Role.ADMIN, None),
+    ("paul.roux@boulangeries-martin.test", "Paul Roux", "BOUL-MARTIN", Role.PAYER, None),
+    ("lea.petit@boulangeries-martin.test", "Léa Petit", "BOUL-MARTIN", Role.VIEWER, None),
+    ("jean.dupont@atelier-dupont.test", "Jean Dupont", "ATELIER-DUPONT", Role.ADMIN, None),
+    ("alice.smith@northwind.test", "Alice Smith", "NORTHWIND", Role.ADMIN, "en"),
+]
+STAFF = ("recouvrement@fournisseur.test", "Sophie Bernard (recouvrement)")
+
+PRODUCTS = [
+    ("Farine T65 — sac 25 kg", 2150, "5.50"),
+    ("Levure fraîche — carton 1 kg", 690, "5.50"),
+    ("Pétrin spirale — maintenance annuelle", 48000, "20.00"),
+    ("Four à sole — pièce détachée", 12990, "20.00"),
+    ("Emballages kraft — lot de 1 000", 3480, "20.00"),
+    ("Livraison express", 2500, "20.00"),
+    ("Steel brackets, zinc plated (box of 100)", 4599, "20.00"),
+    ("Consulting — half day", 45000, "20.00"),
+]
+
+SIGN_IN_HELP = "\n".join(
+    ["Demo sign-ins (password for all: %s):" % DEMO_PASSWORD]
+    + [f"  {email:45} {role.value:7} {ref}" for email, _, ref, role, _ in USERS]
+    + [f"  {STAFF[0]:45} staff"]
+)
+
+
+def is_loaded(session: Session) -> bool:
+    return session.scalar(select(Company.id).where(Company.external_ref == COMPANIES[0][0])) is not None
+
+
+def drop_everything(engine: Engine) -> None:
+    """Remove every table, Alembic's own included, so `db upgrade` starts from nothing."""
+    import portal.models  # noqa: F401
+
+    Base.metadata.drop_all(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+
+def load(session: Session, *, today: date, seed: int = 2026) -> str:
+    """Write the demo supplier's customers, users and invoice history; returns a summary."""
+    generator = random.Random(seed)
+    actor = Actor.system("demo")
+    password_hash = hash_password(DEMO_PASSWORD)
+    companies = {}
+    for ref, name, emails, locale, currency in COMPANIES:
+        companies[ref] = Company(external_ref=ref, name=name, billing_emails=emails, locale=locale, currency=currency)
+        session.add(companies[ref])
+    for email, full_name, ref, role, locale in USERS:
+        session.add(User(email=email, full_name=full_name, password_hash=password_hash, kind=UserKind.CLERK,
+                         company=companies[ref], role=role, locale=locale))
+    session.add(User(email=STAFF[0], full_name=STAFF[1], password_hash=password_hash, kind=UserKind.STAFF))
+    session.flush()
+
+    counts = {"invoices": 0, "payments": 0, "credit notes": 0, "void": 0}
+    for company_index, company in enumerate(companies.values()):
+        for sequence in range(INVOICES_PER_COMPANY):
+            issue_date = today - timedelta(days=(INVOICES_PER_COMPANY - sequence) * 4 + generator.randint(0, 3))
+            due_date = issue_date + timedelta(days=generator.choice((30, 30, 45, 60)))
+            issued_at = datetime.combine(issue_date, time(9, 0), tzinfo=timezone.utc)
+            lines = [
+                LineInput(description=description, quantity=Decimal(generator.choice((1, 1, 2, 3, 5, 10, 12))),
+                          unit_amount=unit_amount, tax_rate=Decimal(rate))
+                for description, unit_amount, rate in generator.sample(PRODUCTS, generator.randint(1, 4))
+            ]
+            invoice = create_invoice(
+                session, actor, company=company, number=f"INV-{issue_date.year}-{company_index + 1}{sequence + 1:04d}",
+                issue_date=issue_date, due_date=due_date, currency=company.currency, lines=lines,
+                po_number=f"PO-{generator.randint(1000, 9999)}" if generator.random() < 0.8 else None,
+                custom_fields={"cost_centre": generator.choice(["Production", "Boutique", "R&D"])}
+                if company.external_ref != "NORTHWIND" else {},
+                now=issued_at,
+            )
+            counts["invoices"] += 1
+            _settle_some(session, actor, company, invoice, today, generator, counts)
+    return (
+        f"Demo loaded: {len(companies)} companies, {counts['invoices']} invoices, {counts['payments']} payments, "
+        f"{counts['credit notes']} credit notes, {counts['void']} void."
+    )
+
+
+def _settle_some(session, actor, company, invoice, today, generator, counts) -> None:
+    """Pay, part-pay, credit or void an invoice the way real customers do; recent ones stay open."""
+    age = (today - invoice.due_date).days
+    roll = generator.random()
+    paid_on = datetime.combine(min(today, invoice.due_date - timedelta(days=generator.randint(-10, 5))),
+                               time(14, 30), tzinfo=timezone.utc)
+    if roll < 0.03:
+        void_invoice(session, actor, invoice, "Facture émise en double", now=paid_on)
+        counts["void"] += 1
+    elif roll < 0.08:
+        issue_credit_note(session, actor, invoice=invoice, number=f"CN-{invoice.number}",
+                          amount=max(1, invoice.amount_total // 10), issue_date=paid_on.date(),
+                          reason="Geste commercial — livraison tardive", now=paid_on)
+        counts["credit notes"] += 1
+        if age > 0:
+            _pay(session, actor, company, invoice, invoice.amount_due, paid_on, counts)
+    else:
+        # Old invoices are nearly all settled; recent ones are a mix, as on any real ledger.
+        full, half = (0.93, 0.97) if age > 45 else (0.5, 0.6) if age > 0 else (0.15, 0.3)
+        if roll < full:
+            _pay(session, actor, company, invoice, invoice.amount_due, paid_on, counts)
+        elif roll < half:
+            _pay(session, actor, company, invoice, invoice.amount_total // 2, paid_on, counts)
+
+
+def _pay(session, actor, company, invoice, amount, paid_on, counts) -> None:
+    if amount <= 0:
+        return
+    record_offline_payment(
+        session, actor, company=company, allocations=[(invoice, amount)],
+        method_summary="Virement bancaire", reference=f"VIR-{invoice.number}", now=paid_on,
+    )
+    counts["payments"] += 1

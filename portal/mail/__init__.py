@@ -1,0 +1,1 @@
+"""E-mail: composing messages in the recipient's language, and the outbox that sends them."""

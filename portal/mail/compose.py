@@ -1,0 +1,56 @@
+"""Rendering e-mails in the recipient's locale, outside any request.
+
+An e-mail is three templates under `portal/mail/templates/`: `NAME.subject.txt`,
+`NAME.txt` and `NAME.html`. They are translated with the same catalogue as the pages.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+from babel.dates import format_date
+from babel.numbers import format_currency
+from babel.support import Translations
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from portal.billing.money import to_decimal
+
+TEMPLATES = Path(__file__).parent / "templates"
+TRANSLATIONS = Path(__file__).parent.parent / "translations"
+SUPPORTED_LOCALES = ("fr", "en")
+
+
+@dataclass(frozen=True)
+class ComposedEmail:
+    subject: str
+    text: str
+    html: str | None
+
+
+def render(name: str, locale: str, **context) -> ComposedEmail:
+    """The e-mail `name` rendered in `locale` (falling back to French) with `context`."""
+    environment = _environment(locale if locale in SUPPORTED_LOCALES else SUPPORTED_LOCALES[0])
+    subject = environment.get_template(f"{name}.subject.txt").render(**context)
+    text = environment.get_template(f"{name}.txt").render(**context)
+    html_path = TEMPLATES / f"{name}.html"
+    html = environment.get_template(f"{name}.html").render(**context) if html_path.exists() else None
+    return ComposedEmail(subject=" ".join(subject.split()), text=text, html=html)
+
+
+@lru_cache(maxsize=None)
+def _environment(locale: str) -> Environment:
+    environment = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.install_gettext_translations(Translations.load(str(TRANSLATIONS), [locale]), newstyle=True)
+    environment.filters["money"] = lambda amount, currency: format_currency(
+        to_decimal(amount, currency), currency, locale=locale
+    )
+    environment.filters["long_date"] = lambda value: format_date(value, format="long", locale=locale)
+    environment.globals["today"] = date.today
+    return environment

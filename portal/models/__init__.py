@@ -1,0 +1,25 @@
+"""Acquit's tables, one module per aggregate; importing this package registers them all."""
+
+from portal.models.audit import AuditEvent
+from portal.models.company import Company
+from portal.models.credit_note import CreditNote
+from portal.models.invoice import Invoice, InvoiceLine
+from portal.models.outbox import OutboxMessage
+from portal.models.payment import Payment, PaymentAllocation, PaymentStatus
+from portal.models.user import LoginAttempt, Role, User, UserKind
+
+__all__ = [
+    "AuditEvent",
+    "Company",
+    "CreditNote",
+    "Invoice",
+    "InvoiceLine",
+    "LoginAttempt",
+    "OutboxMessage",
+    "Payment",
+    "PaymentAllocation",
+    "PaymentStatus",
+    "Role",
+    "User",
+    "UserKind",
+]

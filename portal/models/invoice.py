@@ -1,0 +1,99 @@
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base
+from portal.models.company import Company
+from portal.models.types import UTCDateTime, utcnow
+
+
+class Invoice(Base):
+    """An invoice of the supplier to one customer company.
+
+    `amount_paid` and `amount_credited` are kept in step with the payment allocations and
+    credit notes by `portal.billing.balances.refresh_invoice_balance`, so the list can filter
+    and sort on what is due without summing rows for every invoice. The status is derived
+    from them (see `portal.billing.status`), never stored.
+    """
+
+    __tablename__ = "invoice"
+    __table_args__ = (
+        CheckConstraint("length(currency) = 3", name="currency_iso"),
+        CheckConstraint("due_date >= issue_date", name="due_after_issue"),
+        CheckConstraint("amount_paid >= 0 AND amount_credited >= 0", name="settled_not_negative"),
+        CheckConstraint("amount_paid + amount_credited <= amount_total", name="not_oversettled"),
+        Index("ix_invoice_company_due", "company_id", "due_date"),
+        Index("ix_invoice_company_issue", "company_id", "issue_date"),
+        Index("ix_invoice_company_po", "company_id", "po_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"))
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    po_number: Mapped[str | None] = mapped_column(String(64))
+    issue_date: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_net: Mapped[int] = mapped_column(BigInteger)
+    amount_tax: Mapped[int] = mapped_column(BigInteger)
+    amount_total: Mapped[int] = mapped_column(BigInteger)
+    amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_credited: Mapped[int] = mapped_column(BigInteger, default=0)
+    custom_fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Issued invoices are the ones customers see; an invoice not yet issued is a draft.
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    company: Mapped[Company] = relationship()
+    lines: Mapped[list["InvoiceLine"]] = relationship(
+        back_populates="invoice", order_by="InvoiceLine.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def amount_due(self) -> int:
+        return self.amount_total - self.amount_paid - self.amount_credited
+
+    def __repr__(self) -> str:
+        return f"<Invoice {self.number}>"
+
+
+class InvoiceLine(Base):
+    """One line of an invoice; its net and tax amounts are computed once, when it is written."""
+
+    __tablename__ = "invoice_line"
+    __table_args__ = (
+        CheckConstraint("quantity >= 0", name="quantity_not_negative"),
+        CheckConstraint("tax_rate >= 0 AND tax_rate <= 100", name="tax_rate_percent"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(500))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(14, 4, asdecimal=True))
+    unit_amount: Mapped[int] = mapped_column(BigInteger)
+    tax_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2, asdecimal=True))
+    amount_net: Mapped[int] = mapped_column(BigInteger)
+    amount_tax: Mapped[int] = mapped_column(BigInteger)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+
+    @property
+    def amount_total(self) -> int:
+        return self.amount_net + self.amount_tax

@@ -1,0 +1,65 @@
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base
+from portal.models.invoice import Invoice
+from portal.models.types import UTCDateTime, utcnow
+
+
+class PaymentStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    REQUIRES_ACTION = "requires_action"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Payment(Base):
+    """Money received from a customer company; its allocations say which invoices it settles.
+
+    The row exists, with its idempotency key, before the payment provider is called.
+    """
+
+    __tablename__ = "payment"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("length(currency) = 3", name="currency_iso"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20), default=PaymentStatus.PENDING)
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    provider_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
+    method_summary: Mapped[str] = mapped_column(String(100), default="")
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    allocations: Mapped[list["PaymentAllocation"]] = relationship(
+        back_populates="payment", cascade="all, delete-orphan"
+    )
+
+
+class PaymentAllocation(Base):
+    """The part of one payment that settles one invoice."""
+
+    __tablename__ = "payment_allocation"
+    __table_args__ = (
+        UniqueConstraint("payment_id", "invoice_id", name="uq_payment_allocation_payment_invoice"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), index=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+
+    payment: Mapped[Payment] = relationship(back_populates="allocations")
+    invoice: Mapped[Invoice] = relationship()

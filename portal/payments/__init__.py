@@ -1,0 +1,1 @@
+"""Payments: the provider seam and the ledger of money received. The only place `stripe` is imported."""
