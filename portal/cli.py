@@ -14,9 +14,8 @@ def main() -> None:
 
 
 def register(app: Flask) -> None:
-    app.cli.add_command(db_group)
-    app.cli.add_command(demo_command)
-    app.cli.add_command(outbox_group)
+    for command in (db_group, demo_command, outbox_group, apikey_group, import_group, export_group):
+        app.cli.add_command(command)
 
 
 @click.group("db", help="The database schema.")
@@ -81,3 +80,92 @@ def outbox_deliver() -> None:
     sent = outbox.deliver(db.session, smtp_settings(current_app))
     db.session.commit()
     click.echo(f"{sent} e-mail(s) sent.")
+
+
+@click.group("apikey", help="API keys for the supplier's ERP.")
+def apikey_group() -> None:
+    pass
+
+
+@apikey_group.command("create", help="Create a key named NAME and print it (this one time only).")
+@click.argument("name")
+@with_appcontext
+def apikey_create(name: str) -> None:
+    from portal.accounts.api_keys import ApiKeyNameTaken, create_api_key
+    from portal.extensions import db
+
+    try:
+        _, key = create_api_key(db.session, name)
+    except ApiKeyNameTaken:
+        raise click.ClickException(f"a key named {name!r} exists already; choose another name") from None
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    click.echo(f"API key {name!r} created. Store it now: it is not shown again.")
+    click.echo(key)
+
+
+@apikey_group.command("revoke", help="Revoke the key named NAME; it stops working at once.")
+@click.argument("name")
+@with_appcontext
+def apikey_revoke(name: str) -> None:
+    from portal.accounts.api_keys import UnknownApiKey, revoke_api_key
+    from portal.extensions import db
+
+    try:
+        revoke_api_key(db.session, name)
+    except UnknownApiKey:
+        raise click.ClickException(f"no key is named {name!r}") from None
+    db.session.commit()
+    click.echo(f"API key {name!r} revoked.")
+
+
+@click.group("import", help="Load data from files.")
+def import_group() -> None:
+    pass
+
+
+@import_group.command("invoices", help="Import invoices from a CSV FILE (one row per line), all or nothing.")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--dry-run", is_flag=True, help="Check the file and report, without saving anything.")
+@with_appcontext
+def import_invoices_command(file, dry_run: bool) -> None:
+    from portal.audit import Actor
+    from portal.billing.csv_import import ImportRejected, import_invoices
+    from portal.extensions import db
+
+    try:
+        report = import_invoices(db.session, Actor.system(f"import:{getattr(file, 'name', 'stdin')}"), file)
+    except ImportRejected as rejected:
+        db.session.rollback()
+        for error in rejected.errors:
+            click.echo(str(error), err=True)
+        raise click.ClickException(f"{len(rejected.errors)} problem(s) found; nothing was imported.") from None
+    outcomes = ", ".join(f"{count} {outcome}" for outcome, count in sorted(report.outcomes.items()))
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"Dry run: {report.invoices} invoices ({report.lines} lines) would be imported: {outcomes}.")
+        return
+    db.session.commit()
+    click.echo(f"Imported {report.invoices} invoices ({report.lines} lines): {outcomes}.")
+
+
+@click.group("export", help="Write CSV exports for reconciliation.")
+def export_group() -> None:
+    pass
+
+
+@export_group.command("payments", help="Succeeded payments since DATE, one row per invoice settled.")
+@click.option("--since", "since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="First day (YYYY-MM-DD), on the supplier's calendar.")
+@click.option("--until", "until", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day included.")
+@click.option("--output", "-o", type=click.File("w", encoding="utf-8", lazy=True), default="-",
+              help="File to write (default: standard output).")
+@with_appcontext
+def export_payments_command(since, until, output) -> None:
+    from portal.billing.exports import ExportFilters, payment_csv
+    from portal.extensions import db
+
+    filters = ExportFilters(date_from=since.date(), date_to=until.date() if until else None)
+    for chunk in payment_csv(db.session, filters):
+        output.write(chunk)

@@ -20,3 +20,21 @@ class InvalidInvoice(BillingError, ValueError):
 
 class OverSettlement(BillingError):
     """More paid and credited on an invoice than its total."""
+
+
+class InvoiceConflict(BillingError):
+    """A change the invoice's state forbids (amounts of a paid invoice, a void invoice...).
+
+    `code` is stable and machine-readable, for API clients.
+    """
+
+    def __init__(self, message: str, code: str, field: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+class UnknownCompany(BillingError):
+    """No customer company has this external reference."""
+
+    field = "company_ref"

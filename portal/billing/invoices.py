@@ -40,7 +40,7 @@ def create_invoice(
     now: datetime | None = None,
 ) -> Invoice:
     """Create an invoice with its lines, computing its amounts; issue it unless `issue=False`."""
-    _check_invoice(number, issue_date, due_date, currency, lines)
+    check_invoice_terms(number, issue_date, due_date, currency, lines)
     invoice = Invoice(
         company=company,
         number=number,
@@ -52,7 +52,7 @@ def create_invoice(
         amount_paid=0,
         amount_credited=0,
     )
-    _set_lines(invoice, lines)
+    set_invoice_lines(invoice, lines)
     session.add(invoice)
     session.flush()
     audit.record(
@@ -127,7 +127,8 @@ def issue_credit_note(
     return credit_note
 
 
-def _check_invoice(number, issue_date, due_date, currency, lines) -> None:
+def check_invoice_terms(number, issue_date, due_date, currency, lines) -> None:
+    """Refuse, with `InvalidInvoice` naming the field, terms no invoice may have."""
     if not number or not number.strip():
         raise InvalidInvoice("an invoice needs a number", field="number")
     if not is_iso_currency(currency):
@@ -143,7 +144,8 @@ def _check_invoice(number, issue_date, due_date, currency, lines) -> None:
             raise InvalidInvoice("a tax rate is a percentage between 0 and 100", field="lines.tax_rate")
 
 
-def _set_lines(invoice: Invoice, lines: list[LineInput]) -> None:
+def set_invoice_lines(invoice: Invoice, lines: list[LineInput]) -> None:
+    """Replace the invoice's lines and recompute its net, tax and total from them."""
     invoice.lines = []
     for position, line in enumerate(lines, start=1):
         amounts = line_amounts(line.quantity, line.unit_amount, line.tax_rate)

@@ -1,5 +1,6 @@
 """Acquit's tables, one module per aggregate; importing this package registers them all."""
 
+from portal.models.api_key import ApiKey
 from portal.models.audit import AuditEvent
 from portal.models.company import Company
 from portal.models.credit_note import CreditNote
@@ -9,6 +10,7 @@ from portal.models.payment import Payment, PaymentAllocation, PaymentStatus
 from portal.models.user import LoginAttempt, Role, User, UserKind
 
 __all__ = [
+    "ApiKey",
     "AuditEvent",
     "Company",
     "CreditNote",

@@ -1,0 +1,142 @@
+"""Creating or updating companies and invoices from the supplier's ERP, idempotently.
+
+Sending the same data twice changes nothing and says so; what may not change once money
+has moved (an invoice's amounts after a payment or credit) is refused with a reason.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.audit import Actor
+from portal.billing.errors import InvalidInvoice, InvoiceConflict, UnknownCompany
+from portal.billing.invoices import LineInput, check_invoice_terms, create_invoice, set_invoice_lines
+from portal.billing.money import is_iso_currency
+from portal.models import Company, Invoice
+
+
+class Outcome:
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class CompanyData:
+    name: str
+    billing_emails: list[str]
+    locale: str = "fr"
+    currency: str = "EUR"
+
+
+@dataclass(frozen=True)
+class InvoiceData:
+    company_ref: str
+    issue_date: date
+    due_date: date
+    currency: str
+    lines: list[LineInput]
+    po_number: str | None = None
+    custom_fields: dict = field(default_factory=dict)
+
+
+def upsert_company(session: Session, actor: Actor, ref: str, data: CompanyData) -> tuple[Company, str]:
+    """Create the company `ref` or bring it in line with `data`; returns it and the outcome."""
+    if not is_iso_currency(data.currency):
+        raise InvalidInvoice(f"{data.currency!r} is not an ISO 4217 currency code", field="currency")
+    company = session.scalar(select(Company).where(Company.external_ref == ref))
+    wanted = {
+        "name": data.name,
+        "billing_emails": list(data.billing_emails),
+        "locale": data.locale,
+        "currency": data.currency,
+    }
+    if company is None:
+        company = Company(external_ref=ref, **wanted)
+        session.add(company)
+        session.flush()
+        audit.record(session, "company.created", actor, company_id=company.id, ref=ref)
+        return company, Outcome.CREATED
+    changed = {name: value for name, value in wanted.items() if getattr(company, name) != value}
+    if not changed:
+        return company, Outcome.UNCHANGED
+    for name, value in changed.items():
+        setattr(company, name, value)
+    audit.record(session, "company.updated", actor, company_id=company.id, ref=ref, changed=sorted(changed))
+    return company, Outcome.UPDATED
+
+
+def upsert_invoice(
+    session: Session, actor: Actor, number: str, data: InvoiceData, *, now: datetime | None = None
+) -> tuple[Invoice, str]:
+    """Create invoice `number` (issued) or bring it in line with `data`; returns it and the outcome.
+
+    Raises `InvoiceConflict` when the change would rewrite money already settled, touch a
+    void invoice, or move the invoice to another company.
+    """
+    company = session.scalar(select(Company).where(Company.external_ref == data.company_ref))
+    if company is None:
+        raise UnknownCompany(f"no company has the reference {data.company_ref!r}")
+    invoice = session.scalar(select(Invoice).where(Invoice.number == number))
+    if invoice is None:
+        invoice = create_invoice(
+            session, actor, company=company, number=number, issue_date=data.issue_date, due_date=data.due_date,
+            currency=data.currency, lines=data.lines, po_number=data.po_number, custom_fields=data.custom_fields,
+            now=now,
+        )
+        return invoice, Outcome.CREATED
+
+    check_invoice_terms(number, data.issue_date, data.due_date, data.currency, data.lines)
+    if invoice.company_id != company.id:
+        raise InvoiceConflict(
+            "this invoice number belongs to another company", code="invoice_company_mismatch", field="company_ref"
+        )
+    changed_terms = {
+        name: value
+        for name, value in {
+            "po_number": data.po_number or None,
+            "issue_date": data.issue_date,
+            "due_date": data.due_date,
+            "custom_fields": dict(data.custom_fields),
+        }.items()
+        if getattr(invoice, name) != value
+    }
+    amounts_change = invoice.currency != data.currency or _line_values(invoice.lines) != [
+        _line_key(line) for line in data.lines
+    ]
+    if not changed_terms and not amounts_change:
+        return invoice, Outcome.UNCHANGED
+    if invoice.voided_at is not None:
+        raise InvoiceConflict("a void invoice cannot be changed", code="invoice_void")
+    if amounts_change and (invoice.amount_paid or invoice.amount_credited):
+        raise InvoiceConflict(
+            "the amounts of an invoice with payments or credit notes cannot change; "
+            "issue a credit note or a new invoice instead",
+            code="invoice_has_payments",
+            field="lines",
+        )
+    for name, value in changed_terms.items():
+        setattr(invoice, name, value)
+    changed = sorted(changed_terms)
+    if amounts_change:
+        invoice.currency = data.currency
+        set_invoice_lines(invoice, data.lines)
+        changed += ["currency", "lines"]
+    session.flush()
+    audit.record(
+        session, "invoice.updated", actor, company_id=company.id, invoice_id=invoice.id,
+        amount=invoice.amount_total, currency=invoice.currency, occurred_at=now, changed=changed,
+    )
+    return invoice, Outcome.UPDATED
+
+
+def _line_key(line) -> tuple:
+    return (line.description, Decimal(line.quantity), int(line.unit_amount), Decimal(line.tax_rate))
+
+
+def _line_values(lines) -> list[tuple]:
+    return [_line_key(line) for line in lines]
