@@ -4,21 +4,27 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.billing.errors import OverSettlement
-from portal.models import CreditNote, Invoice, Payment, PaymentAllocation, PaymentStatus
+from portal.models import CreditNote, Invoice, Payment, PaymentAllocation, PaymentStatus, Refund, RefundStatus
 
 
 def refresh_invoice_balance(session: Session, invoice: Invoice) -> None:
-    """Recompute `amount_paid` and `amount_credited` from allocations and credit notes.
+    """Recompute `amount_paid` (received less refunded) and `amount_credited` from their rows.
 
     Always summed from the source rows, never incremented, so a retried or replayed event
     cannot count twice. Raises `OverSettlement` if they would exceed the invoice total.
     """
     session.flush()
-    paid = session.scalar(
+    received = session.scalar(
         select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
         .join(Payment, Payment.id == PaymentAllocation.payment_id)
         .where(PaymentAllocation.invoice_id == invoice.id, Payment.status == PaymentStatus.SUCCEEDED)
     )
+    refunded = session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0))
+        .join(PaymentAllocation, PaymentAllocation.id == Refund.allocation_id)
+        .where(PaymentAllocation.invoice_id == invoice.id, Refund.status == RefundStatus.SUCCEEDED)
+    )
+    paid = received - refunded
     credited = session.scalar(
         select(func.coalesce(func.sum(CreditNote.amount), 0)).where(CreditNote.invoice_id == invoice.id)
     )

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 from portal import audit
 from portal.audit import Actor
 from portal.billing.balances import refresh_invoice_balance
-from portal.billing.errors import InvalidInvoice
+from portal.billing.errors import InvalidInvoice, InvoiceConflict
 from portal.billing.lines import line_amounts
 from portal.billing.money import is_iso_currency
-from portal.models import Company, CreditNote, Invoice, InvoiceLine
+from portal.models import Company, CreditNote, Invoice, InvoiceLine, InvoicePaymentClaim
 from portal.models.types import utcnow
 
 
@@ -83,6 +83,7 @@ def void_invoice(
         return
     if invoice.amount_paid > 0:
         raise InvalidInvoice("an invoice with payments cannot be voided; refund them first")
+    _refuse_while_being_paid(session, invoice)
     invoice.voided_at = now or utcnow()
     invoice.void_reason = reason
     audit.record(
@@ -109,6 +110,7 @@ def issue_credit_note(
         raise InvalidInvoice("a void invoice cannot be credited", field="invoice")
     if amount > invoice.amount_due:
         raise InvalidInvoice("a credit note cannot exceed the amount due on the invoice", field="amount")
+    _refuse_while_being_paid(session, invoice)
     credit_note = CreditNote(
         number=number,
         company_id=invoice.company_id,
@@ -125,6 +127,14 @@ def issue_credit_note(
         amount=amount, currency=invoice.currency, occurred_at=now, credit_note=number, reason=reason,
     )
     return credit_note
+
+
+def _refuse_while_being_paid(session: Session, invoice: Invoice) -> None:
+    # A card payment in flight was sized on today's amount due: crediting or voiding under
+    # it would let the payment settle more than is owed.
+    if session.get(InvoicePaymentClaim, invoice.id) is not None:
+        raise InvoiceConflict("a card payment of this invoice is in progress; try again in a few minutes",
+                              code="payment_in_progress")
 
 
 def check_invoice_terms(number, issue_date, due_date, currency, lines) -> None:

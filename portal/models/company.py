@@ -22,6 +22,8 @@ class Company(Base):
     billing_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
     locale: Mapped[str] = mapped_column(String(5), default="fr")
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    # The company's customer record at the payment provider, created when a card is first saved.
+    provider_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -37,6 +37,9 @@ class Payment(Base):
     idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
     provider_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
     method_summary: Mapped[str] = mapped_column(String(100), default="")
+    saved_card_id: Mapped[int | None] = mapped_column(ForeignKey("saved_card.id"))
+    # Where a receipt goes: the clerk who paid, or the address a guest gave.
+    receipt_email: Mapped[str | None] = mapped_column(String(254))
     failure_message: Mapped[str | None] = mapped_column(Text)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -63,3 +66,54 @@ class PaymentAllocation(Base):
 
     payment: Mapped[Payment] = relationship(back_populates="allocations")
     invoice: Mapped[Invoice] = relationship()
+    refunds: Mapped[list["Refund"]] = relationship(back_populates="allocation")
+
+
+class RefundStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Refund(Base):
+    """Money given back on one invoice's share of a payment; written before the provider is asked."""
+
+    __tablename__ = "refund"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    allocation_id: Mapped[int] = mapped_column(ForeignKey("payment_allocation.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(20), default=RefundStatus.PENDING)
+    idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
+    provider_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    allocation: Mapped[PaymentAllocation] = relationship(back_populates="refunds")
+
+
+class InvoicePaymentClaim(Base):
+    """One row per invoice while a payment of it is in flight.
+
+    The primary key makes a second concurrent payment of the same invoice fail at the
+    database, whatever the web tier does: two tabs, a double click, a retried request.
+    """
+
+    __tablename__ = "invoice_payment_claim"
+
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), index=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProcessedWebhookEvent(Base):
+    """A provider event already handled; its id is the key, so a replay is recognised."""
+
+    __tablename__ = "processed_webhook_event"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,49 @@
+class PaymentError(Exception):
+    """A payment could not be made; `code` is stable, the message is safe to show a payer."""
+
+    code = "payment_error"
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        if code:
+            self.code = code
+
+
+class PaymentDeclined(PaymentError):
+    """The card issuer refused the charge."""
+
+    code = "card_declined"
+
+
+class ProviderUnavailable(PaymentError):
+    """The payment provider did not answer; the outcome of the call is unknown."""
+
+    code = "provider_unavailable"
+
+
+class InvalidWebhook(PaymentError):
+    """A webhook whose signature does not verify, is stale, or does not parse."""
+
+    code = "invalid_webhook"
+
+
+class PaymentInProgress(PaymentError):
+    """Another payment of one of these invoices is under way."""
+
+    code = "payment_in_progress"
+
+
+class PaymentNotAllowed(PaymentError):
+    """The request is refused: nothing due, more than due, wrong currency, not the payer's invoice..."""
+
+    code = "payment_not_allowed"
+
+
+class NoCard(PaymentError):
+    """No usable saved card to charge."""
+
+    code = "no_card"
+
+
+class RefundNotAllowed(PaymentError):
+    code = "refund_not_allowed"

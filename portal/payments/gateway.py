@@ -1,0 +1,98 @@
+"""What Acquit needs from a payment provider, in our own words.
+
+`StripeGateway` implements it with the real Stripe library; `FakeGateway` in memory, for
+fast tests. Nothing outside `portal/payments/` sees the provider's types or errors: the
+gateway answers with these dataclasses and raises only `PaymentError` subclasses.
+"""
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class ChargeStatus(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    REQUIRES_ACTION = "requires_action"
+    PROCESSING = "processing"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class CardSetup:
+    """A card being saved: the page finishes it in the browser with `client_secret`."""
+
+    setup_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    provider_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class Charge:
+    """Where a charge stands at the provider."""
+
+    reference: str
+    status: ChargeStatus
+    amount: int
+    currency: str
+    client_secret: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    reference: str
+    amount: int
+    succeeded: bool
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    event_id: str
+    event_type: str
+    charge: Charge | None
+
+
+class PaymentGateway(Protocol):
+    publishable_key: str
+    js_url: str
+
+    def create_customer(self, *, name: str, email: str | None, company_ref: str) -> str:
+        """A new customer record at the provider; returns its id."""
+
+    def start_card_setup(self, *, customer_id: str) -> CardSetup:
+        """Begin saving a card for `customer_id`; the browser completes it."""
+
+    def finish_card_setup(self, *, customer_id: str, setup_id: str) -> CardDetails:
+        """The card saved by the completed setup `setup_id`, attached to the customer."""
+
+    def detach_card(self, *, card_id: str) -> None:
+        """Forget a saved card at the provider."""
+
+    def charge(self, *, customer_id: str, card_id: str, amount: int, currency: str, idempotency_key: str,
+               metadata: dict[str, str], off_session: bool) -> Charge:
+        """Create and confirm a charge; raises `PaymentDeclined` or `ProviderUnavailable`."""
+
+    def retrieve_charge(self, reference: str) -> Charge:
+        """Where the charge `reference` stands now."""
+
+    def cancel_charge(self, reference: str) -> Charge:
+        """Abandon a charge still waiting for the cardholder; it can no longer succeed."""
+
+    def find_charge(self, *, payment_id: int) -> Charge | None:
+        """The charge made for our payment `payment_id` (from its metadata), if any reached the provider."""
+
+    def refund(self, *, reference: str, amount: int, idempotency_key: str, metadata: dict[str, str]) -> RefundResult:
+        """Give back `amount` of the charge `reference`."""
+
+    def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
+        """Verify and read a webhook; raises `InvalidWebhook`."""

@@ -1,0 +1,168 @@
+"""The payment gateway on Stripe, through `stripe.StripeClient` (test mode, or localstripe).
+
+The flow used works on real Stripe and on localstripe alike (see
+docs/payments-localstripe.md): cards are saved with a SetupIntent confirmed by Stripe.js,
+charges are PaymentIntents created and confirmed server-side in one call, and a charge
+that needs 3-D Secure is finished on the page with `confirmCardPayment`.
+"""
+
+import stripe
+
+from portal.payments.errors import InvalidWebhook, PaymentDeclined, PaymentError, ProviderUnavailable
+from portal.payments.gateway import CardDetails, CardSetup, Charge, ChargeStatus, RefundResult, WebhookEvent
+
+_STATUSES = {
+    "succeeded": ChargeStatus.SUCCEEDED,
+    "requires_action": ChargeStatus.REQUIRES_ACTION,
+    "requires_confirmation": ChargeStatus.REQUIRES_ACTION,
+    "processing": ChargeStatus.PROCESSING,
+    "requires_capture": ChargeStatus.PROCESSING,
+    "requires_payment_method": ChargeStatus.FAILED,
+    "canceled": ChargeStatus.FAILED,
+}
+DECLINED_MESSAGE = "Your card was declined."
+
+
+class StripeGateway:
+    def __init__(self, *, secret_key: str, publishable_key: str, webhook_secret: str,
+                 api_base: str | None = None, js_url: str = "https://js.stripe.com/v3/"):
+        base_addresses = {"api": api_base} if api_base else {}
+        # No automatic retries: a retried POST whose first answer was lost could charge twice
+        # where idempotency keys are not honoured (localstripe); our own rows make retries safe.
+        self._client = stripe.StripeClient(secret_key, base_addresses=base_addresses, max_network_retries=0)
+        self._webhook_secret = webhook_secret
+        self.publishable_key = publishable_key
+        self.js_url = js_url
+
+    def create_customer(self, *, name: str, email: str | None, company_ref: str) -> str:
+        params = {"name": name, "metadata": {"company_ref": company_ref}}
+        if email:
+            params["email"] = email
+        return self._call(self._client.v1.customers.create, params).id
+
+    def start_card_setup(self, *, customer_id: str) -> CardSetup:
+        setup = self._call(
+            self._client.v1.setup_intents.create,
+            {"customer": customer_id, "payment_method_types": ["card"], "usage": "off_session"},
+        )
+        return CardSetup(setup_id=setup.id, client_secret=setup.client_secret)
+
+    def finish_card_setup(self, *, customer_id: str, setup_id: str) -> CardDetails:
+        setup = self._call(self._client.v1.setup_intents.retrieve, setup_id, {"expand": ["payment_method"]})
+        if setup.status != "succeeded" or setup.payment_method is None:
+            raise PaymentError("The card was not saved. Check its details and try again.", code="setup_incomplete")
+        if setup.customer not in (None, customer_id):
+            raise PaymentError("This card setup belongs to someone else.", code="setup_mismatch")
+        method = setup.payment_method
+        # Real Stripe attaches the card to the SetupIntent's customer; localstripe does not.
+        if method.customer is None:
+            method = self._call(self._client.v1.payment_methods.attach, method.id, {"customer": customer_id})
+        elif method.customer != customer_id:
+            raise PaymentError("This card belongs to someone else.", code="setup_mismatch")
+        card = method.card
+        return CardDetails(provider_id=method.id, brand=str(card.brand), last4=str(card.last4),
+                           exp_month=int(card.exp_month), exp_year=int(card.exp_year))
+
+    def detach_card(self, *, card_id: str) -> None:
+        self._call(self._client.v1.payment_methods.detach, card_id)
+
+    def charge(self, *, customer_id: str, card_id: str, amount: int, currency: str, idempotency_key: str,
+               metadata: dict[str, str], off_session: bool) -> Charge:
+        params = {
+            "amount": amount,
+            "currency": currency.lower(),
+            "customer": customer_id,
+            "payment_method": card_id,
+            "payment_method_types": ["card"],
+            "confirm": True,
+            "metadata": metadata,
+            "expand": ["latest_charge"],
+        }
+        if off_session:
+            params["off_session"] = True
+        try:
+            intent = self._client.v1.payment_intents.create(params, {"idempotency_key": idempotency_key})
+        except stripe.CardError as error:
+            if error.code == "authentication_required":
+                # Real Stripe refuses an off-session charge that needs 3-D Secure outright.
+                raise PaymentError("This card needs the cardholder to confirm the payment.",
+                                   code="authentication_required") from error
+            raise PaymentDeclined(error.user_message or DECLINED_MESSAGE) from error
+        except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+            raise ProviderUnavailable("The payment service did not answer. You have not been charged twice; "
+                                      "check the payment's status before trying again.") from error
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+        return _charge(intent)
+
+    def retrieve_charge(self, reference: str) -> Charge:
+        return _charge(self._call(self._client.v1.payment_intents.retrieve, reference, {"expand": ["latest_charge"]}))
+
+    def cancel_charge(self, reference: str) -> Charge:
+        return _charge(self._call(self._client.v1.payment_intents.cancel, reference))
+
+    def find_charge(self, *, payment_id: int) -> Charge | None:
+        # PaymentIntent search is not on every Stripe (nor on localstripe): page the recent ones.
+        intents = self._call(self._client.v1.payment_intents.list, {"limit": 100})
+        for intent in intents.auto_paging_iter():
+            if (intent.metadata or {}).get("payment_id") == str(payment_id):
+                return _charge(intent)
+        return None
+
+    def refund(self, *, reference: str, amount: int, idempotency_key: str, metadata: dict[str, str]) -> RefundResult:
+        refund = self._call(
+            self._client.v1.refunds.create,
+            {"payment_intent": reference, "amount": amount, "metadata": metadata},
+            {"idempotency_key": idempotency_key},
+        )
+        return RefundResult(reference=refund.id, amount=int(refund.amount), succeeded=refund.status == "succeeded")
+
+    def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
+        if not signature:
+            raise InvalidWebhook("missing Stripe-Signature header")
+        try:
+            event = self._client.construct_event(payload, signature, self._webhook_secret)
+        except (stripe.SignatureVerificationError, ValueError) as error:
+            raise InvalidWebhook(str(error)[:200]) from error
+        charge = None
+        if event.type.startswith("payment_intent."):
+            charge = _charge(event.data.object)
+        return WebhookEvent(event_id=event.id, event_type=event.type, charge=charge)
+
+    def _call(self, method, *args):
+        try:
+            return method(*args)
+        except (stripe.APIConnectionError, stripe.RateLimitError) as error:
+            raise ProviderUnavailable("The payment service did not answer. Please try again.") from error
+        except stripe.CardError as error:
+            raise PaymentDeclined(error.user_message or DECLINED_MESSAGE) from error
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
+
+
+def _payment_error(error: "stripe.StripeError") -> PaymentError:
+    return PaymentError("The payment service refused the request. Please try again later.",
+                        code=str(error.code or "provider_error"))
+
+
+def _charge(intent) -> Charge:
+    status = _STATUSES.get(intent.status, ChargeStatus.PROCESSING)
+    last_error = _plain(getattr(intent, "last_payment_error", None))
+    metadata = _plain(getattr(intent, "metadata", None))
+    return Charge(
+        reference=intent.id,
+        status=status,
+        amount=int(intent.amount),
+        currency=str(intent.currency).upper(),
+        client_secret=intent.client_secret if status == ChargeStatus.REQUIRES_ACTION else None,
+        failure_code=last_error.get("code") if status == ChargeStatus.FAILED else None,
+        failure_message=last_error.get("message") if status == ChargeStatus.FAILED else None,
+        metadata={str(key): str(value) for key, value in metadata.items()},
+    )
+
+
+def _plain(stripe_object) -> dict:
+    """A StripeObject (no longer a dict in stripe 16) as a plain dict."""
+    if stripe_object is None:
+        return {}
+    return stripe_object.to_dict() if hasattr(stripe_object, "to_dict") else dict(stripe_object)
