@@ -42,6 +42,12 @@ class Settings:
     login_window_seconds: int = 900
     password_reset_max_age_seconds: int = 3600
     max_query_string_bytes: int = 4096
+    payment_gateway: str | None = None
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    stripe_js_url: str = "https://js.stripe.com/v3/"
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -59,6 +65,12 @@ class Settings:
             supplier_name=_env("ACQUIT_SUPPLIER_NAME", "Acquit Demo Supplier"),
             default_locale=_env("ACQUIT_DEFAULT_LOCALE", "fr"),
             session_cookie_secure=_env_bool("ACQUIT_SESSION_COOKIE_SECURE", False),
+            payment_gateway=_env("ACQUIT_PAYMENT_GATEWAY"),
+            stripe_secret_key=_env("STRIPE_SECRET_KEY"),
+            stripe_publishable_key=_env("STRIPE_PUBLISHABLE_KEY"),
+            stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base=_env("ACQUIT_STRIPE_API_BASE"),
+            stripe_js_url=_env("ACQUIT_STRIPE_JS_URL", "https://js.stripe.com/v3/"),
         )
 
     def flask_config(self, instance_path: str) -> dict:
@@ -82,6 +94,13 @@ class Settings:
             "ACQUIT_LOGIN_WINDOW_SECONDS": self.login_window_seconds,
             "ACQUIT_PASSWORD_RESET_MAX_AGE": self.password_reset_max_age_seconds,
             "ACQUIT_MAX_QUERY_STRING_BYTES": self.max_query_string_bytes,
+            # "stripe" when a secret key is set; "fake" (in memory) only for tests.
+            "ACQUIT_PAYMENT_GATEWAY": self.payment_gateway or ("stripe" if self.stripe_secret_key else None),
+            "STRIPE_SECRET_KEY": self.stripe_secret_key,
+            "STRIPE_PUBLISHABLE_KEY": self.stripe_publishable_key,
+            "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
+            "ACQUIT_STRIPE_API_BASE": self.stripe_api_base,
+            "ACQUIT_STRIPE_JS_URL": self.stripe_js_url,
             "BABEL_DEFAULT_LOCALE": self.default_locale,
             "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
             "SESSION_COOKIE_HTTPONLY": True,

@@ -31,6 +31,27 @@ def make_engine(url: str, **kwargs) -> Engine:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
 
+        if kwargs.get("isolation_level") != "AUTOCOMMIT":
+            _begin_sqlite_transactions_explicitly(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def _begin_sqlite_transactions_explicitly(engine: Engine) -> None:
+    """Have SQLAlchemy emit BEGIN itself, as its SQLite dialect documentation advises.
+
+    Python's sqlite3 (before 3.12's `autocommit=False`) begins a transaction only before
+    INSERT/UPDATE/DELETE: a SAVEPOINT then opens a transaction of its own, which RELEASE
+    commits, and reads run outside any transaction. So a nested transaction's "commit"
+    was a real COMMIT (the test rig's rolled-back transaction per test leaked every request's
+    writes into the database) and a request's reads were not one consistent snapshot.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN")

@@ -7,8 +7,14 @@ Each test then runs inside a transaction that is rolled back at its end: the app
 """
 
 import os
+import socket
+from dataclasses import dataclass
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -78,16 +84,29 @@ def app(database_url, app_overrides):
 
 @pytest.fixture
 def db(app, engine):
-    """The app's session, inside a transaction rolled back when the test ends."""
+    """A session for the test's own reads and writes, inside a transaction rolled back at the end.
+
+    Every session of the app, the test's and each request's, joins that one connection: a
+    request's commit only releases a savepoint. Requests still get their own app context,
+    `g` and session, as in production; objects the test holds may then be stale after a
+    request, so a test reads them again (`db.refresh(obj)`) to see what a request changed.
+    """
     connection = engine.connect()
     outer = connection.begin()
     with app.app_context():
         database.bind_sessions(app, bind=connection, join_transaction_mode="create_savepoint")
-        session = database.session
-        yield session
-        session.close()
+    session = database_session(app, connection)
+    yield session
+    session.close()
     outer.rollback()
     connection.close()
+
+
+def database_session(app, connection):
+    """A session like the app's, bound to `connection`, usable without an app context."""
+    from sqlalchemy.orm import Session
+
+    return Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
 
 
 @pytest.fixture
@@ -110,3 +129,84 @@ def login_as(client):
         return client
 
     return sign_in
+
+
+# --- A real SMTP server (aiosmtpd) that keeps what it receives ----------------------------
+
+
+@dataclass(frozen=True)
+class ReceivedEmail:
+    """One message as the SMTP server got it: the parsed e-mail and its envelope."""
+
+    message: EmailMessage
+    mail_from: str
+    recipients: list[str]
+
+    def text_body(self) -> str:
+        return self.message.get_body(preferencelist=("plain",)).get_content()
+
+
+class _KeepMessages:
+    """aiosmtpd handler: parse and keep every message, accept it with 250."""
+
+    def __init__(self, received: list[ReceivedEmail]):
+        self.received = received
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append(
+            ReceivedEmail(
+                message=BytesParser(policy=email_policy.default).parsebytes(envelope.content),
+                mail_from=envelope.mail_from,
+                recipients=list(envelope.rcpt_tos),
+            )
+        )
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """An aiosmtpd server on 127.0.0.1 and a free port; `messages` is what it has received.
+
+    `stop()` and `start()` take it down and bring it back on the same port, so a test can
+    show what happens while the mail server is unreachable.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self):
+        self.port = _free_port(self.host)
+        self.messages: list[ReceivedEmail] = []
+        self._controller: Controller | None = None
+
+    @property
+    def app_config(self) -> dict:
+        """Config that points the app at this server (return it from `app_overrides`)."""
+        return {"ACQUIT_SMTP_HOST": self.host, "ACQUIT_SMTP_PORT": self.port}
+
+    def start(self) -> None:
+        self._controller = Controller(_KeepMessages(self.messages), hostname=self.host, port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A running SMTP server for this test. Point the app at it with
+
+        @pytest.fixture
+        def app_overrides(smtp_server):
+            return smtp_server.app_config
+    """
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

@@ -60,12 +60,19 @@ def parse_amount(text: str, currency: str) -> int:
     if last_separator >= 0:
         separator = compact[last_separator]
         decimals = len(compact) - last_separator - 1
-        if compact.count(separator) == 1 and decimals <= digits and decimals != 3:
+        if compact.count(separator) == 1 and decimals <= digits:
             integer_part, fraction = compact[:last_separator], compact[last_separator + 1 :]
         elif decimals > digits and decimals != 3:
             raise _invalid(text)
     groups = re.split(r"[.,]", integer_part)
-    if len(groups) > 1 and not (1 <= len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:])):
+    # Thousands are grouped with one separator, from a leading group that is not zero:
+    # "12,345.678" or "0,500" are decimals this currency does not have, not thousands.
+    if len(groups) > 1 and not (
+        1 <= len(groups[0]) <= 3
+        and not groups[0].startswith("0")
+        and all(len(g) == 3 for g in groups[1:])
+        and len(set(re.findall(r"[.,]", integer_part))) == 1
+    ):
         raise _invalid(text)
     integer_part = "".join(groups) or "0"
     if not (integer_part.isdigit() and integer_part.isascii()) or (fraction and not fraction.isdigit()):

@@ -5,7 +5,7 @@ from functools import wraps
 from flask import abort, redirect, url_for
 from flask_login import current_user, login_required
 
-from portal.models import Company
+from portal.models import Company, Role
 
 
 def clerk_required(view):
@@ -37,3 +37,16 @@ def staff_required(view):
 def current_company() -> Company:
     """The signed-in clerk's company: the scope of every customer-facing query."""
     return current_user.company
+
+
+def payer_required(view):
+    """Only a clerk who may pay for their company: an admin or a payer, never a viewer."""
+
+    @wraps(view)
+    @clerk_required
+    def guarded(*args, **kwargs):
+        if current_user.role not in (Role.ADMIN, Role.PAYER):
+            abort(403)
+        return view(*args, **kwargs)
+
+    return guarded

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal import audit
 from portal.audit import Actor
@@ -497,3 +497,22 @@ def reconcile_payments(session: Session, context: PaymentContext, *, now: dateti
         report.failed += payment.status == PaymentStatus.FAILED
         report.still_open += payment.status in IN_FLIGHT
     return report
+
+
+def company_payments(session: Session, company_id: int, *, limit: int = 200) -> list[Payment]:
+    """The company's card and bank payments, newest first, with the invoices they settle."""
+    return list(session.scalars(
+        select(Payment)
+        .where(Payment.company_id == company_id)
+        .options(selectinload(Payment.allocations).selectinload(PaymentAllocation.invoice))
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(limit)
+    ))
+
+
+def authentication_secret(context: PaymentContext, payment: Payment) -> str | None:
+    """What the page needs to finish 3-D Secure for `payment`, if the provider still waits for it."""
+    if payment.status != PaymentStatus.REQUIRES_ACTION or not payment.provider_reference:
+        return None
+    charge = context.gateway.retrieve_charge(payment.provider_reference)
+    return charge.client_secret if charge.status == ChargeStatus.REQUIRES_ACTION else None

@@ -1,4 +1,5 @@
 from flask_babel import lazy_gettext as _l
+from flask_wtf.i18n import translations as wtforms_translations
 from wtforms import DateField, Form, IntegerField, SelectField, StringField
 from wtforms.validators import NumberRange, Optional, Length, ValidationError
 
@@ -13,6 +14,12 @@ MAX_PAGE = 1_000_000
 
 class HistoryFilterForm(Form):
     """The invoice list's search, filters, sort and page, read from the query string."""
+
+    class Meta:
+        # A plain wtforms Form (a GET needs no CSRF token) would give WTForms' own messages
+        # ("Not a valid choice.") in English; this gives them the page's language, as FlaskForm does.
+        def get_translations(self, form):
+            return wtforms_translations
 
     q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
     status = SelectField(_l("Status"), choices=[], validate_choice=True, default="")

@@ -1,0 +1,325 @@
+"""Signing in and out, and resetting a forgotten password, through HTTP and real SMTP."""
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import select
+
+from portal.models import LoginAttempt, OutboxMessage
+from tests.blueprints.conftest import set_language
+from tests.blueprints.pages import csrf_token, page, visible_text
+from tests.builders import Builders
+
+pytestmark = pytest.mark.usefixtures("english")
+
+WRONG_CREDENTIALS = "Wrong e-mail or password."
+NEW_PASSWORD = "a brand new passphrase"
+
+
+@pytest.fixture
+def clerk(make):
+    return make.user(make.company(locale="en"), email="clerk@customer.test")
+
+
+@pytest.fixture
+def staff(make):
+    return make.staff(email="collector@supplier.test")
+
+
+def sign_in(client, email, password=Builders.PASSWORD, next_url=None):
+    url = "/login" if next_url is None else "/login?" + urlencode({"next": next_url})
+    return client.post(url, data={"email": email, "password": password})
+
+
+def login_error(response) -> str:
+    return page(response).find(role="alert").text
+
+
+# --- Signing in ------------------------------------------------------------------------------
+
+
+def test_a_clerk_signs_in_and_lands_on_their_invoices(client, clerk):
+    response = sign_in(client, clerk.email)
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/invoices"
+    assert client.get("/invoices").status_code == 200
+
+
+def test_staff_sign_in_and_land_on_the_collections_dashboard(client, staff):
+    response = sign_in(client, staff.email)
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/collections/"
+    assert client.get("/collections/").status_code == 200
+
+
+def test_the_email_is_matched_whatever_its_case_and_spacing(client, clerk):
+    assert sign_in(client, "  CLERK@Customer.Test ").status_code == 303
+
+
+def test_a_local_next_page_is_honoured_after_sign_in(client, clerk, make):
+    invoice = make.invoice(clerk.company)
+
+    response = sign_in(client, clerk.email, next_url=f"/invoices/{invoice.id}?tab=history")
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/invoices/{invoice.id}?tab=history"
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "//evil.com",
+        "//evil.com/invoices",
+        "https://evil.com",
+        "https://evil.com/invoices",
+        "/\\evil.com",
+        "\\\\evil.com",
+        "/\t/evil.com",
+        "javascript:alert(1)",
+        "evil.com",
+    ],
+)
+def test_a_next_page_on_another_site_is_ignored(client, clerk, next_url):
+    response = sign_in(client, clerk.email, next_url=next_url)
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/invoices"
+
+
+def test_the_anonymous_redirect_to_sign_in_carries_the_page_and_sign_in_returns_there(client, clerk, make):
+    invoice = make.invoice(clerk.company)
+    make.session.commit()
+
+    bounced = client.get(f"/invoices/{invoice.id}")
+    assert bounced.status_code == 302
+    login_url = bounced.headers["Location"]
+    assert login_url.startswith("/login?next=")
+
+    response = client.post(login_url, data={"email": clerk.email, "password": Builders.PASSWORD})
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/invoices/{invoice.id}"
+
+
+def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(client, clerk, db):
+    wrong_password = sign_in(client, clerk.email, password="not the password")
+    unknown_email = sign_in(client, "nobody@customer.test")
+
+    assert wrong_password.status_code == unknown_email.status_code == 200
+    assert login_error(wrong_password) == login_error(unknown_email) == WRONG_CREDENTIALS
+    # Both failures are recorded, so both count towards the limit.
+    failures = db.scalars(select(LoginAttempt.email).where(LoginAttempt.succeeded.is_(False))).all()
+    assert sorted(failures) == ["clerk@customer.test", "nobody@customer.test"]
+    assert client.get("/invoices").status_code == 302
+
+
+def test_an_empty_form_is_refused_with_the_fields_marked(client):
+    response = client.post("/login", data={"email": "", "password": ""})
+
+    assert response.status_code == 400
+    assert len(page(response).find_all("small", class_="error")) == 2
+
+
+def test_a_deactivated_user_cannot_sign_in(client, make):
+    user = make.user(make.company(locale="en"), active=False)
+
+    response = sign_in(client, user.email)
+
+    assert login_error(response) == WRONG_CREDENTIALS
+
+
+@pytest.mark.parametrize("app_overrides", [{"ACQUIT_LOGIN_MAX_FAILURES": 3}])
+def test_after_too_many_failures_even_the_right_password_is_refused(client, clerk):
+    for _ in range(2):
+        assert login_error(sign_in(client, clerk.email, password="guess")) == WRONG_CREDENTIALS
+    # Below the limit the right password still works...
+    assert sign_in(client, clerk.email).status_code == 303
+    client.post("/logout")
+
+    assert login_error(sign_in(client, clerk.email, password="guess")) == WRONG_CREDENTIALS
+    # ...three failures in the window, and it no longer does.
+    response = sign_in(client, clerk.email)
+
+    assert response.status_code == 429
+    assert "Too many failed attempts" in login_error(response)
+    assert client.get("/invoices").status_code == 302
+
+
+@pytest.mark.parametrize("app_overrides", [{"ACQUIT_LOGIN_MAX_FAILURES": 2}])
+def test_the_limit_counts_per_email_so_a_colleague_can_still_sign_in(client, clerk, make):
+    colleague = make.user(clerk.company)
+    for _ in range(2):
+        sign_in(client, clerk.email, password="guess")
+    assert sign_in(client, clerk.email).status_code == 429
+
+    assert sign_in(client, colleague.email).status_code == 303
+
+
+def test_a_signed_in_user_visiting_the_sign_in_page_is_sent_home(login_as, clerk):
+    client = login_as(clerk)
+
+    response = client.get("/login")
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+# --- Signing out -----------------------------------------------------------------------------
+
+
+def test_signing_out_needs_a_post(login_as, clerk):
+    client = login_as(clerk)
+
+    response = client.get("/logout")
+
+    assert response.status_code == 405
+    assert client.get("/invoices").status_code == 200
+
+
+def test_signing_out_ends_the_session(login_as, clerk):
+    client = login_as(clerk)
+
+    response = client.post("/logout")
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/login"
+    assert "You are signed out." in visible_text(client.get("/login"))
+    assert client.get("/invoices").status_code == 302
+
+
+# --- CSRF ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("app_overrides", [{"WTF_CSRF_ENABLED": True}])
+class TestCsrf:
+    def test_a_sign_in_without_the_token_is_refused_with_a_clear_page(self, client, clerk):
+        response = sign_in(client, clerk.email)
+
+        assert response.status_code == 400
+        assert "This form has expired. Reload the page and try again." in visible_text(response)
+        assert client.get("/invoices").status_code == 302
+
+    def test_a_sign_in_with_the_token_from_the_form_works(self, client, clerk):
+        token = csrf_token(client.get("/login"))
+
+        response = client.post("/login", data={"email": clerk.email, "password": Builders.PASSWORD,
+                                               "csrf_token": token})
+
+        assert response.status_code == 303
+
+    def test_an_api_client_gets_the_csrf_refusal_as_json(self, client, clerk):
+        response = client.post("/login", data={"email": clerk.email, "password": Builders.PASSWORD},
+                               headers={"Accept": "application/json"})
+
+        assert response.status_code == 400
+        assert response.json["error"]["code"] == 400
+
+    def test_signing_out_without_the_token_leaves_the_user_signed_in(self, client, clerk):
+        token = csrf_token(client.get("/login"))
+        client.post("/login", data={"email": clerk.email, "password": Builders.PASSWORD, "csrf_token": token})
+
+        assert client.post("/logout").status_code == 400
+        assert client.get("/invoices").status_code == 200
+
+
+# --- Password reset, end to end through a real SMTP server -----------------------------------
+
+
+def reset_link(received) -> str:
+    match = re.search(r"http://portal\.test(/reset-password/\S+)", received.text_body())
+    assert match, received.text_body()
+    return match.group(1)
+
+
+class TestPasswordReset:
+    @pytest.fixture
+    def app_overrides(self, smtp_server):
+        return smtp_server.app_config
+
+    def test_a_forgotten_password_is_reset_through_the_emailed_link(self, client, clerk, smtp_server):
+        response = client.post("/forgot-password", data={"email": clerk.email})
+
+        assert response.status_code == 303
+        assert response.headers["Location"] == "/login"
+        assert "If an account uses that address" in visible_text(client.get("/login"))
+        [received] = smtp_server.messages
+        assert received.recipients == [clerk.email]
+        assert received.message["To"] == clerk.email
+        assert "Reset your password" in received.message["Subject"]
+        link = reset_link(received)
+
+        assert client.get(link).status_code == 200
+        changed = client.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+        assert changed.status_code == 303
+        assert changed.headers["Location"] == "/login"
+        assert "Your password is changed." in visible_text(client.get("/login"))
+
+        assert sign_in(client, clerk.email, password=NEW_PASSWORD).status_code == 303
+        client.post("/logout")
+        assert login_error(sign_in(client, clerk.email)) == WRONG_CREDENTIALS
+
+        used_again = client.post(link, data={"password": "yet another passphrase", "confirm": "yet another passphrase"})
+        assert used_again.status_code == 400
+        assert "This link has expired or was already used." in visible_text(used_again)
+        assert login_error(sign_in(client, clerk.email, password="yet another passphrase")) == WRONG_CREDENTIALS
+
+    def test_an_unknown_email_gets_the_same_answer_and_no_email(self, client, clerk, smtp_server, db):
+        known = client.post("/forgot-password", data={"email": clerk.email})
+        known_page = visible_text(client.get("/login"))
+        unknown = client.post("/forgot-password", data={"email": "nobody@customer.test"})
+        unknown_page = visible_text(client.get("/login"))
+
+        assert (unknown.status_code, unknown.headers["Location"]) == (known.status_code, known.headers["Location"])
+        assert unknown_page == known_page
+        assert [m.recipients for m in smtp_server.messages] == [[clerk.email]]
+        assert db.scalars(select(OutboxMessage.recipients)).all() == [[clerk.email]]
+
+    def test_a_reset_signs_out_the_users_other_sessions(self, app, client, clerk, smtp_server):
+        elsewhere = app.test_client()
+        set_language(elsewhere, "en")
+        assert sign_in(elsewhere, clerk.email).status_code == 303
+        assert elsewhere.get("/invoices").status_code == 200
+
+        client.post("/forgot-password", data={"email": clerk.email})
+        link = reset_link(smtp_server.messages[0])
+        assert client.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 303
+
+        bounced = elsewhere.get("/invoices")
+        assert bounced.status_code == 302
+        assert bounced.headers["Location"].startswith("/login")
+
+    def test_a_tampered_link_is_refused(self, client, clerk, smtp_server):
+        client.post("/forgot-password", data={"email": clerk.email})
+        link = reset_link(smtp_server.messages[0])
+
+        response = client.post(link[:-2] + "xx", data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+
+        assert response.status_code == 400
+        assert "This link has expired or was already used." in visible_text(response)
+        assert sign_in(client, clerk.email).status_code == 303
+
+    def test_a_short_or_mismatched_new_password_is_refused_and_the_link_still_works(self, client, clerk, smtp_server):
+        client.post("/forgot-password", data={"email": clerk.email})
+        link = reset_link(smtp_server.messages[0])
+
+        too_short = client.post(link, data={"password": "short", "confirm": "short"})
+        mismatched = client.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD + "!"})
+
+        assert too_short.status_code == mismatched.status_code == 400
+        assert "At least 10 characters." in visible_text(too_short)
+        assert "The two passwords differ." in visible_text(mismatched)
+        assert client.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 303
+
+    def test_an_expired_link_is_refused(self, app, client, clerk, smtp_server):
+        client.post("/forgot-password", data={"email": clerk.email})
+        link = reset_link(smtp_server.messages[0])
+        # As if the hour had passed: any age is now past the limit.
+        app.config["ACQUIT_PASSWORD_RESET_MAX_AGE"] = -1
+
+        response = client.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+
+        assert response.status_code == 400
+        assert "This link has expired or was already used." in visible_text(response)

@@ -1,0 +1,197 @@
+"""Browser fixtures: the real app served over HTTP on a database of its own, and Chromium.
+
+`live_server` runs `create_app` in a background thread with werkzeug's threaded server, on
+a database migrated by Alembic (SQLite, or PostgreSQL when ACQUIT_TEST_DATABASE_URL is
+set). Unlike the `db` fixture, nothing is rolled back: requests commit for real, and data
+seeded through `live_db` / `live_make` must be committed before the browser can see it.
+The database lives as long as the test process, so each test seeds its own company (the
+builders number everything) and sees nothing of the other tests' data by tenancy alone.
+
+`page` is a fresh browser context on Debian's Chromium, with the live server as its base
+URL; `new_context(**options)` opens more (without JavaScript, another locale, a phone).
+A test fails if the browser met a 5xx answer or a JavaScript error (a test that expects
+one clears `browser_problems`); a failing test leaves a screenshot and a Playwright trace
+in test-artifacts/.
+"""
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page, Response, expect, sync_playwright
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from portal import create_app, migrate
+from portal.db import make_engine
+from portal.extensions import db
+from portal.models import User
+from tests.builders import Builders
+from tests.conftest import _fresh_postgres_database, _worker_suffix, app_config
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Long enough for a loaded CI runner, short enough that a missing element fails the test
+# in seconds rather than at Playwright's 30-second default.
+TIMEOUT_MS = 10_000
+expect.set_options(timeout=TIMEOUT_MS)
+_TEST_FAILED = pytest.StashKey[bool]()
+
+
+@dataclass
+class LiveServer:
+    """The portal served on 127.0.0.1; `url` has no trailing slash."""
+
+    app: Flask
+    url: str
+    database_url: str
+
+
+@pytest.fixture(scope="session")
+def live_database_url(tmp_path_factory) -> str:
+    server_url = os.environ.get("ACQUIT_TEST_DATABASE_URL")
+    if not server_url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('live-db') / 'acquit-live.sqlite3'}"
+    else:
+        url = _fresh_postgres_database(server_url, f"acquit_test_live_{_worker_suffix()}")
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def live_server(live_database_url) -> Iterator[LiveServer]:
+    """The real app over real HTTP, committing to its own database, for this test process."""
+    # CSRF stays on: the browser goes through the real forms, tokens and all.
+    app = create_app(app_config(live_database_url, TESTING=False, WTF_CSRF_ENABLED=True))
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    live = LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}", database_url=live_database_url)
+    app.config["ACQUIT_BASE_URL"] = live.url
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield live
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_engine(live_server):
+    engine = make_engine(live_server.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def live_db(live_engine) -> Iterator[Session]:
+    """A session on the live server's database; `commit()` before the browser looks."""
+    session = sessionmaker(bind=live_engine, expire_on_commit=False)()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def live_make(live_db) -> Builders:
+    """The usual builders, writing to the live server's database (commit with `live_db`)."""
+    return Builders(live_db)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, for this test process."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: browser tests need Debian's Chromium (apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + "; CI must run them", pytrace=False)
+        pytest.skip(reason)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        item.stash[_TEST_FAILED] = True
+    return report
+
+
+@pytest.fixture
+def browser_problems() -> list[str]:
+    """Server errors and JavaScript errors the browser met during this test."""
+    return []
+
+
+@pytest.fixture
+def new_context(request, browser, live_server, browser_problems) -> Iterator[Callable[..., BrowserContext]]:
+    """Open a browser context on the live server; each closes (and is traced) at test end."""
+    opened: list[BrowserContext] = []
+
+    def note_server_error(response: Response) -> None:
+        if response.status >= 500:
+            browser_problems.append(f"{response.status} from {response.request.method} {response.url}")
+
+    def open_context(**options) -> BrowserContext:
+        options = {"base_url": live_server.url, "locale": "en-GB", "timezone_id": "Europe/Paris", **options}
+        context = browser.new_context(**options)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.on("response", note_server_error)
+        context.on("weberror", lambda error: browser_problems.append(f"JavaScript error: {error.error}"))
+        context.tracing.start(screenshots=True, snapshots=True)
+        opened.append(context)
+        return context
+
+    yield open_context
+    name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
+    for number, context in enumerate(opened):
+        if request.node.stash.get(_TEST_FAILED, False):
+            ARTIFACTS.mkdir(exist_ok=True)
+            for index, page in enumerate(context.pages):
+                page.screenshot(path=ARTIFACTS / f"{name}-{number}-{index}.png", full_page=True)
+            context.tracing.stop(path=ARTIFACTS / f"{name}-{number}-trace.zip")
+        else:
+            context.tracing.stop()
+        context.close()
+    assert not browser_problems, "the browser met errors during this test:\n" + "\n".join(browser_problems)
+
+
+@pytest.fixture
+def context(new_context) -> BrowserContext:
+    return new_context()
+
+
+@pytest.fixture
+def page(context) -> Page:
+    return context.new_page()
+
+
+@pytest.fixture
+def sign_in() -> Callable[..., None]:
+    """Sign `user` in on `page` through the real form, as a person would."""
+
+    def sign_in_on(page: Page, user: User, password: str = Builders.PASSWORD) -> None:
+        page.goto("/login")
+        page.locator("input[name=email]").fill(user.email)
+        page.locator("input[name=password]").fill(password)
+        with page.expect_navigation():
+            page.locator("main form[method=post] button[type=submit]").click()
+        assert "/login" not in page.url, f"sign-in as {user.email} failed: {page.content()[:2000]}"
+
+    return sign_in_on

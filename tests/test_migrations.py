@@ -1,0 +1,106 @@
+"""The migrations build exactly the schema the models describe, and can be walked both ways.
+
+Each test gets a throwaway database of its own (never the session's shared one): a SQLite
+file under tmp_path, or, when ACQUIT_TEST_DATABASE_URL is set, a dedicated PostgreSQL
+database on that server, dropped afterwards.
+"""
+
+import os
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+
+import portal.models  # noqa: F401  (registers every table on the metadata)
+from portal import migrate
+from portal.db import Base, make_engine
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    """The URL of an empty database that only this test uses."""
+    server_url = os.environ.get("ACQUIT_TEST_DATABASE_URL")
+    if not server_url:
+        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
+        return
+    name = f"acquit_migrations_{_worker_suffix()}"
+    admin = make_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _drift(database_url: str) -> list:
+    """What autogenerate would still write to bring the database to the models (as migrations/env.py)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection,
+                opts={"target_metadata": Base.metadata, "compare_type": True, "render_as_batch": True},
+            )
+            return compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+
+
+def _tables(database_url: str) -> set[str]:
+    engine = make_engine(database_url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _revisions_oldest_first() -> list[str]:
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
+def test_the_migrations_have_a_single_head():
+    script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    assert len(script.get_heads()) == 1
+
+
+def test_a_database_upgraded_to_head_matches_the_models_exactly(empty_database_url):
+    migrate.upgrade(empty_database_url)
+    assert _drift(empty_database_url) == []
+
+
+def test_a_database_upgraded_to_head_has_every_table_of_the_models(empty_database_url):
+    migrate.upgrade(empty_database_url)
+    assert _tables(empty_database_url) == set(Base.metadata.tables) | {"alembic_version"}
+
+
+def test_downgrading_to_base_removes_every_table(empty_database_url):
+    migrate.upgrade(empty_database_url)
+    migrate.downgrade(empty_database_url, "base")
+    assert _tables(empty_database_url) <= {"alembic_version"}
+
+
+def test_upgrading_again_after_downgrading_to_base_matches_the_models_exactly(empty_database_url):
+    migrate.upgrade(empty_database_url)
+    migrate.downgrade(empty_database_url, "base")
+    migrate.upgrade(empty_database_url)
+    assert _drift(empty_database_url) == []
+
+
+def test_every_migration_can_be_undone_and_redone_one_step_at_a_time(empty_database_url):
+    for revision in _revisions_oldest_first():
+        migrate.upgrade(empty_database_url, revision)
+        migrate.downgrade(empty_database_url, "-1")
+        migrate.upgrade(empty_database_url, revision)
+    assert _drift(empty_database_url) == []
