@@ -10,6 +10,8 @@ from portal import errors, i18n
 from portal.config import Settings
 from portal.extensions import babel, csrf, db, htmx, login_manager
 from portal.mail import outbox
+from portal.payments.service import PaymentContext
+from portal.payments.setup import gateway_from_config
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -39,6 +41,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = i18n.LOGIN_REQUIRED_MESSAGE
     login_manager.login_message_category = "info"
     login_manager.user_loader(_load_user)
+    gateway = gateway_from_config(app.config)
+    if gateway is not None:
+        app.extensions["acquit.payments"] = PaymentContext(
+            gateway=gateway, supplier_name=app.config["ACQUIT_SUPPLIER_NAME"], base_url=app.config["ACQUIT_BASE_URL"]
+        )
 
 
 def _load_user(session_id: str):
@@ -48,13 +55,15 @@ def _load_user(session_id: str):
 
 
 def register_blueprints(app: Flask) -> None:
+    from portal.blueprints.api import blueprint as api
     from portal.blueprints.auth import blueprint as auth
     from portal.blueprints.collections import blueprint as collections
     from portal.blueprints.invoices import blueprint as invoices
+    from portal.blueprints.payments import blueprint as payments
+    from portal.blueprints.webhooks import blueprint as webhooks
 
-    app.register_blueprint(auth)
-    app.register_blueprint(invoices)
-    app.register_blueprint(collections)
+    for blueprint in (auth, invoices, payments, collections, api, webhooks):
+        app.register_blueprint(blueprint)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -41,6 +41,7 @@ class Settings:
     login_max_failures: int = 5
     login_window_seconds: int = 900
     password_reset_max_age_seconds: int = 3600
+    invitation_max_age_seconds: int = 7 * 86400
     max_query_string_bytes: int = 4096
     payment_gateway: str | None = None
     stripe_secret_key: str | None = None
@@ -93,6 +94,7 @@ class Settings:
             "ACQUIT_LOGIN_MAX_FAILURES": self.login_max_failures,
             "ACQUIT_LOGIN_WINDOW_SECONDS": self.login_window_seconds,
             "ACQUIT_PASSWORD_RESET_MAX_AGE": self.password_reset_max_age_seconds,
+            "ACQUIT_INVITATION_MAX_AGE": self.invitation_max_age_seconds,
             "ACQUIT_MAX_QUERY_STRING_BYTES": self.max_query_string_bytes,
             # "stripe" when a secret key is set; "fake" (in memory) only for tests.
             "ACQUIT_PAYMENT_GATEWAY": self.payment_gateway or ("stripe" if self.stripe_secret_key else None),

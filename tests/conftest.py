@@ -67,6 +67,7 @@ def app_config(database_url: str, **overrides) -> dict:
         "ACQUIT_SMTP_HOST": None,
         "ACQUIT_BASE_URL": "http://portal.test",
         "WTF_CSRF_ENABLED": False,
+        "ACQUIT_PAYMENT_GATEWAY": "fake",
         **overrides,
     }
 

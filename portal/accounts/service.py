@@ -16,7 +16,47 @@ from portal.models.types import utcnow
 MIN_PASSWORD_LENGTH = 10
 # Checked against when the e-mail is unknown, so a miss costs the same time as a wrong password.
 _DUMMY_HASH = generate_password_hash("acquit-timing-equaliser")
-_RESET_SALT = "acquit.password-reset"
+
+
+class SetPasswordLinks:
+    """Signed, one-time links to set a password: for a reset, or to accept an invitation.
+
+    A link names the user and their `session_version`; setting a password bumps that
+    version, so the link (and every other session) stops working once used.
+    """
+
+    RESET = "acquit.password-reset"
+    INVITATION = "acquit.invitation"
+
+    def __init__(self, secret_key: str, base_url: str, *, reset_max_age: int = 3600,
+                 invitation_max_age: int = 7 * 86400):
+        self.secret_key = secret_key
+        self.base_url = base_url.rstrip("/")
+        self.reset_max_age = reset_max_age
+        self.invitation_max_age = invitation_max_age
+
+    def reset_url(self, user: User) -> str:
+        return f"{self.base_url}/reset-password/{self._token(user, self.RESET)}"
+
+    def invitation_url(self, user: User) -> str:
+        return f"{self.base_url}/invitation/{self._token(user, self.INVITATION)}"
+
+    def _token(self, user: User, purpose: str) -> str:
+        return URLSafeTimedSerializer(self.secret_key, salt=purpose).dumps(
+            {"user": user.id, "version": user.session_version}
+        )
+
+    def user_for(self, session: Session, token: str, purpose: str) -> User:
+        """The user a valid, unused link of `purpose` names, or `InvalidResetToken`."""
+        max_age = self.reset_max_age if purpose == self.RESET else self.invitation_max_age
+        try:
+            payload = URLSafeTimedSerializer(self.secret_key, salt=purpose).loads(token, max_age=max_age)
+        except (SignatureExpired, BadSignature) as error:
+            raise InvalidResetToken() from error
+        user = session.get(User, payload.get("user")) if isinstance(payload, dict) else None
+        if user is None or not user.is_active or user.session_version != payload.get("version"):
+            raise InvalidResetToken()
+        return user
 
 
 @dataclass(frozen=True)
@@ -79,38 +119,25 @@ def authenticate(
 
 
 def request_password_reset(
-    session: Session, email: str, *, secret_key: str, base_url: str, supplier_name: str, locale_fallback: str
+    session: Session, email: str, *, links: SetPasswordLinks, supplier_name: str, locale_fallback: str
 ) -> None:
     """E-mail a reset link if an active user has this address; say nothing either way."""
     user = session.scalar(select(User).where(User.email == normalise_email(email)))
     if user is None or not user.is_active:
         return
-    token = _serializer(secret_key).dumps({"user": user.id, "version": user.session_version})
     locale = user.locale or (user.company.locale if user.company else None) or locale_fallback
     message = compose.render(
-        "password_reset",
-        locale,
-        reset_url=f"{base_url}/reset-password/{token}",
-        user=user,
-        supplier_name=supplier_name,
+        "password_reset", locale, reset_url=links.reset_url(user), user=user, supplier_name=supplier_name
     )
     outbox.enqueue(session, [user.email], message)
 
 
-def reset_password(session: Session, token: str, new_password: str, *, secret_key: str, max_age: int) -> User:
-    """Set a new password from a reset link; the link then stops working, as do old sessions."""
-    try:
-        payload = _serializer(secret_key).loads(token, max_age=max_age)
-    except (SignatureExpired, BadSignature) as error:
-        raise InvalidResetToken() from error
-    user = session.get(User, payload.get("user")) if isinstance(payload, dict) else None
-    if user is None or not user.is_active or user.session_version != payload.get("version"):
-        raise InvalidResetToken()
+def set_password_from_link(
+    session: Session, token: str, new_password: str, *, links: SetPasswordLinks, purpose: str
+) -> User:
+    """Set a password from a reset or invitation link; the link then stops working, as do old sessions."""
+    user = links.user_for(session, token, purpose)
     check_new_password(new_password)
     user.password_hash = hash_password(new_password)
     user.session_version += 1
     return user
-
-
-def _serializer(secret_key: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret_key, salt=_RESET_SALT)

@@ -41,6 +41,7 @@ class HistoryQuery:
     """What the clerk asked the list for; already validated by the caller."""
 
     text: str = ""
+    po_number: str | None = None
     status: InvoiceStatus | None = None
     issued_from: date | None = None
     issued_to: date | None = None
@@ -154,6 +155,8 @@ def _apply_filters(statement: Select, query: HistoryQuery, status, currency: str
         if amount is not None:
             matches += [Invoice.amount_total == amount, amount_due_expression() == amount]
         statement = statement.where(or_(*matches))
+    if query.po_number:
+        statement = statement.where(Invoice.po_number == query.po_number)
     if query.status is not None:
         statement = statement.where(status == query.status.value)
     if query.issued_from is not None:

@@ -5,7 +5,7 @@ from functools import wraps
 from flask import abort, redirect, url_for
 from flask_login import current_user, login_required
 
-from portal.models import Company, Role
+from portal.models import Company
 
 
 def clerk_required(view):
@@ -45,7 +45,7 @@ def payer_required(view):
     @wraps(view)
     @clerk_required
     def guarded(*args, **kwargs):
-        if current_user.role not in (Role.ADMIN, Role.PAYER):
+        if not current_user.can_pay:
             abort(403)
         return view(*args, **kwargs)
 

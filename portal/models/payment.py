@@ -5,6 +5,7 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, Un
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
+from portal.models.company import Company
 from portal.models.invoice import Invoice
 from portal.models.types import UTCDateTime, utcnow
 
@@ -48,6 +49,7 @@ class Payment(Base):
     allocations: Mapped[list["PaymentAllocation"]] = relationship(
         back_populates="payment", cascade="all, delete-orphan"
     )
+    company: Mapped[Company] = relationship()
 
 
 class PaymentAllocation(Base):

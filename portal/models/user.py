@@ -66,6 +66,16 @@ class User(Base):
     def is_clerk(self) -> bool:
         return self.kind == UserKind.CLERK
 
+    @property
+    def can_pay(self) -> bool:
+        """Admins and payers pay their company's invoices and manage its cards; viewers only look."""
+        return self.is_clerk and self.role in (Role.ADMIN, Role.PAYER)
+
+    @property
+    def can_export(self) -> bool:
+        """Admins and viewers (the company's accountants) download exports for reconciliation."""
+        return self.is_staff or self.role in (Role.ADMIN, Role.VIEWER)
+
     def __repr__(self) -> str:
         return f"<User {self.email}>"
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, selectinload
 from portal import audit
 from portal.audit import Actor
 from portal.billing.balances import refresh_invoice_balance
+from portal.billing.money import to_decimal
 from portal.mail import compose, outbox
 from portal.models import (
     Company,
@@ -142,6 +143,8 @@ def _company_card(session: Session, company: Company, card_id: int | None) -> Sa
     else:
         statement = statement.where(SavedCard.id == card_id)
     card = session.scalar(statement)
+    if card is None and card_id is not None:
+        raise PaymentNotAllowed("No such card.", code="not_found")
     if card is None:
         raise NoCard("Add a card first, or choose one of your saved cards.")
     return card
@@ -384,21 +387,19 @@ def cancel_payment(session: Session, context: PaymentContext, actor: Actor, *, c
 # Refunds ---------------------------------------------------------------------------------
 
 
-def refund_allocation(session: Session, context: PaymentContext, actor: Actor, *, allocation_id: int,
-                      amount: int, reason: str = "") -> Refund:
+def refund_allocation(session: Session, context: PaymentContext, actor: Actor, *, payment_id: int,
+                      allocation_id: int, amount: int, reason: str = "") -> Refund:
     """Give back `amount` of what one invoice received from a card payment; reopens that much on it."""
     allocation = session.get(PaymentAllocation, allocation_id, with_for_update=True)
-    if allocation is None:
+    if allocation is None or allocation.payment_id != payment_id:
         raise RefundNotAllowed("No such payment line.")
     payment = allocation.payment
     if payment.status != PaymentStatus.SUCCEEDED or not payment.provider_reference or payment.saved_card_id is None:
         raise RefundNotAllowed("Only a succeeded card payment can be refunded here.")
-    already = session.scalar(
-        select(func.coalesce(func.sum(Refund.amount), 0))
-        .where(Refund.allocation_id == allocation.id, Refund.status != RefundStatus.FAILED)
-    )
-    if amount <= 0 or amount > allocation.amount - already:
-        raise RefundNotAllowed(f"At most {allocation.amount - already} can still be refunded on this invoice.")
+    refundable = refundable_amount(session, allocation)
+    if amount <= 0 or amount > refundable:
+        raise RefundNotAllowed(f"At most {to_decimal(refundable, payment.currency)} {payment.currency} "
+                               "can still be refunded on this invoice.")
     refund = Refund(allocation=allocation, amount=amount, idempotency_key=f"refund-{uuid.uuid4()}",
                     reason=reason, created_by_user_id=actor.user_id)
     session.add(refund)
@@ -516,3 +517,28 @@ def authentication_secret(context: PaymentContext, payment: Payment) -> str | No
         return None
     charge = context.gateway.retrieve_charge(payment.provider_reference)
     return charge.client_secret if charge.status == ChargeStatus.REQUIRES_ACTION else None
+
+
+def recent_payments(session: Session, *, limit: int = 200) -> list[Payment]:
+    """Every company's payments, newest first, for the collections team."""
+    return list(session.scalars(
+        select(Payment)
+        .options(selectinload(Payment.allocations).selectinload(PaymentAllocation.invoice),
+                 selectinload(Payment.company))
+        .order_by(Payment.created_at.desc(), Payment.id.desc())
+        .limit(limit)
+    ))
+
+
+def payment_or_none(session: Session, payment_id: int) -> Payment | None:
+    """Any company's payment, for the collections team."""
+    return session.get(Payment, payment_id)
+
+
+def refundable_amount(session: Session, allocation: PaymentAllocation) -> int:
+    """What may still be refunded on one invoice's share of a payment."""
+    already = session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0))
+        .where(Refund.allocation_id == allocation.id, Refund.status != RefundStatus.FAILED)
+    )
+    return allocation.amount - already

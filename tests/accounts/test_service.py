@@ -8,7 +8,13 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import func, select
 
 from portal.accounts.errors import InvalidCredentials, InvalidResetToken, TooManyAttempts, WeakPassword
-from portal.accounts.service import LoginPolicy, authenticate, request_password_reset, reset_password
+from portal.accounts.service import (
+    LoginPolicy,
+    SetPasswordLinks,
+    authenticate,
+    request_password_reset,
+    set_password_from_link,
+)
 from portal.models import LoginAttempt, OutboxMessage
 from tests.builders import Builders
 
@@ -42,9 +48,7 @@ def _outbox_count(db) -> int:
 
 
 def _request_reset(db, email):
-    request_password_reset(
-        db, email, secret_key=SECRET, base_url="http://portal.test", supplier_name="Supplier SA", locale_fallback="en"
-    )
+    request_password_reset(db, email, links=_links(), supplier_name="Supplier SA", locale_fallback="en")
 
 
 def _reset_link_token(db, user) -> str:
@@ -54,8 +58,12 @@ def _reset_link_token(db, user) -> str:
     return re.search(r"http://portal\.test/reset-password/(\S+)", message.body_text).group(1)
 
 
-def _reset(db, token, password=NEW_PASSWORD, max_age=HOUR):
-    return reset_password(db, token, password, secret_key=SECRET, max_age=max_age)
+def _links(secret=SECRET, max_age=HOUR) -> SetPasswordLinks:
+    return SetPasswordLinks(secret, "http://portal.test", reset_max_age=max_age)
+
+
+def _reset(db, token, password=NEW_PASSWORD, max_age=HOUR, secret=SECRET):
+    return set_password_from_link(db, token, password, links=_links(secret, max_age), purpose=SetPasswordLinks.RESET)
 
 
 # --- Signing in ----------------------------------------------------------------------------
@@ -294,7 +302,7 @@ def test_a_reset_link_signed_with_another_secret_is_refused(db, make):
     user = make.user(make.company())
     token = _reset_link_token(db, user)
     with pytest.raises(InvalidResetToken):
-        reset_password(db, token, NEW_PASSWORD, secret_key="another-secret", max_age=HOUR)
+        _reset(db, token, secret="another-secret")
 
 
 def test_a_reset_link_for_a_user_deactivated_since_is_refused(db, make):

@@ -108,7 +108,7 @@ def listed_invoice_numbers(response) -> list[str]:
     tables = page(response).find_all("table", class_="invoices")
     if not tables:
         return []
-    return [row.find("td").text for row in tables[0].find("tbody").find_all("tr")]
+    return [row.find("td", class_="number").text for row in tables[0].find("tbody").find_all("tr")]
 
 
 def csrf_token(response) -> str:

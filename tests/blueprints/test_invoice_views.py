@@ -100,7 +100,8 @@ def test_without_filters_the_list_shows_every_issued_invoice_latest_due_first(le
 def test_each_row_shows_the_invoice_its_amounts_and_status(ledger, clerk_client):
     rows = table_rows(clerk_client.get("/invoices", query_string={"q": "INV-PARTIAL"}), "invoices")
 
-    [(number, po, issued, due, total, amount_due, status, pdf)] = rows
+    # The first cell holds the "select to pay" box.
+    [(_select, number, po, issued, due, total, amount_due, status, pdf)] = rows
     assert (number, total, amount_due, status, pdf) == ("INV-PARTIAL", "€200.00", "€150.00", "Overdue", "PDF")
 
 
@@ -422,7 +423,7 @@ def test_a_void_invoice_shows_void_and_owes_nothing(make, company, clerk_client)
     assert "Invoice voided" in document.find("ol", class_="timeline").text
     assert listed(clerk_client, q="INV-VOIDED") == ["INV-VOIDED"]
     [row] = table_rows(clerk_client.get("/invoices", query_string={"q": "INV-VOIDED"}), "invoices")
-    assert (row[5], row[6]) == ("€0.00", "Void")
+    assert (row[6], row[7]) == ("€0.00", "Void")
 
 
 # --- The PDF ---------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from portal.audit import Actor
+from portal.payments.service import finish_saving_card, start_saving_card
 from tests.blueprints.pages import listed_invoice_numbers, visible_text
 
 
@@ -18,6 +20,8 @@ class Access(enum.Enum):
     PUBLIC = "anyone, signed in or not"
     CUSTOMER = "a signed-in clerk, and only their own company's data"
     STAFF = "the supplier's collections staff only"
+    API = "the supplier's systems, with an API key"
+    PROVIDER = "the payment provider, with a signed request"
 
 
 ROUTE_ACCESS = {
@@ -27,10 +31,39 @@ ROUTE_ACCESS = {
     "auth.logout": Access.PUBLIC,
     "auth.forgot_password": Access.PUBLIC,
     "auth.reset_password": Access.PUBLIC,
+    "auth.accept_invitation": Access.PUBLIC,
     "invoices.index": Access.CUSTOMER,
     "invoices.detail": Access.CUSTOMER,
     "invoices.pdf": Access.CUSTOMER,
+    "payments.index": Access.CUSTOMER,
+    "payments.new": Access.CUSTOMER,
+    "payments.create": Access.CUSTOMER,
+    "payments.show": Access.CUSTOMER,
+    "payments.check": Access.CUSTOMER,
+    "payments.cancel": Access.CUSTOMER,
+    "payments.cards": Access.CUSTOMER,
+    "payments.new_card": Access.CUSTOMER,
+    "payments.save_card": Access.CUSTOMER,
+    "payments.make_default_card": Access.CUSTOMER,
+    "payments.remove_card": Access.CUSTOMER,
     "collections.dashboard": Access.STAFF,
+    "collections.payments": Access.STAFF,
+    "collections.payment": Access.STAFF,
+    "collections.refund": Access.STAFF,
+    "collections.export_invoices": Access.STAFF,
+    "collections.export_payments": Access.STAFF,
+    "invoices.export": Access.CUSTOMER,
+    "invoices.export_payments": Access.CUSTOMER,
+    "api.openapi": Access.PUBLIC,
+    "api.put_company": Access.API,
+    "api.put_invoice": Access.API,
+    "api.get_invoice": Access.API,
+    "api.post_void": Access.API,
+    "api.post_credit_note": Access.API,
+    "api.list_invoices": Access.API,
+    "api.list_payments": Access.API,
+    "api.post_company_user": Access.API,
+    "webhooks.stripe_webhook": Access.PROVIDER,
 }
 
 HOW_TO_CLASSIFY = """\
@@ -40,8 +73,11 @@ Add each to ROUTE_ACCESS in tests/blueprints/test_tenancy.py:
                     find_customer_invoice); the tests then check other companies get 404;
   Access.STAFF    - for the supplier's staff: guard it with @staff_required;
   Access.PUBLIC   - for anyone, signed in or not (sign-in, password reset...);
-  Access.STATIC   - for files anyone may fetch.
-If its URL takes an argument this test does not know yet, add an example value to URL_ARGUMENTS."""
+  Access.STATIC   - for files anyone may fetch;
+  Access.API      - for the supplier's ERP: register it with portal.blueprints.api.operation;
+  Access.PROVIDER - for the payment provider's signed callbacks.
+If its URL takes an argument this test does not know yet, add an example value to URL_ARGUMENTS,
+or, for a company's own object, to the ids the `tenants` fixture makes."""
 
 B_AMOUNT = 98_765  # 987.65, an amount no invoice of company A has
 
@@ -64,15 +100,17 @@ def send(client, method: str, url: str, **kwargs):
     return client.open(url, method=method, **kwargs)
 
 
-# Example values for URL arguments other than an invoice id (which is the point of the tests).
-URL_ARGUMENTS = {"filename": "portal.css", "token": "not-a-real-token"}
+# Example values for URL arguments other than a company's own objects (the point of the tests).
+URL_ARGUMENTS = {"filename": "portal.css", "token": "not-a-real-token", "ref": "CUST-ALPHA", "number": "INV-A-0001",
+                 "payment_id": 1}
+OWN_OBJECTS = ("invoice_id", "payment_id", "card_id")
 
 
-def url_for_rule(app, rule, invoice_id: int | None = None) -> str:
+def url_for_rule(app, rule, ids: dict | None = None) -> str:
     values = {}
     for argument in rule.arguments:
-        if argument == "invoice_id":
-            values[argument] = invoice_id
+        if argument in OWN_OBJECTS and ids is not None:
+            values[argument] = ids[argument]
         elif argument in URL_ARGUMENTS:
             values[argument] = URL_ARGUMENTS[argument]
         else:
@@ -81,9 +119,17 @@ def url_for_rule(app, rule, invoice_id: int | None = None) -> str:
     return build(app, rule, **values)
 
 
+def saved_card(app, make, company, user):
+    """A card saved through the app's (fake) payment gateway, as the card page would."""
+    context = app.extensions["acquit.payments"]
+    setup = start_saving_card(make.session, context, company=company, email=user.email)
+    context.gateway.complete_setup(setup.setup_id)
+    return finish_saving_card(make.session, context, Actor.user(user), company=company, setup_id=setup.setup_id)
+
+
 @pytest.fixture
-def tenants(make):
-    """Two customer companies with look-alike invoices, a clerk of A, and a staff member."""
+def tenants(app, make):
+    """Two customer companies with look-alike invoices, payments and cards, a clerk of A, and a staff member."""
     a = make.company(name="Alpha Widgets SAS", ref="CUST-ALPHA", locale="en")
     b = make.company(name="Bravo Secret Holdings", ref="CUST-BRAVO", locale="en")
     a_invoices = [
@@ -98,10 +144,16 @@ def tenants(make):
     ]
     a_draft = make.invoice(a, number="INV-A-DRAFT", total=77_700, issue=False)
     clerk = make.user(a)
+    b_clerk = make.user(b)
     staff = make.staff(locale="en")
+    a_payment, b_payment = make.payment(a_invoices[2], 1_000), make.payment(b_invoices[2], 1_000)
+    a_card, b_card = saved_card(app, make, a, clerk), saved_card(app, make, b, b_clerk)
     make.session.commit()
-    return SimpleNamespace(a=a, b=b, a_invoices=a_invoices, b_invoices=b_invoices, a_draft=a_draft,
-                           clerk=clerk, staff=staff)
+    return SimpleNamespace(
+        a=a, b=b, a_invoices=a_invoices, b_invoices=b_invoices, a_draft=a_draft, clerk=clerk, staff=staff,
+        a_ids={"invoice_id": a_invoices[0].id, "payment_id": a_payment.id, "card_id": a_card.id},
+        b_ids={"invoice_id": b_invoices[0].id, "payment_id": b_payment.id, "card_id": b_card.id},
+    )
 
 
 def assert_no_data_of_b(body: str, tenants) -> None:
@@ -130,14 +182,14 @@ def test_every_classification_names_a_route_that_exists(app):
 # --- Customer routes -----------------------------------------------------------------------
 
 
-def customer_requests(app, invoice_id):
+def customer_requests(app, ids):
     for rule in routes(app, Access.CUSTOMER):
         for method in methods(rule):
-            yield rule, method, url_for_rule(app, rule, invoice_id)
+            yield rule, method, url_for_rule(app, rule, ids)
 
 
 def test_customer_routes_send_an_anonymous_visitor_to_sign_in(app, client, tenants):
-    for rule, method, url in customer_requests(app, tenants.a_invoices[0].id):
+    for rule, method, url in customer_requests(app, tenants.a_ids):
         response = send(client, method, url)
 
         assert response.status_code == 302, f"{method} {url}"
@@ -148,26 +200,67 @@ def test_customer_routes_send_an_anonymous_visitor_to_sign_in(app, client, tenan
 
 def test_customer_routes_send_staff_to_their_dashboard(app, client, login_as, tenants):
     login_as(tenants.staff)
-    for rule, method, url in customer_requests(app, tenants.a_invoices[0].id):
+    for rule, method, url in customer_requests(app, tenants.a_ids):
         response = send(client, method, url)
 
         assert response.status_code == 302, f"{method} {url}"
         assert response.headers["Location"] == "/collections/", f"{method} {url}"
 
 
-def test_customer_routes_answer_a_clerk_about_their_own_invoice(app, client, login_as, tenants):
-    """The control for the 404s below: the same requests succeed on the clerk's own invoice."""
+def test_customer_routes_answer_a_clerk_about_their_own_objects(app, client, login_as, tenants):
+    """The control for the 404s below: the same requests find the clerk's own invoice, payment or card.
+
+    A bare POST may still be refused for its missing form (400) or the object's state (409).
+    """
     login_as(tenants.clerk)
-    for rule, method, url in customer_requests(app, tenants.a_invoices[0].id):
-        assert send(client, method, url).status_code < 400, f"{method} {url}"
+    for rule, method, url in customer_requests(app, tenants.a_ids):
+        status = send(client, method, url).status_code
+        assert status != 404 and status < 500, f"{method} {url} -> {status}"
+
+
+def object_routes(app):
+    return [rule for rule in routes(app, Access.CUSTOMER) if set(rule.arguments) & set(OWN_OBJECTS)]
 
 
 def invoice_routes(app):
     return [rule for rule in routes(app, Access.CUSTOMER) if "invoice_id" in rule.arguments]
 
 
-def test_the_invoice_routes_are_known(app):
-    assert {rule.endpoint for rule in invoice_routes(app)} >= {"invoices.detail", "invoices.pdf"}
+def test_the_object_routes_are_known(app):
+    assert {rule.endpoint for rule in object_routes(app)} >= {
+        "invoices.detail", "invoices.pdf", "payments.show", "payments.check", "payments.cancel",
+        "payments.make_default_card", "payments.remove_card",
+    }
+
+
+@pytest.mark.parametrize("hx_request", [False, True], ids=["page", "htmx"])
+def test_a_clerk_asking_for_another_companys_payment_or_card_gets_404(app, client, login_as, tenants, hx_request):
+    login_as(tenants.clerk)
+    headers = {"HX-Request": "true"} if hx_request else {}
+    for rule in object_routes(app):
+        for method in methods(rule):
+            for ids in (tenants.b_ids, {name: 10**9 for name in OWN_OBJECTS}):
+                url = url_for_rule(app, rule, ids)
+                response = send(client, method, url, headers=headers)
+
+                assert response.status_code == 404, f"{method} {url} -> {response.status_code}"
+                assert_no_data_of_b(response.get_data(as_text=True), tenants)
+
+
+def test_api_routes_refuse_a_request_without_a_key(app, client):
+    for rule in routes(app, Access.API):
+        for method in methods(rule):
+            url = url_for_rule(app, rule)
+            response = send(client, method, url, json={})
+            assert response.status_code == 401, f"{method} {url}"
+            assert response.json["error"]["code"] == "unauthenticated"
+
+
+def test_provider_routes_refuse_an_unsigned_request(app, client):
+    for rule in routes(app, Access.PROVIDER):
+        for method in methods(rule):
+            response = send(client, method, url_for_rule(app, rule), data=b"{}")
+            assert response.status_code == 400
 
 
 @pytest.mark.parametrize("whose", ["company B's", "a non-existent", "company A's draft"])
@@ -185,7 +278,7 @@ def test_a_clerk_asking_for_an_invoice_that_is_not_theirs_to_see_gets_404(
     for rule in invoice_routes(app):
         for method in methods(rule):
             for invoice_id in ids:
-                url = url_for_rule(app, rule, invoice_id)
+                url = url_for_rule(app, rule, {**tenants.a_ids, "invoice_id": invoice_id})
                 response = send(client, method, url, headers=headers)
 
                 assert response.status_code == 404, f"{method} {url}"
@@ -198,7 +291,7 @@ def test_a_clerk_asking_for_an_invoice_that_is_not_theirs_to_see_gets_404(
 def test_a_clerk_asking_for_b_invoices_as_json_gets_a_bare_404(app, client, login_as, tenants):
     login_as(tenants.clerk)
     for rule in invoice_routes(app):
-        url = url_for_rule(app, rule, tenants.b_invoices[0].id)
+        url = url_for_rule(app, rule, tenants.b_ids)
         response = client.get(url, headers={"Accept": "application/json"})
 
         assert response.status_code == 404
@@ -231,10 +324,12 @@ def test_staff_routes_refuse_clerks(app, client, login_as, tenants):
 
 
 def test_staff_routes_answer_staff(app, client, login_as, tenants):
+    """A bare POST may be refused for its missing form (400), but never as forbidden or missing."""
     login_as(tenants.staff)
     for rule in routes(app, Access.STAFF):
         for method in methods(rule):
-            assert send(client, method, url_for_rule(app, rule)).status_code < 400
+            status = send(client, method, url_for_rule(app, rule)).status_code
+            assert status not in (403, 404) and status < 500, f"{method} {rule.rule} -> {status}"
 
 
 # --- Public routes -------------------------------------------------------------------------

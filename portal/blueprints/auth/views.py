@@ -5,8 +5,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from portal.accounts import service as accounts
+from portal.accounts.service import SetPasswordLinks
 from portal.accounts.errors import InvalidCredentials, InvalidResetToken, TooManyAttempts, WeakPassword
 from portal.blueprints.auth import blueprint
+from portal.blueprints.auth.links import set_password_links
 from portal.blueprints.redirects import local_path
 from portal.blueprints.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm
 from portal.extensions import db
@@ -56,11 +58,8 @@ def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         accounts.request_password_reset(
-            db.session, form.email.data,
-            secret_key=current_app.config["SECRET_KEY"],
-            base_url=current_app.config["ACQUIT_BASE_URL"],
-            supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
-            locale_fallback=select_locale(),
+            db.session, form.email.data, links=set_password_links(),
+            supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"], locale_fallback=select_locale(),
         )
         flash(_("If an account uses that address, we have sent it a link to choose a new password."), "info")
         return redirect(url_for("auth.login"), code=303)
@@ -69,23 +68,36 @@ def forgot_password():
 
 @blueprint.route("/reset-password/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
+    return _set_password_page(token, SetPasswordLinks.RESET)
+
+
+@blueprint.route("/invitation/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str):
+    return _set_password_page(token, SetPasswordLinks.INVITATION)
+
+
+def _set_password_page(token: str, purpose: str):
+    """Choose a password from a one-time link: after a reset, or to accept an invitation."""
+    links = set_password_links()
     form = ResetPasswordForm()
-    if form.validate_on_submit():
-        try:
-            accounts.reset_password(
-                db.session, token, form.password.data,
-                secret_key=current_app.config["SECRET_KEY"],
-                max_age=current_app.config["ACQUIT_PASSWORD_RESET_MAX_AGE"],
-            )
-        except InvalidResetToken:
-            return render_template("auth/reset_password.html", form=None, invalid=True), 400
-        except WeakPassword:
-            form.password.errors.append(_("At least 10 characters."))
-            return render_template("auth/reset_password.html", form=form, invalid=False), 400
-        logout_user()
-        flash(_("Your password is changed. Sign in with the new one."), "success")
-        return redirect(url_for("auth.login"), code=303)
-    return render_template("auth/reset_password.html", form=form, invalid=False), 400 if form.errors else 200
+    template = "auth/reset_password.html" if purpose == SetPasswordLinks.RESET else "auth/accept_invitation.html"
+    try:
+        links.user_for(db.session, token, purpose)
+        if not form.validate_on_submit():
+            return render_template(template, form=form, invalid=False), 400 if form.errors else 200
+        user = accounts.set_password_from_link(db.session, token, form.password.data, links=links, purpose=purpose)
+    except InvalidResetToken:
+        return render_template(template, form=None, invalid=True), 400
+    except WeakPassword:
+        form.password.errors.append(_("At least 10 characters."))
+        return render_template(template, form=form, invalid=False), 400
+    logout_user()
+    if purpose == SetPasswordLinks.INVITATION:
+        login_user(user)
+        flash(_("Welcome! Your account is ready."), "success")
+        return redirect(_home_url(user), code=303)
+    flash(_("Your password is changed. Sign in with the new one."), "success")
+    return redirect(url_for("auth.login"), code=303)
 
 
 def _home_url(user) -> str:

@@ -4,6 +4,7 @@ from wtforms import DateField, Form, IntegerField, SelectField, StringField
 from wtforms.validators import NumberRange, Optional, Length, ValidationError
 
 from portal.billing.errors import InvalidAmount
+from portal.billing.exports import ExportFilters
 from portal.billing.history import DEFAULT_PAGE_SIZE, PAGE_SIZES, HistoryQuery, SortKey
 from portal.billing.money import parse_amount
 from portal.billing.status import CUSTOMER_STATUSES, InvoiceStatus
@@ -22,6 +23,7 @@ class HistoryFilterForm(Form):
             return wtforms_translations
 
     q = StringField(_l("Search"), validators=[Optional(), Length(max=100)])
+    po = StringField(_l("PO number"), validators=[Optional(), Length(max=64)])
     status = SelectField(_l("Status"), choices=[], validate_choice=True, default="")
     issued_from = DateField(_l("Issued from"), validators=[Optional()])
     issued_to = DateField(_l("Issued until"), validators=[Optional()])
@@ -62,10 +64,17 @@ class HistoryFilterForm(Form):
             except InvalidAmount:
                 raise ValidationError(_l("Enter an amount such as 1234.56.")) from None
 
+    def export_filters(self, company_id: int | None) -> ExportFilters:
+        """The PO, amount range and date range of these filters, for a CSV export."""
+        query = self.history_query()
+        return ExportFilters(company_id=company_id, po_number=query.po_number, amount_min=query.amount_min,
+                             amount_max=query.amount_max, date_from=query.issued_from, date_to=query.issued_to)
+
     def history_query(self) -> HistoryQuery:
         """The validated filters as the billing domain's query."""
         return HistoryQuery(
             text=(self.q.data or "").strip(),
+            po_number=(self.po.data or "").strip() or None,
             status=InvoiceStatus(self.status.data) if self.status.data else None,
             issued_from=self.issued_from.data,
             issued_to=self.issued_to.data,

@@ -1,11 +1,13 @@
-from flask import Response, current_app, render_template, request
+from flask import Response, abort, current_app, render_template, request
+from flask_login import current_user
 
 from portal import clock
-from portal.billing import history
+from portal.billing import exports, history
 from portal.billing.pdf import render_invoice_pdf
 from portal.billing.status import invoice_status
 from portal.blueprints.guards import clerk_required, current_company
 from portal.blueprints.invoices import blueprint
+from portal.blueprints.downloads import csv_download
 from portal.blueprints.invoices.forms import HistoryFilterForm
 from portal.extensions import db, htmx
 
@@ -58,3 +60,29 @@ def pdf(invoice_id: int):
         mimetype="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@blueprint.route("/export.csv")
+@clerk_required
+def export():
+    company, form = _export_form()
+    return csv_download(exports.invoice_csv(db.session, form.export_filters(company.id), today=clock.today()),
+                        f"invoices-{company.external_ref}-{clock.today().isoformat()}.csv")
+
+
+@blueprint.route("/payments.csv")
+@clerk_required
+def export_payments():
+    company, form = _export_form()
+    return csv_download(exports.payment_csv(db.session, form.export_filters(company.id)),
+                        f"payments-{company.external_ref}-{clock.today().isoformat()}.csv")
+
+
+def _export_form() -> tuple:
+    if not current_user.can_export:
+        abort(403)
+    company = current_company()
+    form = HistoryFilterForm(request.args, currency=company.currency)
+    if not form.validate():
+        abort(400)
+    return company, form

@@ -1,0 +1,64 @@
+"""Inviting a clerk of a customer company: an e-mail with a one-time link to set a password."""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.accounts.errors import AccountError
+from portal.accounts.service import SetPasswordLinks, normalise_email
+from portal.audit import Actor
+from portal.mail import compose, outbox
+from portal.models import Company, Role, User, UserKind
+
+
+class InvitationConflict(AccountError):
+    """The address belongs to someone who cannot be invited into this company."""
+
+
+class Outcome:
+    INVITED = "invited"
+    REINVITED = "reinvited"
+    UNCHANGED = "unchanged"
+
+
+def invite_clerk(
+    session: Session,
+    actor: Actor,
+    *,
+    company: Company,
+    email: str,
+    role: Role,
+    links: SetPasswordLinks,
+    supplier_name: str,
+) -> tuple[User, str]:
+    """Create a clerk of `company` and e-mail them a link to set their password.
+
+    Inviting someone again who has not yet accepted sends a fresh link (the old one stops
+    working); inviting someone who already has a password changes nothing.
+    """
+    email = normalise_email(email)
+    user = session.scalar(select(User).where(User.email == email))
+    if user is not None and user.company_id != company.id:
+        raise InvitationConflict("this e-mail address already belongs to another account")
+    if user is not None and user.password_hash:
+        return user, Outcome.UNCHANGED
+    outcome = Outcome.REINVITED
+    if user is None:
+        user = User(email=email, kind=UserKind.CLERK, company=company, role=role, password_hash=None)
+        session.add(user)
+        session.flush()
+        outcome = Outcome.INVITED
+    else:
+        user.role = role
+        user.session_version += 1
+    message = compose.render(
+        "invitation",
+        company.locale,
+        accept_url=links.invitation_url(user),
+        company=company,
+        supplier_name=supplier_name,
+        valid_days=links.invitation_max_age // 86400,
+    )
+    outbox.enqueue(session, [user.email], message)
+    audit.record(session, "user.invited", actor, company_id=company.id, email=email, role=str(role))
+    return user, outcome

@@ -1,0 +1,223 @@
+"""JSON Schemas (2020-12) of the API's bodies: they validate requests and make up the OpenAPI document."""
+
+EXTERNAL_REF = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"}
+# No "/" in numbers: they travel in URL paths (PUT /invoices/{number}).
+INVOICE_NUMBER = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"}
+CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code, e.g. EUR"}
+DATE = {"type": "string", "format": "date", "description": "ISO 8601 date, YYYY-MM-DD"}
+DATETIME = {"type": "string", "format": "date-time"}
+MINOR_UNITS = {"type": "integer", "minimum": 0, "maximum": 10**13, "description": "amount in minor units (cents)"}
+LOCALE = {"type": "string", "enum": ["fr", "en"]}
+EMAIL = {"type": "string", "format": "email", "maxLength": 254}
+CUSTOM_FIELDS = {
+    "type": "object",
+    "maxProperties": 20,
+    "propertyNames": {"type": "string", "minLength": 1, "maxLength": 40},
+    "additionalProperties": {"type": "string", "maxLength": 200},
+    "description": "customer-defined fields shown on the invoice, searchable and exported",
+}
+
+COMPANY_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "billing_emails": {"type": "array", "items": EMAIL, "maxItems": 20, "uniqueItems": True},
+        "locale": LOCALE,
+        "currency": CURRENCY,
+    },
+}
+
+COMPANY = {
+    "type": "object",
+    "required": ["ref", "name", "billing_emails", "locale", "currency"],
+    "properties": {
+        "ref": {"type": "string"},
+        "name": {"type": "string"},
+        "billing_emails": {"type": "array", "items": {"type": "string"}},
+        "locale": LOCALE,
+        "currency": CURRENCY,
+        "outcome": {"type": "string", "enum": ["created", "updated", "unchanged"]},
+    },
+}
+
+LINE_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["description", "quantity", "unit_amount"],
+    "properties": {
+        "description": {"type": "string", "minLength": 1, "maxLength": 500},
+        "quantity": {
+            "description": "a non-negative number, or a decimal string such as \"2.5\"",
+            "oneOf": [
+                {"type": "number", "minimum": 0, "maximum": 1e9},
+                {"type": "string", "pattern": r"^\d{1,9}(\.\d{1,4})?$"},
+            ],
+        },
+        "unit_amount": {"type": "integer", "minimum": 0, "maximum": 10**12, "description": "minor units"},
+        "tax_rate": {
+            "type": "string",
+            "pattern": r"^\d{1,3}(\.\d{1,2})?$",
+            "description": "percentage as a decimal string, e.g. \"20.00\"; never a float",
+        },
+    },
+}
+
+INVOICE_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["company_ref", "issue_date", "due_date", "currency", "lines"],
+    "properties": {
+        "company_ref": EXTERNAL_REF,
+        "po_number": {"type": ["string", "null"], "maxLength": 64},
+        "issue_date": DATE,
+        "due_date": DATE,
+        "currency": CURRENCY,
+        "lines": {"type": "array", "minItems": 1, "maxItems": 500, "items": LINE_REQUEST},
+        "custom_fields": CUSTOM_FIELDS,
+    },
+}
+
+LINE = {
+    "type": "object",
+    "properties": {
+        "description": {"type": "string"},
+        "quantity": {"type": "string"},
+        "unit_amount": {"type": "integer"},
+        "tax_rate": {"type": "string"},
+        "amount_net": {"type": "integer"},
+        "amount_tax": {"type": "integer"},
+    },
+}
+
+ALLOCATION = {
+    "type": "object",
+    "properties": {
+        "payment_id": {"type": "integer"},
+        "invoice_number": {"type": "string"},
+        "amount": {"type": "integer"},
+        "currency": CURRENCY,
+        "succeeded_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
+
+CREDIT_NOTE = {
+    "type": "object",
+    "required": ["number", "invoice_number", "amount", "currency", "issue_date"],
+    "properties": {
+        "number": {"type": "string"},
+        "invoice_number": {"type": "string"},
+        "amount": {"type": "integer"},
+        "currency": CURRENCY,
+        "issue_date": DATE,
+        "reason": {"type": "string"},
+        "outcome": {"type": "string", "enum": ["created", "unchanged"]},
+    },
+}
+
+INVOICE = {
+    "type": "object",
+    "required": ["number", "company_ref", "status", "currency", "amount_total", "amount_paid", "amount_due"],
+    "properties": {
+        "number": {"type": "string"},
+        "company_ref": {"type": "string"},
+        "status": {"type": "string", "enum": ["draft", "open", "partially_paid", "paid", "overdue", "void"]},
+        "po_number": {"type": ["string", "null"]},
+        "issue_date": DATE,
+        "due_date": DATE,
+        "currency": CURRENCY,
+        "amount_net": {"type": "integer"},
+        "amount_tax": {"type": "integer"},
+        "amount_total": {"type": "integer"},
+        "amount_paid": {"type": "integer"},
+        "amount_credited": {"type": "integer"},
+        "amount_due": {"type": "integer"},
+        "custom_fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        "voided_at": {"type": ["string", "null"], "format": "date-time"},
+        "lines": {"type": "array", "items": LINE},
+        "allocations": {"type": "array", "items": ALLOCATION},
+        "credit_notes": {"type": "array", "items": CREDIT_NOTE},
+        "outcome": {"type": "string", "enum": ["created", "updated", "unchanged"]},
+    },
+}
+
+VOID_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"reason": {"type": "string", "maxLength": 500}},
+}
+
+CREDIT_NOTE_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["number", "invoice_number", "amount"],
+    "properties": {
+        "number": INVOICE_NUMBER,
+        "invoice_number": INVOICE_NUMBER,
+        "amount": {"type": "integer", "minimum": 1, "maximum": 10**13},
+        "issue_date": DATE,
+        "reason": {"type": "string", "maxLength": 500},
+    },
+}
+
+PAYMENT = {
+    "type": "object",
+    "required": ["id", "amount", "currency", "status", "company_ref", "allocations"],
+    "properties": {
+        "id": {"type": "integer"},
+        "company_ref": {"type": "string"},
+        "amount": {"type": "integer"},
+        "currency": CURRENCY,
+        "status": {"type": "string"},
+        "method": {"type": "string"},
+        "reference": {"type": ["string", "null"]},
+        "succeeded_at": {"type": ["string", "null"], "format": "date-time"},
+        "allocations": {"type": "array", "items": ALLOCATION},
+    },
+}
+
+USER_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["email", "role"],
+    "properties": {"email": EMAIL, "role": {"type": "string", "enum": ["admin", "payer", "viewer"]}},
+}
+
+USER = {
+    "type": "object",
+    "properties": {
+        "email": {"type": "string"},
+        "role": {"type": "string"},
+        "company_ref": {"type": "string"},
+        "outcome": {"type": "string", "enum": ["invited", "reinvited", "unchanged"]},
+    },
+}
+
+
+def page_of(item_schema: dict) -> dict:
+    return {
+        "type": "object",
+        "required": ["data", "next_cursor"],
+        "properties": {
+            "data": {"type": "array", "items": item_schema},
+            "next_cursor": {"type": ["string", "null"], "description": "pass as ?cursor= for the next page"},
+        },
+    }
+
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": ["string", "integer"]},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+            },
+        }
+    },
+}

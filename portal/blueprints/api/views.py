@@ -1,0 +1,253 @@
+import base64
+import binascii
+import json
+import re
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import current_app, jsonify
+from flask import request as http_request
+
+from portal import clock
+from portal.accounts.invitations import InvitationConflict, invite_clerk
+from portal.billing import api_queries
+from portal.billing.errors import InvalidInvoice, InvoiceConflict, InvoiceNotFound, UnknownCompany
+from portal.billing.invoices import LineInput, void_invoice
+from portal.billing.status import InvoiceStatus
+from portal.billing.sync import CompanyData, InvoiceData, Outcome, upsert_company, upsert_invoice
+from portal.billing.credit_notes import CreditNoteData, record_credit_note
+from portal.blueprints.api import ApiError, QueryParameter, blueprint, current_actor, operation, schemas
+from portal.blueprints.api.openapi import openapi_document
+from portal.blueprints.api.representations import company_json, invoice_json, payment_json, user_json
+from portal.blueprints.auth.links import set_password_links
+from portal.extensions import db
+from portal.models import Role
+
+ERRORS = {
+    400: ("malformed request", schemas.ERROR),
+    401: ("missing, wrong or revoked API key", schemas.ERROR),
+    404: ("no such resource", schemas.ERROR),
+    409: ("refused by the resource's state", schemas.ERROR),
+    422: ("a field is not valid", schemas.ERROR),
+}
+MAX_PAGE = 200
+LIMIT = QueryParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50})
+CURSOR = QueryParameter("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page")
+
+
+def _errors(*codes: int) -> dict:
+    return {code: ERRORS[code] for code in codes}
+
+
+@operation("/openapi.json", "GET", summary="This API's OpenAPI 3.1 document", public=True,
+           responses={200: ("the document", {"type": "object"})})
+def openapi():
+    return jsonify(openapi_document())
+
+
+@operation("/companies/<ref>", "PUT", summary="Create or update a customer company (idempotent)",
+           request_schema=schemas.COMPANY_REQUEST,
+           responses={201: ("created", schemas.COMPANY), 200: ("updated or unchanged", schemas.COMPANY),
+                      **_errors(400, 401, 422)})
+def put_company(body: dict, ref: str):
+    _check_path("ref", ref, schemas.EXTERNAL_REF)
+    company, outcome = _domain(
+        upsert_company, db.session, current_actor(), ref,
+        CompanyData(name=body["name"], billing_emails=body.get("billing_emails", []),
+                    locale=body.get("locale", "fr"), currency=body.get("currency", "EUR")),
+    )
+    return _answer(company_json(company, outcome), 201 if outcome == Outcome.CREATED else 200)
+
+
+@operation("/invoices/<number>", "PUT", summary="Create or update an invoice (idempotent)",
+           request_schema=schemas.INVOICE_REQUEST,
+           responses={201: ("created", schemas.INVOICE), 200: ("updated or unchanged", schemas.INVOICE),
+                      **_errors(400, 401, 409, 422)})
+def put_invoice(body: dict, number: str):
+    _check_path("number", number, schemas.INVOICE_NUMBER)
+    data = InvoiceData(
+        company_ref=body["company_ref"],
+        po_number=body.get("po_number"),
+        issue_date=date.fromisoformat(body["issue_date"]),
+        due_date=date.fromisoformat(body["due_date"]),
+        currency=body["currency"],
+        lines=[
+            LineInput(description=line["description"], quantity=Decimal(str(line["quantity"])),
+                      unit_amount=line["unit_amount"], tax_rate=Decimal(line.get("tax_rate", "0")))
+            for line in body["lines"]
+        ],
+        custom_fields=body.get("custom_fields", {}),
+    )
+    invoice, outcome = _domain(upsert_invoice, db.session, current_actor(), number, data)
+    return _answer(invoice_json(db.session, invoice, clock.today(), outcome=outcome),
+                   201 if outcome == Outcome.CREATED else 200)
+
+
+@operation("/invoices/<number>", "GET", summary="One invoice, with what is due and what settled it",
+           responses={200: ("the invoice", schemas.INVOICE), **_errors(401, 404)})
+def get_invoice(number: str):
+    invoice = _domain(api_queries.invoice_by_number, db.session, number)
+    return _answer(invoice_json(db.session, invoice, clock.today()))
+
+
+@operation("/invoices/<number>/void", "POST", summary="Void an invoice (refused once it has payments)",
+           request_schema=schemas.VOID_REQUEST,
+           responses={200: ("the void invoice", schemas.INVOICE), **_errors(400, 401, 404, 409, 422)})
+def post_void(body: dict, number: str):
+    invoice = _domain(api_queries.invoice_by_number, db.session, number)
+    _domain(void_invoice, db.session, current_actor(), invoice, body.get("reason", ""))
+    return _answer(invoice_json(db.session, invoice, clock.today()))
+
+
+@operation("/credit-notes", "POST", summary="Credit an amount against an invoice (idempotent on number)",
+           request_schema=schemas.CREDIT_NOTE_REQUEST,
+           responses={201: ("created", schemas.CREDIT_NOTE), 200: ("already recorded, unchanged", schemas.CREDIT_NOTE),
+                      **_errors(400, 401, 404, 409, 422)})
+def post_credit_note(body: dict):
+    data = CreditNoteData(
+        number=body["number"], invoice_number=body["invoice_number"], amount=body["amount"],
+        issue_date=date.fromisoformat(body["issue_date"]) if body.get("issue_date") else clock.today(),
+        reason=body.get("reason", ""),
+    )
+    credit_note, outcome = _domain(record_credit_note, db.session, current_actor(), data)
+    payload = {
+        "number": credit_note.number, "invoice_number": credit_note.invoice.number, "amount": credit_note.amount,
+        "currency": credit_note.currency, "issue_date": credit_note.issue_date.isoformat(),
+        "reason": credit_note.reason, "outcome": outcome,
+    }
+    return _answer(payload, 201 if outcome == Outcome.CREATED else 200)
+
+
+STATUS = QueryParameter("status", {"type": "string", "enum": [status.value for status in InvoiceStatus]})
+
+
+@operation("/invoices", "GET", summary="Invoices, filtered, oldest first, by cursor",
+           query=(QueryParameter("company", schemas.EXTERNAL_REF, "company reference"), STATUS,
+                  QueryParameter("po_number", {"type": "string", "maxLength": 64}),
+                  QueryParameter("due_from", schemas.DATE), QueryParameter("due_to", schemas.DATE),
+                  QueryParameter("issued_from", schemas.DATE), QueryParameter("issued_to", schemas.DATE),
+                  CURSOR, LIMIT),
+           responses={200: ("a page of invoices", schemas.page_of(schemas.INVOICE)), **_errors(400, 401)})
+def list_invoices():
+    args = http_request.args
+    filters = api_queries.InvoiceFilters(
+        company_ref=args.get("company"),
+        status=_enum_arg("status", InvoiceStatus),
+        po_number=args.get("po_number"),
+        due_from=_date_arg("due_from"), due_to=_date_arg("due_to"),
+        issued_from=_date_arg("issued_from"), issued_to=_date_arg("issued_to"),
+    )
+    invoices, next_after = _domain(
+        api_queries.list_invoices, db.session, filters, after=_cursor_arg(), limit=_limit_arg(), today=clock.today()
+    )
+    return _answer({
+        "data": [invoice_json(db.session, invoice, clock.today(), with_settlements=False) for invoice in invoices],
+        "next_cursor": _encode_cursor(next_after),
+    })
+
+
+@operation("/payments", "GET", summary="Succeeded payments with their allocations, for reconciliation",
+           query=(QueryParameter("since", schemas.DATETIME, "only payments that succeeded at or after this time"),
+                  CURSOR, LIMIT),
+           responses={200: ("a page of payments", schemas.page_of(schemas.PAYMENT)), **_errors(400, 401)})
+def list_payments():
+    since = http_request.args.get("since")
+    try:
+        since_at = datetime.fromisoformat(since) if since else None
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", "not an ISO 8601 date-time", field="since") from None
+    if since_at is not None and since_at.tzinfo is None:
+        raise ApiError(400, "invalid_parameter", "give a time zone, e.g. 2026-11-01T00:00:00Z", field="since")
+    payments, next_after = _domain(
+        api_queries.list_payments, db.session, since=since_at, after=_cursor_arg(), limit=_limit_arg()
+    )
+    return _answer({"data": [payment_json(payment) for payment in payments], "next_cursor": _encode_cursor(next_after)})
+
+
+@operation("/companies/<ref>/users", "POST", summary="Invite a clerk: e-mails a one-time link to set a password",
+           request_schema=schemas.USER_REQUEST,
+           responses={201: ("invited", schemas.USER), 200: ("invited again, or already a member", schemas.USER),
+                      **_errors(400, 401, 404, 409, 422)})
+def post_company_user(body: dict, ref: str):
+    company = _domain(api_queries.company_by_ref, db.session, ref)
+    try:
+        user, outcome = invite_clerk(
+            db.session, current_actor(), company=company, email=body["email"], role=Role(body["role"]),
+            links=set_password_links(), supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
+        )
+    except InvitationConflict as error:
+        raise ApiError(409, "email_taken", str(error), field="email") from None
+    return _answer(user_json(user, outcome), 201 if outcome == "invited" else 200)
+
+
+def _domain(function, *args, **kwargs):
+    """Call a domain function, turning its typed errors into API answers."""
+    try:
+        return function(*args, **kwargs)
+    except InvoiceNotFound as error:
+        raise ApiError(404, "not_found", str(error) or "no such invoice") from None
+    except UnknownCompany as error:
+        raise ApiError(422, "unknown_company", str(error), field="company_ref") from None
+    except InvoiceConflict as error:
+        raise ApiError(409, error.code, str(error), field=error.field) from None
+    except InvalidInvoice as error:
+        raise ApiError(422, "validation_error", str(error), field=error.field) from None
+    except api_queries.InvalidCursor:
+        raise ApiError(400, "invalid_cursor", "this cursor was not issued by this API", field="cursor") from None
+
+
+def _answer(payload: dict, status: int = 200):
+    response = jsonify(payload)
+    response.status_code = status
+    return response
+
+
+def _check_path(name: str, value: str, schema: dict) -> None:
+    if not (schema["minLength"] <= len(value) <= schema["maxLength"] and re.fullmatch(schema["pattern"], value)):
+        raise ApiError(422, "validation_error", f"not a valid {name}: letters, digits, '.', '_' and '-'", field=name)
+
+
+def _date_arg(name: str) -> date | None:
+    value = http_request.args.get(name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", "not a date (YYYY-MM-DD)", field=name) from None
+
+
+def _enum_arg(name: str, enum):
+    value = http_request.args.get(name)
+    if not value:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"one of: {', '.join(item.value for item in enum)}", field=name) from None
+
+
+def _limit_arg() -> int:
+    value = http_request.args.get("limit", "50")
+    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+        raise ApiError(400, "invalid_parameter", f"a whole number from 1 to {MAX_PAGE}", field="limit")
+    return int(value)
+
+
+def _cursor_arg():
+    cursor = http_request.args.get("cursor")
+    if not cursor:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        decoded = None
+    if not isinstance(decoded, list) or not decoded:
+        raise ApiError(400, "invalid_cursor", "this cursor was not issued by this API", field="cursor")
+    return decoded
+
+
+def _encode_cursor(after) -> str | None:
+    if after is None:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(after).encode()).decode().rstrip("=")

@@ -1,0 +1,23 @@
+"""Events from the payment provider: POST /stripe/webhook."""
+
+from flask import Blueprint, current_app, jsonify, request
+
+from portal.extensions import csrf, db
+from portal.payments import service
+from portal.payments.errors import InvalidWebhook
+
+blueprint = Blueprint("webhooks", __name__)
+csrf.exempt(blueprint)
+
+
+@blueprint.route("/stripe/webhook", methods=["POST"])
+def stripe_webhook():
+    context = current_app.extensions.get("acquit.payments")
+    if context is None:
+        return jsonify(error={"code": "not_configured", "message": "card payments are not configured"}), 404
+    try:
+        outcome = service.handle_webhook(db.session, context, request.get_data(),
+                                         request.headers.get("Stripe-Signature"))
+    except InvalidWebhook as error:
+        return jsonify(error={"code": error.code, "message": str(error)}), 400
+    return jsonify(outcome=outcome)
