@@ -1,8 +1,11 @@
 """The `acquit` command: the Flask CLI plus Acquit's own groups (db, demo, outbox)."""
 
+import sys
+
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from werkzeug.serving import run_simple
 
 from portal import migrate
 
@@ -14,7 +17,7 @@ def main() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (db_group, demo_command, outbox_group, apikey_group, import_group, export_group):
+    for command in (db_group, demo_command, outbox_group, apikey_group, import_group, export_group, payments_group):
         app.cli.add_command(command)
 
 
@@ -44,8 +47,10 @@ def db_downgrade(revision: str) -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--reset", is_flag=True, help="Delete all data first and load the demo afresh.")
 @click.option("--no-serve", is_flag=True, help="Load the demo data and stop.")
+@click.option("--stripe-port", default=8420, show_default=True, type=int,
+              help="Port of the local fake Stripe (localstripe) the demo starts, unless STRIPE_SECRET_KEY is set.")
 @with_appcontext
-def demo_command(host: str, port: int, reset: bool, no_serve: bool) -> None:
+def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port: int) -> None:
     from portal import clock, demo
     from portal.extensions import db
 
@@ -60,9 +65,61 @@ def demo_command(host: str, port: int, reset: bool, no_serve: bool) -> None:
         db.session.commit()
         click.echo(summary)
     click.echo(demo.SIGN_IN_HELP)
-    if not no_serve:
-        click.echo(f"Serving the portal on http://{host}:{port}/  (Ctrl+C to stop)")
-        current_app.run(host=host, port=port, debug=False, use_reloader=False)
+    if no_serve:
+        return
+    stripe_server = None
+    if "acquit.payments" not in current_app.extensions:
+        demo.forget_fake_stripe_records(db.session)
+        db.session.commit()
+        stripe_server = _start_local_stripe(stripe_port, f"http://{host}:{port}/stripe/webhook")
+        click.echo(f"Card payments go to a local fake Stripe at {stripe_server.api_base}: "
+                   "pay with card 4242 4242 4242 4242, any future expiry, any CVC "
+                   "(4000 0027 6000 3184 asks for 3-D Secure, 4000 0000 0000 0341 is declined).")
+    click.echo(f"Serving the portal on http://{host}:{port}/  (Ctrl+C to stop)")
+    try:
+        # Flask's app.run() refuses to serve from inside a `flask` CLI command; its server does not.
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
+    finally:
+        if stripe_server is not None:
+            stripe_server.stop()
+
+
+def _start_local_stripe(port: int, webhook_url: str):
+    """Run localstripe (a test tool, in its own process) and point the app's payments at it."""
+    from portal.payments.service import PaymentContext
+    from portal.payments.stripe_gateway import StripeGateway
+
+    launcher = _test_tool("localstripe_server")
+    webhook_secret = "whsec_acquit_demo"
+    server = launcher.LocalStripe.start(port)
+    server.register_webhook(webhook_url, webhook_secret)
+    current_app.extensions["acquit.payments"] = PaymentContext(
+        gateway=StripeGateway(secret_key=launcher.TEST_SECRET_KEY, publishable_key=launcher.TEST_PUBLISHABLE_KEY,
+                              webhook_secret=webhook_secret, api_base=server.api_base,
+                              js_url=server.stripe_js_url),
+        supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
+        base_url=current_app.config["ACQUIT_BASE_URL"],
+    )
+    return server
+
+
+def _test_tool(name: str):
+    """A module of the checkout's tests/ folder, which the installed package does not include.
+
+    The demo borrows the test suite's localstripe launcher, so the fake Stripe runs the same
+    way in both; it exists only in a checkout, which is where the demo runs.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "tests" / f"{name}.py"
+    if not path.exists():
+        raise click.ClickException("the demo's fake Stripe needs a checkout of Acquit (tests/ is missing)")
+    spec = importlib.util.spec_from_file_location(f"acquit_demo_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @click.group("outbox", help="E-mails waiting to be sent.")
@@ -169,3 +226,22 @@ def export_payments_command(since, until, output) -> None:
     filters = ExportFilters(date_from=since.date(), date_to=until.date() if until else None)
     for chunk in payment_csv(db.session, filters):
         output.write(chunk)
+
+
+@click.group("payments", help="Card payments.")
+def payments_group() -> None:
+    pass
+
+
+@payments_group.command("reconcile", help="Ask the card processor about payments still in flight and settle them.")
+@with_appcontext
+def payments_reconcile() -> None:
+    from portal.extensions import db
+    from portal.payments.service import reconcile_payments
+
+    context = current_app.extensions.get("acquit.payments")
+    if context is None:
+        raise click.ClickException("card payments are not configured (set STRIPE_SECRET_KEY and the other keys)")
+    report = reconcile_payments(db.session, context)
+    click.echo(f"{report.checked} checked: {report.settled} settled, {report.failed} failed, "
+               f"{report.still_open} still open.")

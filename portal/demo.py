@@ -8,7 +8,7 @@ import random
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,8 @@ from portal.accounts.service import hash_password
 from portal.audit import Actor
 from portal.billing.invoices import LineInput, create_invoice, issue_credit_note, void_invoice
 from portal.db import Base
-from portal.models import Company, Role, User, UserKind
+from portal.models import Company, Role, SavedCard, User, UserKind
+from portal.models.types import utcnow
 from portal.payments.ledger import record_offline_payment
 
 DEMO_PASSWORD = "acquit-demo"
@@ -57,6 +58,12 @@ SIGN_IN_HELP = "\n".join(
 
 def is_loaded(session: Session) -> bool:
     return session.scalar(select(Company.id).where(Company.external_ref == COMPANIES[0][0])) is not None
+
+
+def forget_fake_stripe_records(session: Session) -> None:
+    """Drop links to customers and cards of a previous fake Stripe, which forgets them when it stops."""
+    session.execute(update(Company).values(provider_customer_id=None))
+    session.execute(update(SavedCard).where(SavedCard.removed_at.is_(None)).values(removed_at=utcnow(), is_default=False))
 
 
 def drop_everything(engine: Engine) -> None:

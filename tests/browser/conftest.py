@@ -159,12 +159,14 @@ def new_context(request, browser, live_server, browser_problems) -> Iterator[Cal
         return context
 
     yield open_context
+    failed = request.node.stash.get(_TEST_FAILED, False) or bool(browser_problems)
     name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
     for number, context in enumerate(opened):
-        if request.node.stash.get(_TEST_FAILED, False):
+        if failed:
             ARTIFACTS.mkdir(exist_ok=True)
             for index, page in enumerate(context.pages):
-                page.screenshot(path=ARTIFACTS / f"{name}-{number}-{index}.png", full_page=True)
+                if not page.is_closed():
+                    page.screenshot(path=ARTIFACTS / f"{name}-{number}-{index}.png", full_page=True)
             context.tracing.stop(path=ARTIFACTS / f"{name}-{number}-trace.zip")
         else:
             context.tracing.stop()
