@@ -5,24 +5,42 @@ from portal.models.audit import AuditEvent
 from portal.models.card import SavedCard
 from portal.models.company import Company
 from portal.models.credit_note import CreditNote
+from portal.models.dispute import (
+    ACTIVE_DISPUTE_STATUSES,
+    Dispute,
+    DisputeAttachment,
+    DisputeLine,
+    DisputeMessage,
+    DisputeReason,
+    DisputeStatus,
+)
 from portal.models.invoice import Invoice, InvoiceLine
 from portal.models.outbox import OutboxMessage
 from portal.models.payment import (
     InvoicePaymentClaim,
     Payment,
     PaymentAllocation,
+    PaymentChannel,
     PaymentStatus,
     ProcessedWebhookEvent,
     Refund,
     RefundStatus,
 )
+from portal.models.throttle import ThrottleHit
 from portal.models.user import LoginAttempt, Role, User, UserKind
 
 __all__ = [
+    "ACTIVE_DISPUTE_STATUSES",
     "ApiKey",
     "AuditEvent",
     "Company",
     "CreditNote",
+    "Dispute",
+    "DisputeAttachment",
+    "DisputeLine",
+    "DisputeMessage",
+    "DisputeReason",
+    "DisputeStatus",
     "Invoice",
     "InvoiceLine",
     "InvoicePaymentClaim",
@@ -30,11 +48,13 @@ __all__ = [
     "OutboxMessage",
     "Payment",
     "PaymentAllocation",
+    "PaymentChannel",
     "PaymentStatus",
     "ProcessedWebhookEvent",
     "Refund",
     "RefundStatus",
     "SavedCard",
+    "ThrottleHit",
     "Role",
     "User",
     "UserKind",

@@ -53,6 +53,8 @@ class Invoice(Base):
     amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_credited: Mapped[int] = mapped_column(BigInteger, default=0)
     custom_fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Part of every PAY NOW link; bumping it revokes all the links already sent.
+    pay_link_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Issued invoices are the ones customers see; an invoice not yet issued is a draft.
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -18,6 +18,14 @@ class PaymentStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class PaymentChannel(enum.StrEnum):
+    """How a payment came in."""
+
+    PORTAL = "portal"
+    GUEST = "guest"
+    OFFLINE = "offline"
+
+
 class Payment(Base):
     """Money received from a customer company; its allocations say which invoices it settles.
 
@@ -38,6 +46,7 @@ class Payment(Base):
     idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
     provider_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
     method_summary: Mapped[str] = mapped_column(String(100), default="")
+    channel: Mapped[str] = mapped_column(String(10), default=PaymentChannel.PORTAL, server_default="portal")
     saved_card_id: Mapped[int | None] = mapped_column(ForeignKey("saved_card.id"))
     # Where a receipt goes: the clerk who paid, or the address a guest gave.
     receipt_email: Mapped[str | None] = mapped_column(String(254))
