@@ -58,11 +58,13 @@ def register_blueprints(app: Flask) -> None:
     from portal.blueprints.api import blueprint as api
     from portal.blueprints.auth import blueprint as auth
     from portal.blueprints.collections import blueprint as collections
+    from portal.blueprints.disputes import blueprint as disputes
+    from portal.blueprints.guest import blueprint as guest
     from portal.blueprints.invoices import blueprint as invoices
     from portal.blueprints.payments import blueprint as payments
     from portal.blueprints.webhooks import blueprint as webhooks
 
-    for blueprint in (auth, invoices, payments, collections, api, webhooks):
+    for blueprint in (auth, invoices, payments, disputes, guest, collections, api, webhooks):
         app.register_blueprint(blueprint)
 
 
@@ -84,7 +86,7 @@ def register_request_hooks(app: Flask) -> None:
         # outbox e-mails, lands together or not at all.
         if response.status_code < 400:
             db.session.commit()
-            _deliver_enqueued_mail(app)
+            deliver_enqueued_mail(app)
         else:
             db.session.rollback()
         response.vary.add("HX-Request")
@@ -98,7 +100,8 @@ def register_request_hooks(app: Flask) -> None:
         return {"current_user": current_user, "supplier_name": app.config["ACQUIT_SUPPLIER_NAME"]}
 
 
-def _deliver_enqueued_mail(app: Flask) -> None:
+def deliver_enqueued_mail(app: Flask) -> None:
+    """Send, right after their commit, the e-mails this session just queued."""
     ids = outbox.take_enqueued_ids(db.session)
     if not ids:
         return
@@ -117,6 +120,7 @@ def smtp_settings(app: Flask) -> outbox.SmtpSettings | None:
         username=app.config.get("ACQUIT_SMTP_USERNAME"),
         password=app.config.get("ACQUIT_SMTP_PASSWORD"),
         starttls=bool(app.config.get("ACQUIT_SMTP_STARTTLS")),
+        supplier_name=app.config["ACQUIT_SUPPLIER_NAME"],
     )
 
 

@@ -185,14 +185,17 @@ def import_group() -> None:
 @import_group.command("invoices", help="Import invoices from a CSV FILE (one row per line), all or nothing.")
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--dry-run", is_flag=True, help="Check the file and report, without saving anything.")
+@click.option("--no-email", "send_emails", flag_value=False, default=True,
+              help="Do not e-mail the new invoices to their customers.")
 @with_appcontext
-def import_invoices_command(file, dry_run: bool) -> None:
+def import_invoices_command(file, dry_run: bool, send_emails: bool) -> None:
     from portal.audit import Actor
     from portal.billing.csv_import import ImportRejected, import_invoices
     from portal.extensions import db
 
     try:
-        report = import_invoices(db.session, Actor.system(f"import:{getattr(file, 'name', 'stdin')}"), file)
+        actor = Actor.system(f"import:{getattr(file, 'name', 'stdin')}")
+        report = import_invoices(db.session, actor, file)
     except ImportRejected as rejected:
         db.session.rollback()
         for error in rejected.errors:
@@ -203,8 +206,21 @@ def import_invoices_command(file, dry_run: bool) -> None:
         db.session.rollback()
         click.echo(f"Dry run: {report.invoices} invoices ({report.lines} lines) would be imported: {outcomes}.")
         return
+    if send_emails:
+        from portal.blueprints.guest import pay_links
+        from portal.guest.service import send_invoice_email
+
+        for invoice in report.created:
+            send_invoice_email(db.session, actor, invoice, links=pay_links(),
+                               supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"])
     db.session.commit()
     click.echo(f"Imported {report.invoices} invoices ({report.lines} lines): {outcomes}.")
+    if send_emails and report.created:
+        from portal import deliver_enqueued_mail
+
+        deliver_enqueued_mail(current_app)
+        click.echo(f"{len(report.created)} new invoice(s) e-mailed with a PAY NOW link "
+                   "(what the mail server did not take waits for `acquit outbox deliver`).")
 
 
 @click.group("export", help="Write CSV exports for reconciliation.")

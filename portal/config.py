@@ -42,7 +42,12 @@ class Settings:
     login_window_seconds: int = 900
     password_reset_max_age_seconds: int = 3600
     invitation_max_age_seconds: int = 7 * 86400
+    pay_link_days: int = 30
+    guest_partial_payments: bool = False
     max_query_string_bytes: int = 4096
+    collections_email: str | None = None
+    attachment_dir: str | None = None
+    attachment_max_bytes: int = 10 * 1024 * 1024
     payment_gateway: str | None = None
     stripe_secret_key: str | None = None
     stripe_publishable_key: str | None = None
@@ -66,6 +71,11 @@ class Settings:
             supplier_name=_env("ACQUIT_SUPPLIER_NAME", "Acquit Demo Supplier"),
             default_locale=_env("ACQUIT_DEFAULT_LOCALE", "fr"),
             session_cookie_secure=_env_bool("ACQUIT_SESSION_COOKIE_SECURE", False),
+            collections_email=_env("ACQUIT_COLLECTIONS_EMAIL"),
+            attachment_dir=_env("ACQUIT_ATTACHMENT_DIR"),
+            attachment_max_bytes=_env_int("ACQUIT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
+            pay_link_days=_env_int("ACQUIT_PAY_LINK_DAYS", 30),
+            guest_partial_payments=_env_bool("ACQUIT_GUEST_PARTIAL_PAYMENTS", False),
             payment_gateway=_env("ACQUIT_PAYMENT_GATEWAY"),
             stripe_secret_key=_env("STRIPE_SECRET_KEY"),
             stripe_publishable_key=_env("STRIPE_PUBLISHABLE_KEY"),
@@ -77,9 +87,7 @@ class Settings:
     def flask_config(self, instance_path: str) -> dict:
         """The Flask config mapping derived from these settings."""
         database_url = self.database_url or "sqlite:///" + os.path.join(instance_path, "acquit.sqlite3")
-        # Without ACQUIT_SECRET_KEY every restart signs sessions with a new key: safe (old
-        # sessions and reset links just stop working) and never a guessable default.
-        secret_key = self.secret_key or secrets.token_hex(32)
+        secret_key = self.secret_key or _instance_secret_key(instance_path)
         return {
             "SECRET_KEY": secret_key,
             "ACQUIT_DATABASE_URL": database_url,
@@ -95,7 +103,14 @@ class Settings:
             "ACQUIT_LOGIN_WINDOW_SECONDS": self.login_window_seconds,
             "ACQUIT_PASSWORD_RESET_MAX_AGE": self.password_reset_max_age_seconds,
             "ACQUIT_INVITATION_MAX_AGE": self.invitation_max_age_seconds,
+            "ACQUIT_PAY_LINK_DAYS": self.pay_link_days,
+            "ACQUIT_GUEST_PARTIAL_PAYMENTS": self.guest_partial_payments,
             "ACQUIT_MAX_QUERY_STRING_BYTES": self.max_query_string_bytes,
+            # Disputes: their e-mails to the collections team, and the evidence files, kept
+            # outside the web root (the instance folder by default) and never served statically.
+            "ACQUIT_COLLECTIONS_EMAIL": self.collections_email,
+            "ACQUIT_ATTACHMENT_DIR": self.attachment_dir or os.path.join(instance_path, "attachments"),
+            "ACQUIT_ATTACHMENT_MAX_BYTES": self.attachment_max_bytes,
             # "stripe" when a secret key is set; "fake" (in memory) only for tests.
             "ACQUIT_PAYMENT_GATEWAY": self.payment_gateway or ("stripe" if self.stripe_secret_key else None),
             "STRIPE_SECRET_KEY": self.stripe_secret_key,
@@ -114,3 +129,27 @@ class Settings:
             "WTF_CSRF_TIME_LIMIT": None,
             **self.extra,
         }
+
+
+def _instance_secret_key(instance_path: str) -> str:
+    """A random key kept in the instance folder, for when ACQUIT_SECRET_KEY is not set.
+
+    Sessions, reset links and PAY NOW links are signed with it, so it must outlive a restart
+    and be the same for every process of the instance (the CLI that e-mails a link and the
+    server that checks it); it is never a guessable default.
+    """
+    path = os.path.join(instance_path, "secret_key")
+    try:
+        with open(path, encoding="ascii") as existing:
+            return existing.read().strip()
+    except FileNotFoundError:
+        pass
+    os.makedirs(instance_path, exist_ok=True)
+    key = secrets.token_hex(32)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _instance_secret_key(instance_path)
+    with os.fdopen(descriptor, "w", encoding="ascii") as created:
+        created.write(key)
+    return key

@@ -1,5 +1,6 @@
 """Small builders for test data, written through the real services where there is one."""
 
+import io
 import itertools
 from datetime import date, timedelta
 from decimal import Decimal
@@ -9,8 +10,13 @@ from sqlalchemy.orm import Session
 from portal.accounts.service import hash_password
 from portal.audit import Actor
 from portal.billing.invoices import LineInput, create_invoice, issue_credit_note
+from portal.disputes.attachments import Upload
+from portal.disputes.service import DisputeClaim, raise_dispute
 from portal.models import Company, Invoice, Role, User, UserKind
 from portal.payments.ledger import record_offline_payment
+
+#: The smallest bytes a PDF reader (and the attachment check) takes for a PDF.
+PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 _sequence = itertools.count(1)
 _PASSWORD_HASH = None
@@ -66,22 +72,41 @@ class Builders:
                 tax_rate: str = "0", issue: bool = True, custom_fields: dict | None = None) -> Invoice:
         """An invoice of one line whose total is exactly `total` (tax 0 % unless told)."""
         issue_date = issue_date or date.today() - timedelta(days=10)
-        return create_invoice(
+        invoice = create_invoice(
             self.session, self.ACTOR, company=company, number=number or f"INV-T-{next(_sequence):06d}",
             issue_date=issue_date, due_date=due_date or issue_date + timedelta(days=30),
             currency=company.currency, po_number=po_number, custom_fields=custom_fields, issue=issue,
             lines=[LineInput(description="Services", quantity=Decimal(1), unit_amount=total,
                              tax_rate=Decimal(tax_rate))],
         )
+        # Flushed, so requests made by the test (their own sessions) see the invoice as issued.
+        self.session.flush()
+        return invoice
 
     def payment(self, invoice: Invoice, amount: int):
-        return record_offline_payment(
+        payment = record_offline_payment(
             self.session, self.ACTOR, company=invoice.company, allocations=[(invoice, amount)],
             method_summary="Bank transfer", reference=f"TRF-{next(_sequence)}",
         )
+        self.session.flush()
+        return payment
 
     def credit_note(self, invoice: Invoice, amount: int):
-        return issue_credit_note(
+        note = issue_credit_note(
             self.session, self.ACTOR, invoice=invoice, number=f"CN-{next(_sequence)}", amount=amount,
             issue_date=date.today(),
         )
+        self.session.flush()
+        return note
+
+    def dispute(self, context, invoice: Invoice, raised_by: User, *, amount: int | None = None,
+                reason: str = "wrong_price", message: str = "The unit price is not the one we agreed.",
+                files: tuple[tuple[str, bytes], ...] = ()):
+        """A dispute raised through the service as `raised_by` would; `files` are (name, bytes) pairs."""
+        dispute = raise_dispute(
+            self.session, context, raised_by, invoice=invoice,
+            claim=DisputeClaim(reason=reason, message=message, amount=amount,
+                               uploads=tuple(Upload(name, io.BytesIO(data)) for name, data in files)),
+        )
+        self.session.flush()
+        return dispute

@@ -60,6 +60,7 @@ class ImportReport:
     invoices: int = 0
     lines: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    created: list = field(default_factory=list)
 
 
 @dataclass
@@ -115,13 +116,15 @@ def import_invoices(session: Session, actor: Actor, rows: Iterable[str], *, max_
     report = ImportReport(invoices=len(pending), lines=line_count)
     for number, invoice in pending.items():
         try:
-            _, outcome = upsert_invoice(session, actor, number, InvoiceData(lines=invoice.lines, **invoice.header))
+            written, outcome = upsert_invoice(session, actor, number, InvoiceData(lines=invoice.lines, **invoice.header))
         except BillingError as error:
             errors.append(RowError(invoice.first_line, getattr(error, "field", None), str(error)))
             if len(errors) >= max_errors:
                 break
             continue
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
+        if outcome == "created":
+            report.created.append(written)
     if errors:
         raise ImportRejected(errors)
     return report

@@ -14,8 +14,11 @@ from email.utils import make_msgid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.billing.pdf import render_invoice_pdf
+from portal.billing.status import invoice_status
+from portal.clock import today
 from portal.mail.compose import ComposedEmail
-from portal.models import OutboxMessage
+from portal.models import Invoice, OutboxMessage
 from portal.models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -32,12 +35,19 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = None
     starttls: bool = False
+    # Drawn on the invoice PDFs that go with e-mails.
+    supplier_name: str = ""
 
 
-def enqueue(session: Session, recipients: list[str], email: ComposedEmail) -> OutboxMessage:
-    """Add `email` for `recipients` to the outbox, in the session's transaction."""
+def enqueue(session: Session, recipients: list[str], email: ComposedEmail, *,
+            attach_invoice_id: int | None = None, locale: str | None = None) -> OutboxMessage:
+    """Add `email` for `recipients` to the outbox, in the session's transaction.
+
+    With `attach_invoice_id`, that invoice's PDF (in `locale`) goes with it.
+    """
     message = OutboxMessage(
-        recipients=list(recipients), subject=email.subject, body_text=email.text, body_html=email.html
+        recipients=list(recipients), subject=email.subject, body_text=email.text, body_html=email.html,
+        attach_invoice_id=attach_invoice_id, locale=locale,
     )
     session.add(message)
     session.flush()
@@ -76,7 +86,7 @@ def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = 
     for message in messages:
         message.attempts += 1
         try:
-            _send(smtp, message)
+            _send(session, smtp, message)
         except (smtplib.SMTPException, OSError) as error:
             message.last_error = f"{type(error).__name__}: {error}"[:2000]
             log.error("Sending e-mail %s failed: %s", message.id, message.last_error)
@@ -88,7 +98,7 @@ def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = 
     return sent
 
 
-def _send(smtp: SmtpSettings, message: OutboxMessage) -> None:
+def _send(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:
     email = EmailMessage()
     email["From"] = smtp.sender
     email["To"] = ", ".join(message.recipients)
@@ -97,6 +107,11 @@ def _send(smtp: SmtpSettings, message: OutboxMessage) -> None:
     email.set_content(message.body_text)
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
+    if message.attach_invoice_id is not None:
+        invoice = session.get(Invoice, message.attach_invoice_id)
+        document = render_invoice_pdf(invoice, status=invoice_status(invoice, today()), supplier_name=smtp.supplier_name,
+                                      locale=message.locale or invoice.company.locale)
+        email.add_attachment(document, maintype="application", subtype="pdf", filename=f"{invoice.number}.pdf")
     with smtplib.SMTP(smtp.host, smtp.port, timeout=30) as client:
         if smtp.starttls:
             client.starttls()

@@ -5,6 +5,7 @@ Secure, 4000000000000341 is declined when charged.
 """
 
 import itertools
+import json
 from dataclasses import dataclass, field, replace
 
 from portal.payments.errors import InvalidWebhook, PaymentDeclined, PaymentError
@@ -25,6 +26,7 @@ class FakeGateway:
     charges: dict[str, Charge] = field(default_factory=dict)
     refunds: list[RefundResult] = field(default_factory=list)
     failures: list[Exception] = field(default_factory=list)
+    events: dict[str, WebhookEvent] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def fail_next_call(self, error: Exception) -> None:
@@ -51,13 +53,13 @@ class FakeGateway:
         self.customers[customer_id] = {"name": name, "email": email, "company_ref": company_ref}
         return customer_id
 
-    def start_card_setup(self, *, customer_id: str) -> CardSetup:
+    def start_card_setup(self, *, customer_id: str | None) -> CardSetup:
         self._maybe_fail()
         setup_id = self._new_id("seti")
         self.setups[setup_id] = {"customer": customer_id, "card": None}
         return CardSetup(setup_id=setup_id, client_secret=f"{setup_id}_secret")
 
-    def finish_card_setup(self, *, customer_id: str, setup_id: str) -> CardDetails:
+    def finish_card_setup(self, *, customer_id: str | None, setup_id: str) -> CardDetails:
         self._maybe_fail()
         setup = self.setups.get(setup_id)
         if setup is None or setup["card"] is None or setup["customer"] != customer_id:
@@ -71,7 +73,7 @@ class FakeGateway:
         self._maybe_fail()
         self.cards[card_id]["customer"] = None
 
-    def charge(self, *, customer_id: str, card_id: str, amount: int, currency: str, idempotency_key: str,
+    def charge(self, *, customer_id: str | None, card_id: str, amount: int, currency: str, idempotency_key: str,
                metadata: dict[str, str], off_session: bool) -> Charge:
         self._maybe_fail()
         card = self.cards.get(card_id)
@@ -107,8 +109,28 @@ class FakeGateway:
         self.refunds.append(result)
         return result
 
+    def send_event(self, reference: str) -> tuple[bytes, str]:
+        """What Stripe posts about the charge `reference` as it stands now: a new event's body and signature.
+
+        Only a succeeded or failed charge has an event. Deliver the pair to `handle_webhook`
+        as often as you like, as Stripe may.
+        """
+        charge = self.charges[reference]
+        event_type = {ChargeStatus.SUCCEEDED: "payment_intent.succeeded",
+                      ChargeStatus.FAILED: "payment_intent.payment_failed"}[charge.status]
+        event_id = self._new_id("evt")
+        self.events[event_id] = WebhookEvent(event_id=event_id, event_type=event_type, charge=charge)
+        return json.dumps({"id": event_id, "type": event_type}).encode(), f"fake-signature-{event_id}"
+
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
-        raise InvalidWebhook("the fake gateway receives no webhooks")
+        """An event `send_event` made, with its signature; anything else is refused."""
+        try:
+            event_id = json.loads(payload)["id"]
+        except (ValueError, KeyError, TypeError):
+            raise InvalidWebhook("not an event") from None
+        if event_id not in self.events or signature != f"fake-signature-{event_id}":
+            raise InvalidWebhook("no signature matching the payload")
+        return self.events[event_id]
 
     def _maybe_fail(self) -> None:
         if self.failures:

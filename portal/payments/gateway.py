@@ -69,16 +69,16 @@ class PaymentGateway(Protocol):
     def create_customer(self, *, name: str, email: str | None, company_ref: str) -> str:
         """A new customer record at the provider; returns its id."""
 
-    def start_card_setup(self, *, customer_id: str) -> CardSetup:
-        """Begin saving a card for `customer_id`; the browser completes it."""
+    def start_card_setup(self, *, customer_id: str | None) -> CardSetup:
+        """Begin collecting a card (to save for `customer_id`, or for one guest payment); the browser completes it."""
 
-    def finish_card_setup(self, *, customer_id: str, setup_id: str) -> CardDetails:
-        """The card saved by the completed setup `setup_id`, attached to the customer."""
+    def finish_card_setup(self, *, customer_id: str | None, setup_id: str) -> CardDetails:
+        """The card collected by the completed setup `setup_id`, attached to the customer if there is one."""
 
     def detach_card(self, *, card_id: str) -> None:
         """Forget a saved card at the provider."""
 
-    def charge(self, *, customer_id: str, card_id: str, amount: int, currency: str, idempotency_key: str,
+    def charge(self, *, customer_id: str | None, card_id: str, amount: int, currency: str, idempotency_key: str,
                metadata: dict[str, str], off_session: bool) -> Charge:
         """Create and confirm a charge; raises `PaymentDeclined` or `ProviderUnavailable`."""
 

@@ -9,7 +9,7 @@ from portal import audit
 from portal.audit import Actor
 from portal.billing.balances import refresh_invoice_balance
 from portal.billing.errors import InvalidInvoice
-from portal.models import Company, Invoice, Payment, PaymentAllocation, PaymentStatus
+from portal.models import Company, Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus
 from portal.models.types import utcnow
 
 
@@ -58,6 +58,7 @@ def record_offline_payment(
         idempotency_key=f"offline-{uuid4()}",
         provider_reference=reference,
         method_summary=method_summary,
+        channel=PaymentChannel.OFFLINE,
         allocations=[PaymentAllocation(invoice=invoice, amount=amount) for invoice, amount in allocations],
     )
     session.add(payment)

@@ -29,6 +29,8 @@ from portal import audit
 from portal.audit import Actor
 from portal.billing.balances import refresh_invoice_balance
 from portal.billing.money import to_decimal
+from portal.disputes.service import undisputed_amounts_due
+from portal.db import begin_write
 from portal.mail import compose, outbox
 from portal.models import (
     Company,
@@ -36,6 +38,7 @@ from portal.models import (
     InvoicePaymentClaim,
     Payment,
     PaymentAllocation,
+    PaymentChannel,
     PaymentStatus,
     ProcessedWebhookEvent,
     Refund,
@@ -175,17 +178,46 @@ def pay_invoices(session: Session, context: PaymentContext, actor: Actor, *, com
     if existing is not None:
         return existing
     card = _company_card(session, company, request.card_id)
+    source = ChargeSource(customer_id=company.provider_customer_id, card_id=card.provider_id,
+                          summary=f"{card.brand.title()} •••• {card.last4}", saved_card_id=card.id,
+                          channel=PaymentChannel.PORTAL)
+    return charge_invoices(session, context, actor, company=company, request=request, source=source,
+                           idempotency_key=idempotency_key, receipt_email=receipt_email)
+
+
+@dataclass(frozen=True)
+class ChargeSource:
+    """What to charge: a company's saved card, or the card a guest just entered."""
+
+    customer_id: str | None
+    card_id: str
+    summary: str
+    channel: str
+    saved_card_id: int | None = None
+
+
+def charge_invoices(session: Session, context: PaymentContext, actor: Actor, *, company: Company,
+                    request: PaymentRequest, source: ChargeSource, idempotency_key: str,
+                    receipt_email: str | None) -> Payment:
+    """Open the payment (claims, checks), commit it, then charge `source`; see the module's guarantees."""
     try:
         payment = _with_write_retries(session, lambda: _open_payment(
-            session, actor, company=company, request=request, card=card, idempotency_key=idempotency_key,
+            session, actor, company=company, request=request, source=source, idempotency_key=idempotency_key,
             receipt_email=receipt_email))
     except _DuplicateAttempt:
         return _payment_by_key(session, idempotency_key)
+    except (PaymentInProgress, PaymentNotAllowed):
+        # The same form, submitted twice at once, may have been paid between the first
+        # look-up and this refusal ("already paid"): it is shown that payment, not refused.
+        existing = _payment_by_key(session, idempotency_key)
+        if existing is not None:
+            return existing
+        raise
     session.commit()  # (1) the payment row exists before the provider hears of it
 
     try:
         charge = context.gateway.charge(
-            customer_id=company.provider_customer_id, card_id=card.provider_id, amount=payment.amount,
+            customer_id=source.customer_id, card_id=source.card_id, amount=payment.amount,
             currency=payment.currency, idempotency_key=idempotency_key,
             metadata={"payment_id": str(payment.id), "company_ref": company.external_ref}, off_session=False,
         )
@@ -194,10 +226,11 @@ def pay_invoices(session: Session, context: PaymentContext, actor: Actor, *, com
         log.warning("Provider did not answer for payment %s; left processing", payment.id)
         return payment
     except PaymentError as error:
-        _record_failure(session, actor, payment, str(error))
+        _with_write_retries(session, lambda: _record_failure(session, actor, payment, str(error)))
         session.commit()
         return payment
-    apply_charge(session, context, actor, payment, charge)
+    # The card is charged: recording that must not fail for want of the database's write lock.
+    _with_write_retries(session, lambda: apply_charge(session, context, actor, payment, charge))
     session.commit()
     return payment
 
@@ -206,16 +239,16 @@ class _DuplicateAttempt(Exception):
     pass
 
 
-def _open_payment(session, actor, *, company, request, card, idempotency_key, receipt_email) -> Payment:
+def _open_payment(session, actor, *, company, request, source, idempotency_key, receipt_email) -> Payment:
     if not request.invoice_ids:
         raise PaymentNotAllowed("Choose at least one invoice to pay.")
     if request.amount is not None and len(request.invoice_ids) != 1:
         raise PaymentNotAllowed("A partial amount can only be paid on a single invoice.")
     invoices = _invoices_to_pay(session, company, request)
-    amounts = [request.amount] if request.amount is not None else [invoice.amount_due for invoice in invoices]
+    amounts = [request.amount] if request.amount is not None else _undisputed_amounts(session, invoices)
     payment = Payment(company_id=company.id, amount=sum(amounts), currency=invoices[0].currency,
                       status=PaymentStatus.PROCESSING, idempotency_key=idempotency_key,
-                      method_summary=f"{card.brand.title()} •••• {card.last4}", saved_card_id=card.id,
+                      method_summary=source.summary, saved_card_id=source.saved_card_id, channel=source.channel,
                       created_by_user_id=actor.user_id, receipt_email=receipt_email,
                       allocations=[PaymentAllocation(invoice=invoice, amount=amount)
                                    for invoice, amount in zip(invoices, amounts)])
@@ -235,7 +268,7 @@ def _open_payment(session, actor, *, company, request, card, idempotency_key, re
     # (3) Now that no other payment can claim these invoices, re-read them under lock: a
     # payment that settled since the first read must not be paid again.
     fresh = _invoices_to_pay(session, company, request)
-    if request.amount is None and [invoice.amount_due for invoice in fresh] != amounts:
+    if request.amount is None and _undisputed_amounts(session, fresh) != amounts:
         session.rollback()
         raise PaymentNotAllowed("What is due on these invoices has just changed. Check it and try again.")
     audit.record(session, "payment.started", actor, company_id=company.id, payment_id=payment.id,
@@ -254,14 +287,20 @@ def _invoices_to_pay(session: Session, company: Company, request: "PaymentReques
         .with_for_update()
         .execution_options(populate_existing=True)
     ))
-    problem = _refusal(invoices, request)
+    problem = _refusal(invoices, request, undisputed_amounts_due(session, invoices))
     if problem:
         session.rollback()
         raise PaymentNotAllowed(problem)
     return invoices
 
 
-def _refusal(invoices: list[Invoice], request: PaymentRequest) -> str | None:
+def _undisputed_amounts(session: Session, invoices: list[Invoice]) -> list[int]:
+    # An active dispute holds its amount back: only the rest of what is due is charged.
+    payable = undisputed_amounts_due(session, invoices)
+    return [payable[invoice.id] for invoice in invoices]
+
+
+def _refusal(invoices: list[Invoice], request: PaymentRequest, payable: dict[int, int]) -> str | None:
     if len(invoices) != len(set(request.invoice_ids)):
         return "One of these invoices cannot be found."
     for invoice in invoices:
@@ -269,13 +308,20 @@ def _refusal(invoices: list[Invoice], request: PaymentRequest) -> str | None:
             return f"Invoice {invoice.number} is void: there is nothing to pay."
         if invoice.amount_due <= 0:
             return f"Invoice {invoice.number} is already paid."
+        if payable[invoice.id] <= 0:
+            return (f"All that is due on invoice {invoice.number} is disputed: "
+                    "it can be paid once the dispute is resolved.")
     if len({invoice.currency for invoice in invoices}) > 1:
         return "Invoices in different currencies must be paid separately."
     if request.amount is not None:
         if request.amount <= 0:
             return "Enter an amount greater than zero."
-        if request.amount > invoices[0].amount_due:
-            return f"That is more than the {invoices[0].amount_due} still due on invoice {invoices[0].number}."
+        if request.amount > payable[invoices[0].id]:
+            due = to_decimal(payable[invoices[0].id], invoices[0].currency)
+            if payable[invoices[0].id] < invoices[0].amount_due:
+                return (f"That is more than the {due} {invoices[0].currency} that can be paid on invoice "
+                        f"{invoices[0].number}: the rest is disputed.")
+            return f"That is more than the {due} {invoices[0].currency} still due on invoice {invoices[0].number}."
     return None
 
 
@@ -284,13 +330,15 @@ def _payment_by_key(session: Session, idempotency_key: str) -> Payment | None:
 
 
 def _with_write_retries(session: Session, work):
-    """Run `work` in a fresh transaction, again if SQLite reports its writer lock busy.
+    """Run `work` in a fresh transaction begun as a writer, again if SQLite still reports its lock busy.
 
-    PostgreSQL waits on row locks instead; SQLite in WAL mode refuses a transaction whose
-    snapshot another writer overtook, and a fresh start is the documented remedy.
+    PostgreSQL waits on row locks instead. On SQLite the transaction takes the write lock
+    before it reads anything (`begin_write`), so no other writer can overtake its snapshot;
+    the retries remain for a lock held longer than the busy timeout.
     """
     session.commit()
     for attempt in range(WRITE_RETRIES):
+        begin_write(session)
         try:
             return work()
         except OperationalError as error:
@@ -349,7 +397,9 @@ def _send_receipt(session: Session, context: PaymentContext, payment: Payment) -
     message = compose.render(
         "payment_receipt", company.locale, payment=payment, company=company,
         allocations=[(allocation.invoice, allocation.amount) for allocation in payment.allocations],
-        supplier_name=context.supplier_name, receipt_url=f"{context.base_url}/payments/{payment.id}",
+        supplier_name=context.supplier_name,
+        # A guest has no account to see it in: their receipt is the e-mail itself.
+        receipt_url=f"{context.base_url}/payments/{payment.id}" if payment.channel == PaymentChannel.PORTAL else None,
     )
     outbox.enqueue(session, [payment.receipt_email], message)
 
@@ -394,7 +444,9 @@ def refund_allocation(session: Session, context: PaymentContext, actor: Actor, *
     if allocation is None or allocation.payment_id != payment_id:
         raise RefundNotAllowed("No such payment line.")
     payment = allocation.payment
-    if payment.status != PaymentStatus.SUCCEEDED or not payment.provider_reference or payment.saved_card_id is None:
+    if payment.status != PaymentStatus.SUCCEEDED or not payment.provider_reference or payment.channel not in (
+        PaymentChannel.PORTAL, PaymentChannel.GUEST
+    ):
         raise RefundNotAllowed("Only a succeeded card payment can be refunded here.")
     refundable = refundable_amount(session, allocation)
     if amount <= 0 or amount > refundable:

@@ -40,25 +40,28 @@ class StripeGateway:
             params["email"] = email
         return self._call(self._client.v1.customers.create, params).id
 
-    def start_card_setup(self, *, customer_id: str) -> CardSetup:
-        setup = self._call(
-            self._client.v1.setup_intents.create,
-            {"customer": customer_id, "payment_method_types": ["card"], "usage": "off_session"},
-        )
+    def start_card_setup(self, *, customer_id: str | None) -> CardSetup:
+        params = {"payment_method_types": ["card"]}
+        if customer_id:
+            params |= {"customer": customer_id, "usage": "off_session"}
+        else:
+            params["usage"] = "on_session"
+        setup = self._call(self._client.v1.setup_intents.create, params)
         return CardSetup(setup_id=setup.id, client_secret=setup.client_secret)
 
-    def finish_card_setup(self, *, customer_id: str, setup_id: str) -> CardDetails:
+    def finish_card_setup(self, *, customer_id: str | None, setup_id: str) -> CardDetails:
         setup = self._call(self._client.v1.setup_intents.retrieve, setup_id, {"expand": ["payment_method"]})
         if setup.status != "succeeded" or setup.payment_method is None:
             raise PaymentError("The card was not saved. Check its details and try again.", code="setup_incomplete")
         if setup.customer not in (None, customer_id):
             raise PaymentError("This card setup belongs to someone else.", code="setup_mismatch")
         method = setup.payment_method
-        # Real Stripe attaches the card to the SetupIntent's customer; localstripe does not.
-        if method.customer is None:
-            method = self._call(self._client.v1.payment_methods.attach, method.id, {"customer": customer_id})
-        elif method.customer != customer_id:
-            raise PaymentError("This card belongs to someone else.", code="setup_mismatch")
+        if customer_id is not None:
+            # Real Stripe attaches the card to the SetupIntent's customer; localstripe does not.
+            if method.customer is None:
+                method = self._call(self._client.v1.payment_methods.attach, method.id, {"customer": customer_id})
+            elif method.customer != customer_id:
+                raise PaymentError("This card belongs to someone else.", code="setup_mismatch")
         card = method.card
         return CardDetails(provider_id=method.id, brand=str(card.brand), last4=str(card.last4),
                            exp_month=int(card.exp_month), exp_year=int(card.exp_year))
@@ -66,18 +69,19 @@ class StripeGateway:
     def detach_card(self, *, card_id: str) -> None:
         self._call(self._client.v1.payment_methods.detach, card_id)
 
-    def charge(self, *, customer_id: str, card_id: str, amount: int, currency: str, idempotency_key: str,
+    def charge(self, *, customer_id: str | None, card_id: str, amount: int, currency: str, idempotency_key: str,
                metadata: dict[str, str], off_session: bool) -> Charge:
         params = {
             "amount": amount,
             "currency": currency.lower(),
-            "customer": customer_id,
             "payment_method": card_id,
             "payment_method_types": ["card"],
             "confirm": True,
             "metadata": metadata,
             "expand": ["latest_charge"],
         }
+        if customer_id:
+            params["customer"] = customer_id
         if off_session:
             params["off_session"] = True
         try:
@@ -105,7 +109,7 @@ class StripeGateway:
         # PaymentIntent search is not on every Stripe (nor on localstripe): page the recent ones.
         intents = self._call(self._client.v1.payment_intents.list, {"limit": 100})
         for intent in intents.auto_paging_iter():
-            if (intent.metadata or {}).get("payment_id") == str(payment_id):
+            if _plain(intent.metadata).get("payment_id") == str(payment_id):
                 return _charge(intent)
         return None
 

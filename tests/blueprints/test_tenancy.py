@@ -11,8 +11,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from portal.audit import Actor
+from portal.blueprints.disputes import dispute_context
 from portal.payments.service import finish_saving_card, start_saving_card
 from tests.blueprints.pages import listed_invoice_numbers, visible_text
+from tests.builders import PDF_BYTES
 
 
 class Access(enum.Enum):
@@ -22,6 +24,7 @@ class Access(enum.Enum):
     STAFF = "the supplier's collections staff only"
     API = "the supplier's systems, with an API key"
     PROVIDER = "the payment provider, with a signed request"
+    PAY_LINK = "whoever holds a PAY NOW link, for that one invoice (tests/guest/test_links.py)"
 
 
 ROUTE_ACCESS = {
@@ -63,6 +66,28 @@ ROUTE_ACCESS = {
     "api.list_invoices": Access.API,
     "api.list_payments": Access.API,
     "api.post_company_user": Access.API,
+    "api.post_pay_link": Access.API,
+    "guest.invoice": Access.PAY_LINK,
+    "guest.pay": Access.PAY_LINK,
+    "guest.payment": Access.PAY_LINK,
+    "guest.check": Access.PAY_LINK,
+    "guest.pdf": Access.PAY_LINK,
+    "collections.find_invoice": Access.STAFF,
+    "collections.invoice": Access.STAFF,
+    "collections.send_invoice": Access.STAFF,
+    "collections.revoke_links": Access.STAFF,
+    "disputes.index": Access.CUSTOMER,
+    "disputes.new": Access.CUSTOMER,
+    "disputes.show": Access.CUSTOMER,
+    "disputes.post_message": Access.CUSTOMER,
+    "disputes.withdraw": Access.CUSTOMER,
+    "disputes.attachment": Access.CUSTOMER,
+    "collections.disputes": Access.STAFF,
+    "collections.dispute": Access.STAFF,
+    "collections.post_dispute_message": Access.STAFF,
+    "collections.credit_dispute": Access.STAFF,
+    "collections.reject_dispute": Access.STAFF,
+    "collections.dispute_attachment": Access.STAFF,
     "webhooks.stripe_webhook": Access.PROVIDER,
 }
 
@@ -101,9 +126,8 @@ def send(client, method: str, url: str, **kwargs):
 
 
 # Example values for URL arguments other than a company's own objects (the point of the tests).
-URL_ARGUMENTS = {"filename": "portal.css", "token": "not-a-real-token", "ref": "CUST-ALPHA", "number": "INV-A-0001",
-                 "payment_id": 1}
-OWN_OBJECTS = ("invoice_id", "payment_id", "card_id")
+URL_ARGUMENTS = {"filename": "portal.css", "token": "not-a-real-token", "ref": "CUST-ALPHA", "number": "INV-A-0001"}
+OWN_OBJECTS = ("invoice_id", "payment_id", "card_id", "dispute_id", "attachment_id")
 
 
 def url_for_rule(app, rule, ids: dict | None = None) -> str:
@@ -129,7 +153,7 @@ def saved_card(app, make, company, user):
 
 @pytest.fixture
 def tenants(app, make):
-    """Two customer companies with look-alike invoices, payments and cards, a clerk of A, and a staff member."""
+    """Two customer companies with look-alike invoices, payments, cards and disputes, a clerk of A, and a staff member."""
     a = make.company(name="Alpha Widgets SAS", ref="CUST-ALPHA", locale="en")
     b = make.company(name="Bravo Secret Holdings", ref="CUST-BRAVO", locale="en")
     a_invoices = [
@@ -148,11 +172,18 @@ def tenants(app, make):
     staff = make.staff(locale="en")
     a_payment, b_payment = make.payment(a_invoices[2], 1_000), make.payment(b_invoices[2], 1_000)
     a_card, b_card = saved_card(app, make, a, clerk), saved_card(app, make, b, b_clerk)
+    with app.app_context():
+        disputes = dispute_context()
+    a_dispute = make.dispute(disputes, a_invoices[1], clerk, files=(("delivery-note.pdf", PDF_BYTES),))
+    b_dispute = make.dispute(disputes, b_invoices[0], b_clerk, message="Bravo Secret pricing is wrong",
+                             files=(("CUST-BRAVO contract.pdf", PDF_BYTES),))
     make.session.commit()
     return SimpleNamespace(
         a=a, b=b, a_invoices=a_invoices, b_invoices=b_invoices, a_draft=a_draft, clerk=clerk, staff=staff,
-        a_ids={"invoice_id": a_invoices[0].id, "payment_id": a_payment.id, "card_id": a_card.id},
-        b_ids={"invoice_id": b_invoices[0].id, "payment_id": b_payment.id, "card_id": b_card.id},
+        a_ids={"invoice_id": a_invoices[0].id, "payment_id": a_payment.id, "card_id": a_card.id,
+               "dispute_id": a_dispute.id, "attachment_id": a_dispute.messages[0].attachments[0].id},
+        b_ids={"invoice_id": b_invoices[0].id, "payment_id": b_payment.id, "card_id": b_card.id,
+               "dispute_id": b_dispute.id, "attachment_id": b_dispute.messages[0].attachments[0].id},
     )
 
 
@@ -229,7 +260,8 @@ def invoice_routes(app):
 def test_the_object_routes_are_known(app):
     assert {rule.endpoint for rule in object_routes(app)} >= {
         "invoices.detail", "invoices.pdf", "payments.show", "payments.check", "payments.cancel",
-        "payments.make_default_card", "payments.remove_card",
+        "payments.make_default_card", "payments.remove_card", "disputes.new", "disputes.show",
+        "disputes.post_message", "disputes.withdraw", "disputes.attachment",
     }
 
 
@@ -254,6 +286,14 @@ def test_api_routes_refuse_a_request_without_a_key(app, client):
             response = send(client, method, url, json={})
             assert response.status_code == 401, f"{method} {url}"
             assert response.json["error"]["code"] == "unauthenticated"
+
+
+def test_pay_link_routes_refuse_a_made_up_token(app, client, tenants):
+    for rule in routes(app, Access.PAY_LINK):
+        for method in methods(rule):
+            response = send(client, method, url_for_rule(app, rule, tenants.a_ids))
+            assert response.status_code == 404, f"{method} {rule.rule}"
+            assert "This payment link is not valid" in visible_text(response)
 
 
 def test_provider_routes_refuse_an_unsigned_request(app, client):
@@ -304,7 +344,7 @@ def test_a_clerk_asking_for_b_invoices_as_json_gets_a_bare_404(app, client, logi
 def test_staff_routes_send_an_anonymous_visitor_to_sign_in(app, client, tenants):
     for rule in routes(app, Access.STAFF):
         for method in methods(rule):
-            url = url_for_rule(app, rule)
+            url = url_for_rule(app, rule, tenants.a_ids)
             response = send(client, method, url)
 
             assert response.status_code == 302, f"{method} {url}"
@@ -315,7 +355,7 @@ def test_staff_routes_refuse_clerks(app, client, login_as, tenants):
     login_as(tenants.clerk)
     for rule in routes(app, Access.STAFF):
         for method in methods(rule):
-            url = url_for_rule(app, rule)
+            url = url_for_rule(app, rule, tenants.a_ids)
             response = send(client, method, url)
 
             assert response.status_code == 403, f"{method} {url}"
@@ -328,7 +368,7 @@ def test_staff_routes_answer_staff(app, client, login_as, tenants):
     login_as(tenants.staff)
     for rule in routes(app, Access.STAFF):
         for method in methods(rule):
-            status = send(client, method, url_for_rule(app, rule)).status_code
+            status = send(client, method, url_for_rule(app, rule, tenants.a_ids)).status_code
             assert status not in (403, 404) and status < 500, f"{method} {rule.rule} -> {status}"
 
 

@@ -1,7 +1,6 @@
 import base64
 import binascii
 import json
-import re
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -20,6 +19,8 @@ from portal.blueprints.api import ApiError, QueryParameter, blueprint, current_a
 from portal.blueprints.api.openapi import openapi_document
 from portal.blueprints.api.representations import company_json, invoice_json, payment_json, user_json
 from portal.blueprints.auth.links import set_password_links
+from portal.blueprints.guest import pay_links
+from portal.guest.service import send_invoice_email
 from portal.extensions import db
 from portal.models import Role
 
@@ -46,11 +47,10 @@ def openapi():
 
 
 @operation("/companies/<ref>", "PUT", summary="Create or update a customer company (idempotent)",
-           request_schema=schemas.COMPANY_REQUEST,
+           request_schema=schemas.COMPANY_REQUEST, path={"ref": schemas.EXTERNAL_REF},
            responses={201: ("created", schemas.COMPANY), 200: ("updated or unchanged", schemas.COMPANY),
                       **_errors(400, 401, 422)})
 def put_company(body: dict, ref: str):
-    _check_path("ref", ref, schemas.EXTERNAL_REF)
     company, outcome = _domain(
         upsert_company, db.session, current_actor(), ref,
         CompanyData(name=body["name"], billing_emails=body.get("billing_emails", []),
@@ -60,11 +60,10 @@ def put_company(body: dict, ref: str):
 
 
 @operation("/invoices/<number>", "PUT", summary="Create or update an invoice (idempotent)",
-           request_schema=schemas.INVOICE_REQUEST,
+           request_schema=schemas.INVOICE_REQUEST, path={"number": schemas.INVOICE_NUMBER},
            responses={201: ("created", schemas.INVOICE), 200: ("updated or unchanged", schemas.INVOICE),
                       **_errors(400, 401, 409, 422)})
 def put_invoice(body: dict, number: str):
-    _check_path("number", number, schemas.INVOICE_NUMBER)
     data = InvoiceData(
         company_ref=body["company_ref"],
         po_number=body.get("po_number"),
@@ -73,12 +72,15 @@ def put_invoice(body: dict, number: str):
         currency=body["currency"],
         lines=[
             LineInput(description=line["description"], quantity=Decimal(str(line["quantity"])),
-                      unit_amount=line["unit_amount"], tax_rate=Decimal(line.get("tax_rate", "0")))
+                      unit_amount=int(line["unit_amount"]), tax_rate=Decimal(line.get("tax_rate", "0")))
             for line in body["lines"]
         ],
         custom_fields=body.get("custom_fields", {}),
     )
     invoice, outcome = _domain(upsert_invoice, db.session, current_actor(), number, data)
+    if outcome == Outcome.CREATED:
+        send_invoice_email(db.session, current_actor(), invoice, links=pay_links(),
+                           supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"])
     return _answer(invoice_json(db.session, invoice, clock.today(), outcome=outcome),
                    201 if outcome == Outcome.CREATED else 200)
 
@@ -88,6 +90,23 @@ def put_invoice(body: dict, number: str):
 def get_invoice(number: str):
     invoice = _domain(api_queries.invoice_by_number, db.session, number)
     return _answer(invoice_json(db.session, invoice, clock.today()))
+
+
+PAY_LINK = {
+    "type": "object",
+    "required": ["url", "expires_at"],
+    "properties": {"url": {"type": "string", "format": "uri"}, "expires_at": schemas.DATETIME},
+}
+
+
+@operation("/invoices/<number>/pay-link", "POST", summary="A fresh PAY NOW link for the ERP's own e-mails",
+           responses={200: ("the link", PAY_LINK), **_errors(401, 404, 409)})
+def post_pay_link(number: str):
+    invoice = _domain(api_queries.invoice_by_number, db.session, number)
+    if invoice.voided_at is not None:
+        raise ApiError(409, "invoice_void", "a void invoice cannot be paid")
+    link = pay_links().link_for(invoice)
+    return _answer({"url": link.url, "expires_at": link.expires_at.isoformat()})
 
 
 @operation("/invoices/<number>/void", "POST", summary="Void an invoice (refused once it has payments)",
@@ -105,7 +124,7 @@ def post_void(body: dict, number: str):
                       **_errors(400, 401, 404, 409, 422)})
 def post_credit_note(body: dict):
     data = CreditNoteData(
-        number=body["number"], invoice_number=body["invoice_number"], amount=body["amount"],
+        number=body["number"], invoice_number=body["invoice_number"], amount=int(body["amount"]),
         issue_date=date.fromisoformat(body["issue_date"]) if body.get("issue_date") else clock.today(),
         reason=body.get("reason", ""),
     )
@@ -200,11 +219,6 @@ def _answer(payload: dict, status: int = 200):
     response = jsonify(payload)
     response.status_code = status
     return response
-
-
-def _check_path(name: str, value: str, schema: dict) -> None:
-    if not (schema["minLength"] <= len(value) <= schema["maxLength"] and re.fullmatch(schema["pattern"], value)):
-        raise ApiError(422, "validation_error", f"not a valid {name}: letters, digits, '.', '_' and '-'", field=name)
 
 
 def _date_arg(name: str) -> date | None:

@@ -1,0 +1,138 @@
+import uuid
+
+from flask import Response, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from portal import clock
+from portal.audit import Actor
+from portal.billing.pdf import render_invoice_pdf
+from portal.billing.status import InvoiceStatus, invoice_status
+from portal.blueprints.guest import blueprint, guest_limits, pay_links
+from portal.blueprints.guest.forms import GuestPayForm
+from portal.blueprints.payments import payment_context
+from portal.blueprints.payments.forms import ConfirmForm
+from portal.extensions import db
+from portal.guest import service
+from portal.guest.errors import ExpiredPayLink, PayLinkError, PayLinkLocked, RevokedPayLink
+from portal.models import Invoice, PaymentStatus
+from portal.payments import service as payments
+from portal.payments.errors import PaymentError
+
+
+@blueprint.route("/<token>")
+def invoice(token: str):
+    found = _invoice_for(token)
+    status = invoice_status(found, clock.today())
+    if status in (InvoiceStatus.PAID, InvoiceStatus.VOID):
+        return _settled_page(found, token, status)
+    return _pay_page(found, token, GuestPayForm(currency=found.currency,
+                                                data={"attempt_key": uuid.uuid4().hex}))
+
+
+@blueprint.route("/<token>", methods=["POST"])
+def pay(token: str):
+    found = _invoice_for(token)
+    status = invoice_status(found, clock.today())
+    if status in (InvoiceStatus.PAID, InvoiceStatus.VOID):
+        return _settled_page(found, token, status)
+    form = GuestPayForm(currency=found.currency)
+    if not form.validate_on_submit():
+        return _pay_page(found, token, form, status_code=400)
+    try:
+        payment = service.pay_as_guest(
+            db.session, payment_context(), invoice=found, token=token, setup_id=form.setup_id.data,
+            attempt_key=form.attempt_key.data, amount=_allowed_amount(form), receipt_email=form.email.data,
+            ip_address=request.remote_addr or "unknown", limits=guest_limits(),
+        )
+    except PayLinkLocked as error:
+        return _pay_page(found, token, form, error=str(error), status_code=429, offer_card=False)
+    except PaymentError as error:
+        return _pay_page(found, token, _retry(form), error=str(error), status_code=409)
+    if payment.status == PaymentStatus.FAILED:
+        return _pay_page(found, token, _retry(form), error=payment.failure_message, status_code=402)
+    return redirect(url_for("guest.payment", token=token, payment_id=payment.id), code=303)
+
+
+@blueprint.route("/<token>/payments/<int:payment_id>")
+def payment(token: str, payment_id: int):
+    found = _invoice_for(token)
+    paid = service.guest_payment(db.session, found, payment_id)
+    if paid is None:
+        return _link_error_page(PayLinkError(), 404)
+    client_secret = payments.authentication_secret(payment_context(), paid) if (
+        paid.status == PaymentStatus.REQUIRES_ACTION) else None
+    return render_template("guest/payment.html", invoice=found, payment=paid, token=token,
+                           client_secret=client_secret, context=payment_context(), form=ConfirmForm())
+
+
+@blueprint.route("/<token>/payments/<int:payment_id>/check", methods=["POST"])
+def check(token: str, payment_id: int):
+    found = _invoice_for(token)
+    paid = service.guest_payment(db.session, found, payment_id)
+    if paid is None:
+        return _link_error_page(PayLinkError(), 404)
+    if ConfirmForm().validate_on_submit():
+        payments.check_after_authentication(db.session, payment_context(), Actor.system("guest"),
+                                            company=found.company, payment_id=paid.id)
+    return redirect(url_for("guest.payment", token=token, payment_id=paid.id), code=303)
+
+
+@blueprint.route("/<token>/pdf")
+def pdf(token: str):
+    found = _invoice_for(token)
+    document = render_invoice_pdf(found, status=invoice_status(found, clock.today()),
+                                  supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"], locale=found.company.locale)
+    return Response(document, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{found.number}.pdf"'})
+
+
+@blueprint.errorhandler(PayLinkError)
+def _pay_link_error(error: PayLinkError):
+    return _link_error_page(error, 429 if isinstance(error, PayLinkLocked) else 404)
+
+
+def _invoice_for(token: str) -> Invoice:
+    """The invoice of a valid link, counted against the link's and the address's limits."""
+    found = pay_links().invoice_for(db.session, token)
+    service.check_view_allowed(db.session, token=token, ip_address=request.remote_addr or "unknown",
+                               limits=guest_limits())
+    return found
+
+
+def _pay_page(found: Invoice, token: str, form: GuestPayForm, *, error: str | None = None, status_code: int = 200,
+              offer_card: bool = True):
+    context = payment_context()
+    setup = context.gateway.start_card_setup(customer_id=None) if offer_card else None
+    if setup is not None:
+        form.setup_id.data = setup.setup_id
+    own_clerk = current_user.is_authenticated and current_user.is_clerk and current_user.company_id == found.company_id
+    return render_template(
+        "guest/pay.html", invoice=found, token=token, form=form, setup=setup, context=context, error=error,
+        partial_allowed=current_app.config["ACQUIT_GUEST_PARTIAL_PAYMENTS"], own_clerk=own_clerk,
+    ), status_code
+
+
+def _settled_page(found: Invoice, token: str, status: InvoiceStatus):
+    return render_template("guest/settled.html", invoice=found, token=token, status=status,
+                           payment=service.last_payment(db.session, found)), 200
+
+
+def _link_error_page(error: PayLinkError, status_code: int):
+    if isinstance(error, ExpiredPayLink):
+        kind = "expired"
+    elif isinstance(error, RevokedPayLink):
+        kind = "revoked"
+    elif isinstance(error, PayLinkLocked):
+        kind = "locked"
+    else:
+        kind = "invalid"
+    return render_template("guest/link_error.html", kind=kind, message=str(error)), status_code
+
+
+def _allowed_amount(form: GuestPayForm) -> int | None:
+    return form.amount_in_minor_units() if current_app.config["ACQUIT_GUEST_PARTIAL_PAYMENTS"] else None
+
+
+def _retry(form: GuestPayForm) -> GuestPayForm:
+    form.attempt_key.data = uuid.uuid4().hex
+    return form

@@ -1,0 +1,120 @@
+"""Paying one invoice from its PAY NOW link, with no account; and e-mailing that link.
+
+The same guarantees as a signed-in payment hold (see portal.payments.service): the guest
+path only differs in where the card comes from (entered now, not saved) and in the limits
+a link that may have leaked needs: views and attempts per link and per address, and a rest
+after repeated declines.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal import audit, throttle
+from portal.audit import Actor
+from portal.guest.errors import PayLinkLocked
+from portal.guest.links import PayLinks
+from portal.mail import compose, outbox
+from portal.models import Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus
+from portal.models.types import utcnow
+from portal.payments.service import ChargeSource, PaymentContext, PaymentRequest, charge_invoices
+
+
+@dataclass(frozen=True)
+class GuestLimits:
+    """How much a single link, or a single address, may do per hour; and the rest after declines."""
+
+    views_per_link: int = 120
+    views_per_address: int = 300
+    attempts_per_link: int = 10
+    attempts_per_address: int = 20
+    declines_before_rest: int = 3
+    rest: timedelta = timedelta(hours=1)
+    window: timedelta = timedelta(hours=1)
+
+
+def check_view_allowed(session: Session, *, token: str, ip_address: str, limits: GuestLimits,
+                       now: datetime | None = None) -> None:
+    """Count a view of a guest page; `PayLinkLocked` past the limits for this link or address."""
+    if not (throttle.allow(session, "guest.view.link", token[-40:], limit=limits.views_per_link,
+                           window=limits.window, now=now)
+            and throttle.allow(session, "guest.view.ip", ip_address, limit=limits.views_per_address,
+                               window=limits.window, now=now)):
+        raise PayLinkLocked("Too many requests for this link. Please try again in an hour.")
+
+
+def pay_as_guest(session: Session, context: PaymentContext, *, invoice: Invoice, token: str, setup_id: str,
+                 attempt_key: str, amount: int | None, receipt_email: str, ip_address: str, limits: GuestLimits,
+                 now: datetime | None = None) -> Payment:
+    """Charge the card a guest just entered for `invoice` (all that is due, or `amount`)."""
+    now = now or utcnow()
+    idempotency_key = f"guest-{invoice.id}-{attempt_key}"
+    existing = session.scalar(select(Payment).where(Payment.idempotency_key == idempotency_key))
+    if existing is not None:
+        return existing
+    actor = Actor(label=f"guest:{receipt_email}")
+    if _recent_declines(session, invoice, since=now - limits.rest) >= limits.declines_before_rest:
+        audit.record(session, "guest.locked", actor, company_id=invoice.company_id, invoice_id=invoice.id,
+                     ip=ip_address)
+        session.commit()
+        raise PayLinkLocked("This link is resting after several declined cards. Please try again in an hour, "
+                            "or contact us.")
+    if not (throttle.allow(session, "guest.pay.link", token[-40:], limit=limits.attempts_per_link,
+                           window=limits.window, now=now)
+            and throttle.allow(session, "guest.pay.ip", ip_address, limit=limits.attempts_per_address,
+                               window=limits.window, now=now)):
+        raise PayLinkLocked("Too many payment attempts. Please try again in an hour.")
+    card = context.gateway.finish_card_setup(customer_id=None, setup_id=setup_id)
+    source = ChargeSource(customer_id=None, card_id=card.provider_id, channel=PaymentChannel.GUEST,
+                          summary=f"{card.brand.title()} •••• {card.last4}")
+    return charge_invoices(
+        session, context, actor, company=invoice.company, source=source, idempotency_key=idempotency_key,
+        request=PaymentRequest(invoice_ids=(invoice.id,), attempt_key=attempt_key, amount=amount),
+        receipt_email=receipt_email,
+    )
+
+
+def _recent_declines(session: Session, invoice: Invoice, *, since: datetime) -> int:
+    return session.scalar(
+        select(func.count(Payment.id))
+        .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
+        .where(PaymentAllocation.invoice_id == invoice.id, Payment.channel == PaymentChannel.GUEST,
+               Payment.status == PaymentStatus.FAILED, Payment.created_at >= since)
+    )
+
+
+def guest_payment(session: Session, invoice: Invoice, payment_id: int) -> Payment | None:
+    """A payment of `invoice` made from its link: all a link may show of payments."""
+    return session.scalar(
+        select(Payment)
+        .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
+        .where(Payment.id == payment_id, PaymentAllocation.invoice_id == invoice.id,
+               Payment.channel == PaymentChannel.GUEST)
+    )
+
+
+def last_payment(session: Session, invoice: Invoice) -> Payment | None:
+    """The latest succeeded payment of `invoice`, for "paid on …" pages."""
+    return session.scalar(
+        select(Payment)
+        .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
+        .where(PaymentAllocation.invoice_id == invoice.id, Payment.status == PaymentStatus.SUCCEEDED)
+        .order_by(Payment.succeeded_at.desc())
+        .limit(1)
+    )
+
+
+def send_invoice_email(session: Session, actor: Actor, invoice: Invoice, *, links: PayLinks,
+                       supplier_name: str, now: datetime | None = None) -> int:
+    """E-mail the invoice, its PDF and a PAY NOW link to each of the company's billing addresses."""
+    company = invoice.company
+    link = links.link_for(invoice, now=now)
+    message = compose.render("invoice_issued", company.locale, invoice=invoice, company=company,
+                             pay_url=link.url, expires_at=link.expires_at, supplier_name=supplier_name)
+    for recipient in company.billing_emails:
+        outbox.enqueue(session, [recipient], message, attach_invoice_id=invoice.id, locale=company.locale)
+    audit.record(session, "invoice.sent", actor, company_id=company.id, invoice_id=invoice.id,
+                 recipients=len(company.billing_emails))
+    return len(company.billing_emails)
