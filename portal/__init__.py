@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from portal import errors, i18n
 from portal.config import Settings
+from portal.db import begin_write
 from portal.extensions import babel, csrf, db, htmx, login_manager
 from portal.mail import outbox
 from portal.payments.service import PaymentContext
@@ -75,6 +76,14 @@ def register_request_hooks(app: Flask) -> None:
             errors.abort_with(414)
 
     @app.before_request
+    def _begin_writing_requests_as_writers():
+        # A POST reads, then writes. On SQLite such a transaction fails with "database is
+        # locked" whenever another request wrote in between, so it takes the write lock
+        # first (see `begin_write`); GETs stay concurrent readers. PostgreSQL is unaffected.
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not db.session.in_transaction():
+            begin_write(db.session)
+
+    @app.before_request
     def _remember_chosen_language():
         chosen = request.args.get("lang")
         if chosen in i18n.SUPPORTED_LOCALES:
@@ -105,6 +114,10 @@ def deliver_enqueued_mail(app: Flask) -> None:
     ids = outbox.take_enqueued_ids(db.session)
     if not ids:
         return
+    # Delivery reads the messages, then marks them sent: on SQLite that write fails at once
+    # if another request committed in between (see `begin_write`), and the request, whose
+    # work (a payment, say) is already committed, answered 500.
+    begin_write(db.session)
     outbox.deliver(db.session, smtp_settings(app), ids)
     db.session.commit()
 

@@ -2,7 +2,7 @@
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -13,8 +13,25 @@ NAMING_CONVENTION = {
 }
 
 
+# The execution option `begin_write` sets on a transaction's connection.
+_BEGIN_IMMEDIATE = "acquit_begin_immediate"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def begin_write(session: Session) -> None:
+    """Begin `session`'s next transaction as one that will write; call it between transactions.
+
+    On SQLite that is BEGIN IMMEDIATE: the write lock is taken first, waiting up to the busy
+    timeout. A transaction opened by a plain BEGIN that reads and then writes fails at once
+    with "database is locked" if another connection wrote in between (in WAL mode SQLite
+    cannot upgrade a stale snapshot, and the busy timeout does not help), so under load such
+    a transaction fails however long it is willing to wait. PostgreSQL locks rows instead
+    and ignores the option.
+    """
+    session.connection(execution_options={_BEGIN_IMMEDIATE: True})
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -54,4 +71,5 @@ def _begin_sqlite_transactions_explicitly(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        immediate = connection.get_execution_options().get(_BEGIN_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

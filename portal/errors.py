@@ -9,7 +9,9 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from portal.billing.errors import InvoiceNotFound
+from portal.disputes.errors import DisputeConflict, DisputeError, DisputeNotFound, NotAllowed
 from portal.extensions import db
+from portal.i18n import dispute_refusal
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,17 @@ MESSAGES = {
 
 def abort_with(code: int):
     abort(code)
+
+
+def dispute_status_code(error: DisputeError) -> int:
+    """The HTTP status that answers a refusal of the disputes domain."""
+    if isinstance(error, DisputeNotFound):
+        return 404
+    if isinstance(error, NotAllowed):
+        return 403
+    if isinstance(error, DisputeConflict):
+        return 409
+    return 400
 
 
 def wants_json() -> bool:
@@ -64,6 +77,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InvoiceNotFound)
     def _invoice_not_found(_error):
         return error_response(404)
+
+    @app.errorhandler(DisputeError)
+    def _dispute_refused(error: DisputeError):
+        return error_response(dispute_status_code(error), dispute_refusal(error))
 
     @app.errorhandler(Exception)
     def _unexpected_error(error: Exception):

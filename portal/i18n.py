@@ -8,7 +8,8 @@ from flask_login import current_user
 
 from portal.billing.money import to_decimal
 from portal.billing.status import InvoiceStatus
-from portal.models import PaymentStatus
+from portal.disputes.attachments import MAX_FILES_PER_MESSAGE
+from portal.models import DisputeReason, DisputeStatus, PaymentStatus
 
 SUPPORTED_LOCALES = ("fr", "en")
 LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
@@ -24,6 +25,7 @@ STATUS_LABELS = {
     InvoiceStatus.PAID: lazy_pgettext("invoice status", "Paid"),
     InvoiceStatus.OVERDUE: lazy_pgettext("invoice status", "Overdue"),
     InvoiceStatus.VOID: lazy_pgettext("invoice status", "Void"),
+    InvoiceStatus.DISPUTED: lazy_pgettext("invoice status", "Disputed"),
 }
 
 AUDIT_ACTION_LABELS = {
@@ -36,6 +38,56 @@ AUDIT_ACTION_LABELS = {
     "invoice.updated": _l("Invoice updated"),
     "refund.succeeded": _l("Refund"),
     "refund.failed": _l("Refund failed"),
+    "dispute.raised": _l("Dispute raised"),
+    "dispute.message": _l("Message on the dispute"),
+    "dispute.information_requested": _l("More information requested on the dispute"),
+    "dispute.answered": _l("Information sent for the dispute"),
+    "dispute.credited": _l("Dispute accepted with a credit note"),
+    "dispute.rejected": _l("Dispute rejected"),
+    "dispute.withdrawn": _l("Dispute withdrawn"),
+}
+
+# The e-mails say the same in portal/mail/templates/_dispute_reason.txt.
+DISPUTE_REASON_LABELS = {
+    DisputeReason.NOT_RECEIVED: _l("Goods or service not received"),
+    DisputeReason.DAMAGED: _l("Damaged or defective goods"),
+    DisputeReason.WRONG_PRICE: _l("Wrong price"),
+    DisputeReason.WRONG_QUANTITY: _l("Wrong quantity"),
+    DisputeReason.DUPLICATE: _l("Invoiced twice"),
+    DisputeReason.PO_MISMATCH: _l("Does not match the purchase order"),
+    DisputeReason.OTHER: _l("Other reason"),
+}
+
+DISPUTE_STATUS_LABELS = {
+    DisputeStatus.OPEN: lazy_pgettext("dispute status", "Under review"),
+    DisputeStatus.AWAITING_CUSTOMER: lazy_pgettext("dispute status", "Waiting for the customer"),
+    DisputeStatus.RESOLVED_CREDITED: lazy_pgettext("dispute status", "Credited"),
+    DisputeStatus.REJECTED: lazy_pgettext("dispute status", "Rejected"),
+    DisputeStatus.WITHDRAWN: lazy_pgettext("dispute status", "Withdrawn"),
+}
+
+# What a refusal of the disputes domain (its error's `code`) says to the person refused.
+DISPUTE_REFUSALS = {
+    "not_found": _l("We could not find that page."),
+    "not_allowed": _l("You are not allowed to do that."),
+    "not_disputable": _l("This invoice cannot be disputed."),
+    "nothing_due": _l("Nothing is due on this invoice any more: there is nothing to dispute."),
+    "already_disputed": _l("This invoice already has a dispute in progress."),
+    "payment_in_progress": _l("A card payment of this invoice is in progress. Try again in a few minutes."),
+    "closed": _l("This dispute is closed."),
+    "unknown_reason": _l("Choose a reason from the list."),
+    "empty": _l("This cannot be left empty."),
+    "too_long": _l("This is too long."),
+    "lines_and_amount": _l("Choose invoice lines or enter an amount, not both."),
+    "unknown_line": _l("Choose lines of this invoice."),
+    "amount_not_positive": _l("The amount must be greater than zero."),
+    "amount_above_due": _l("That is more than what is still due on the invoice."),
+    "credit_above_disputed": _l("A credit note cannot exceed the disputed amount."),
+    "credit_note_number_taken": _l("A credit note already has this number."),
+    "attachment_too_large": _l("A file is too large."),
+    "attachment_empty": _l("A file is empty."),
+    "attachment_type": _l("Only PDF, PNG and JPEG files can be attached."),
+    "too_many_files": _l("Attach at most %(count)d files to one message."),
 }
 
 PAYMENT_STATUS_LABELS = {
@@ -45,6 +97,16 @@ PAYMENT_STATUS_LABELS = {
     PaymentStatus.SUCCEEDED: lazy_pgettext("payment status", "Received"),
     PaymentStatus.FAILED: lazy_pgettext("payment status", "Failed"),
 }
+
+
+def dispute_refusal(error) -> str:
+    """What a refusal of the disputes domain says, in the page's language."""
+    message = DISPUTE_REFUSALS.get(error.code)
+    if message is None:
+        return str(_l("That action is not available here."))
+    if error.code == "too_many_files":
+        return str(message) % {"count": MAX_FILES_PER_MESSAGE}
+    return str(message)
 
 
 def select_locale() -> str:
@@ -76,5 +138,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["status_label"] = lambda status: STATUS_LABELS.get(status, status)
     app.jinja_env.filters["payment_status_label"] = lambda status: PAYMENT_STATUS_LABELS.get(status, status)
     app.jinja_env.filters["audit_label"] = lambda action: AUDIT_ACTION_LABELS.get(action, action)
+    app.jinja_env.filters["dispute_reason_label"] = lambda reason: DISPUTE_REASON_LABELS.get(reason, reason)
+    app.jinja_env.filters["dispute_status_label"] = lambda status: DISPUTE_STATUS_LABELS.get(status, status)
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["get_locale"] = get_locale

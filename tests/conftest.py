@@ -79,8 +79,10 @@ def app_overrides() -> dict:
 
 
 @pytest.fixture
-def app(database_url, app_overrides):
-    return create_app(app_config(database_url, **app_overrides))
+def app(database_url, app_overrides, tmp_path):
+    # Dispute attachments go to this test's own folder, never the instance folder.
+    overrides = {"ACQUIT_ATTACHMENT_DIR": str(tmp_path / "attachments"), **app_overrides}
+    return create_app(app_config(database_url, **overrides))
 
 
 @pytest.fixture

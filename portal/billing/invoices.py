@@ -15,6 +15,11 @@ from portal.billing.money import is_iso_currency
 from portal.models import Company, CreditNote, Invoice, InvoiceLine, InvoicePaymentClaim
 from portal.models.types import utcnow
 
+# Far above any real invoice, and far below what a BIGINT column (and a JSON number read as
+# a double, 2**53) can hold: a larger total is a typing error, not a sale.
+MAX_INVOICE_TOTAL = 10**13
+QUANTITY_STEP = Decimal("0.0001")
+
 
 @dataclass(frozen=True)
 class LineInput:
@@ -82,7 +87,8 @@ def void_invoice(
     if invoice.voided_at is not None:
         return
     if invoice.amount_paid > 0:
-        raise InvalidInvoice("an invoice with payments cannot be voided; refund them first")
+        raise InvoiceConflict("an invoice with payments cannot be voided; refund them first",
+                              code="invoice_has_payments")
     _refuse_while_being_paid(session, invoice)
     invoice.voided_at = now or utcnow()
     invoice.void_reason = reason
@@ -147,11 +153,19 @@ def check_invoice_terms(number, issue_date, due_date, currency, lines) -> None:
         raise InvalidInvoice("the due date is before the issue date", field="due_date")
     if not lines:
         raise InvalidInvoice("an invoice needs at least one line", field="lines")
+    total = 0
     for line in lines:
         if line.quantity < 0:
             raise InvalidInvoice("a line's quantity cannot be negative", field="lines.quantity")
+        if line.quantity != line.quantity.quantize(QUANTITY_STEP):
+            # The column keeps 4 decimals: a finer quantity would be rounded on save, and the
+            # amounts computed from it would no longer match the line that is stored.
+            raise InvalidInvoice("a line's quantity has at most 4 decimal places", field="lines.quantity")
         if not (0 <= line.tax_rate <= 100):
             raise InvalidInvoice("a tax rate is a percentage between 0 and 100", field="lines.tax_rate")
+        total += line_amounts(line.quantity, line.unit_amount, line.tax_rate).total
+    if total > MAX_INVOICE_TOTAL:
+        raise InvalidInvoice(f"the invoice's total exceeds {MAX_INVOICE_TOTAL} minor units", field="lines")
 
 
 def set_invoice_lines(invoice: Invoice, lines: list[LineInput]) -> None:

@@ -1,4 +1,4 @@
-"""An invoice's status, derived from its dates and what has been paid and credited.
+"""An invoice's status, derived from its dates, what has been paid and credited, and disputes.
 
 The same rule is written twice, once for Python objects and once as SQL for filtering the
 list; `tests/billing/test_status.py` checks that the two always agree.
@@ -7,10 +7,10 @@ list; `tests/billing/test_status.py` checks that the two always agree.
 import enum
 from datetime import date
 
-from sqlalchemy import case
+from sqlalchemy import case, exists
 from sqlalchemy.sql.elements import ColumnElement
 
-from portal.models import Invoice
+from portal.models import ACTIVE_DISPUTE_STATUSES, Dispute, Invoice
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -20,6 +20,7 @@ class InvoiceStatus(enum.StrEnum):
     PAID = "paid"
     OVERDUE = "overdue"
     VOID = "void"
+    DISPUTED = "disputed"
 
 
 #: Statuses a customer can filter on (drafts are never shown to customers).
@@ -27,19 +28,25 @@ CUSTOMER_STATUSES = (
     InvoiceStatus.OPEN,
     InvoiceStatus.PARTIALLY_PAID,
     InvoiceStatus.OVERDUE,
+    InvoiceStatus.DISPUTED,
     InvoiceStatus.PAID,
     InvoiceStatus.VOID,
 )
 
 
 def invoice_status(invoice: Invoice, today: date) -> InvoiceStatus:
-    """The status of `invoice` on `today`: void, draft, paid, overdue, partially paid or open."""
+    """The status of `invoice` on `today`: void, draft, paid, disputed, overdue, partially paid or open.
+
+    An issued, unpaid, non-void invoice with an active dispute is disputed, however late it is.
+    """
     if invoice.voided_at is not None:
         return InvoiceStatus.VOID
     if invoice.issued_at is None:
         return InvoiceStatus.DRAFT
     if invoice.amount_due <= 0:
         return InvoiceStatus.PAID
+    if any(dispute.status in ACTIVE_DISPUTE_STATUSES for dispute in invoice.disputes):
+        return InvoiceStatus.DISPUTED
     if invoice.due_date < today:
         return InvoiceStatus.OVERDUE
     if invoice.amount_paid + invoice.amount_credited > 0:
@@ -50,10 +57,14 @@ def invoice_status(invoice: Invoice, today: date) -> InvoiceStatus:
 def status_expression(today: date) -> ColumnElement[str]:
     """`invoice_status` as a SQL expression over the invoice table."""
     amount_due = Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited
+    has_active_dispute = exists().where(
+        Dispute.invoice_id == Invoice.id, Dispute.status.in_([status.value for status in ACTIVE_DISPUTE_STATUSES])
+    )
     return case(
         (Invoice.voided_at.is_not(None), InvoiceStatus.VOID.value),
         (Invoice.issued_at.is_(None), InvoiceStatus.DRAFT.value),
         (amount_due <= 0, InvoiceStatus.PAID.value),
+        (has_active_dispute, InvoiceStatus.DISPUTED.value),
         (Invoice.due_date < today, InvoiceStatus.OVERDUE.value),
         (Invoice.amount_paid + Invoice.amount_credited > 0, InvoiceStatus.PARTIALLY_PAID.value),
         else_=InvoiceStatus.OPEN.value,

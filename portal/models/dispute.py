@@ -1,7 +1,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
@@ -30,12 +30,20 @@ class DisputeStatus(enum.StrEnum):
 #: A dispute in one of these holds its amount back from reminders, autopay and payment.
 ACTIVE_DISPUTE_STATUSES = (DisputeStatus.OPEN, DisputeStatus.AWAITING_CUSTOMER)
 
+_ACTIVE = text("status IN ('open', 'awaiting_customer')")
+
 
 class Dispute(Base):
     """A customer's disagreement with (part of) an invoice, followed to a resolution."""
 
     __tablename__ = "dispute"
-    __table_args__ = (CheckConstraint("disputed_amount > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("disputed_amount > 0", name="amount_positive"),
+        # At most one active dispute per invoice, held by the database: two clerks raising one
+        # at the same moment cannot both succeed.
+        Index("uq_dispute_active_invoice", "invoice_id", unique=True,
+              sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"), index=True)

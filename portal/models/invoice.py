@@ -1,5 +1,6 @@
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +19,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.db import Base
 from portal.models.company import Company
 from portal.models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from portal.models.dispute import Dispute
 
 
 class Invoice(Base):
@@ -66,6 +70,9 @@ class Invoice(Base):
     lines: Mapped[list["InvoiceLine"]] = relationship(
         back_populates="invoice", order_by="InvoiceLine.position", cascade="all, delete-orphan"
     )
+    # Read-only here: disputes are written by `portal.disputes.service`, and an active one
+    # makes the invoice's derived status "disputed".
+    disputes: Mapped[list["Dispute"]] = relationship(viewonly=True, order_by="Dispute.id")
 
     @property
     def amount_due(self) -> int:

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.audit import Actor
-from portal.billing.errors import InvalidInvoice, OverSettlement
+from portal.billing.errors import InvalidInvoice, InvoiceConflict, OverSettlement
 from portal.billing.invoices import LineInput, create_invoice, issue_credit_note, issue_invoice, void_invoice
 from portal.models import AuditEvent, CreditNote
 
@@ -97,7 +97,7 @@ def test_voiding_a_void_invoice_again_changes_nothing(db, make):
 def test_void_invoice_is_refused_once_a_payment_is_applied(db, make):
     invoice = make.invoice(make.company(), total=10_000)
     make.payment(invoice, 1)
-    with pytest.raises(InvalidInvoice, match="payments"):
+    with pytest.raises(InvoiceConflict, match="payments"):
         void_invoice(db, ACTOR, invoice, "Too late")
     assert invoice.voided_at is None
 

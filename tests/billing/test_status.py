@@ -2,6 +2,7 @@
 
 from datetime import date, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from portal.audit import Actor
 from portal.billing.invoices import void_invoice
 from portal.billing.status import InvoiceStatus, amount_due_expression, invoice_status, status_expression
-from portal.models import Invoice
+from portal.models import ACTIVE_DISPUTE_STATUSES, Dispute, DisputeStatus, Invoice
 
 TODAY = date(2026, 6, 15)
 ISSUED = TODAY - timedelta(days=20)
@@ -116,6 +117,46 @@ def test_void_and_draft_invoices_owe_nothing_in_sql(db, make):
     assert owed == {draft.id: 0, void.id: 0}
 
 
+def _dispute(make, invoice, status):
+    """A dispute in `status` on `invoice`, written bare: the rule reads only its status."""
+    dispute = Dispute(invoice_id=invoice.id, company_id=invoice.company_id,
+                      raised_by_user_id=make.user(invoice.company).id, reason="other", status=status,
+                      disputed_amount=1, currency=invoice.currency)
+    make.session.add(dispute)
+    make.session.flush()
+    make.session.expire(invoice, ["disputes"])
+    return dispute
+
+
+@pytest.mark.parametrize("status", list(ACTIVE_DISPUTE_STATUSES))
+@pytest.mark.parametrize("when", ["before its due date", "overdue", "partly paid"])
+def test_an_issued_unpaid_invoice_with_an_active_dispute_is_disputed(db, make, status, when):
+    invoice = _invoice(make, due_date=TODAY + timedelta(days=-1 if when == "overdue" else 10))
+    if when == "partly paid":
+        make.payment(invoice, 4_000)
+    _dispute(make, invoice, status)
+    assert invoice_status(invoice, TODAY) == InvoiceStatus.DISPUTED
+    assert _sql_status(db, invoice) == "disputed"
+
+
+@pytest.mark.parametrize("status", [DisputeStatus.RESOLVED_CREDITED, DisputeStatus.REJECTED, DisputeStatus.WITHDRAWN])
+def test_a_closed_dispute_leaves_the_invoice_its_usual_status(db, make, status):
+    invoice = _invoice(make, due_date=TODAY - timedelta(days=1))
+    _dispute(make, invoice, status)
+    assert invoice_status(invoice, TODAY) == InvoiceStatus.OVERDUE
+    assert _sql_status(db, invoice) == "overdue"
+
+
+def test_a_paid_or_void_invoice_is_paid_or_void_even_with_a_dispute_still_open(db, make):
+    paid, void = _invoice(make), _invoice(make)
+    _dispute(make, paid, DisputeStatus.OPEN)
+    make.payment(paid, 10_000)
+    _dispute(make, void, DisputeStatus.OPEN)
+    void_invoice(db, Actor.system("tests"), void, "Issued twice")
+    assert (invoice_status(paid, TODAY), invoice_status(void, TODAY)) == (InvoiceStatus.PAID, InvoiceStatus.VOID)
+    assert (_sql_status(db, paid), _sql_status(db, void)) == ("paid", "void")
+
+
 @st.composite
 def invoice_rows(draw):
     """The figures of an invoice as the database allows them: never over-settled, due after issue."""
@@ -136,19 +177,32 @@ def invoice_rows(draw):
     }
 
 
+# An invoice's disputes over time: any number closed, at most one active (the database allows no more).
+dispute_histories = st.lists(st.sampled_from(list(DisputeStatus)), max_size=3).filter(
+    lambda statuses: sum(status in ACTIVE_DISPUTE_STATUSES for status in statuses) <= 1
+)
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    rows=st.lists(invoice_rows(), min_size=1, max_size=8),
+    rows=st.lists(st.tuples(invoice_rows(), dispute_histories), min_size=1, max_size=8),
     today=st.dates(min_value=TODAY - timedelta(days=4), max_value=TODAY + timedelta(days=4)),
 )
 def test_invoice_status_in_python_always_equals_the_status_the_database_computes(db, make, rows, today):
     with db.begin_nested() as savepoint:
         company = make.company()
+        clerk = make.user(company)
         invoices = [
             Invoice(company=company, number=f"INV-P-{n}", currency="EUR", custom_fields={}, **row)
-            for n, row in enumerate(rows)
+            for n, (row, _) in enumerate(rows)
         ]
         db.add_all(invoices)
+        db.flush()
+        db.add_all(
+            Dispute(invoice_id=invoice.id, company_id=company.id, raised_by_user_id=clerk.id, reason="other",
+                    status=status, disputed_amount=1, currency="EUR")
+            for invoice, (_, statuses) in zip(invoices, rows) for status in statuses
+        )
         db.flush()
         db.expire_all()
         in_sql = dict(

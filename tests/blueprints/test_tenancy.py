@@ -153,7 +153,7 @@ def saved_card(app, make, company, user):
 
 @pytest.fixture
 def tenants(app, make):
-    """Two customer companies with look-alike invoices, payments, cards and disputes, a clerk of A, and a staff member."""
+    """Two customer companies with look-alike invoices, payments, cards and disputes, a clerk of A, and staff."""
     a = make.company(name="Alpha Widgets SAS", ref="CUST-ALPHA", locale="en")
     b = make.company(name="Bravo Secret Holdings", ref="CUST-BRAVO", locale="en")
     a_invoices = [

@@ -17,13 +17,14 @@ in test-artifacts/.
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Response, expect, sync_playwright
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -32,7 +33,8 @@ from portal.db import make_engine
 from portal.extensions import db
 from portal.models import User
 from tests.builders import Builders
-from tests.conftest import _fresh_postgres_database, _worker_suffix, app_config
+from tests.conftest import ReceivedEmail, SmtpServer, _fresh_postgres_database, _worker_suffix, app_config
+from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -72,10 +74,10 @@ def live_database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def live_server(live_database_url) -> Iterator[LiveServer]:
+def live_server(live_database_url, live_server_config) -> Iterator[LiveServer]:
     """The real app over real HTTP, committing to its own database, for this test process."""
     # CSRF stays on: the browser goes through the real forms, tokens and all.
-    app = create_app(app_config(live_database_url, TESTING=False, WTF_CSRF_ENABLED=True))
+    app = create_app(app_config(live_database_url, TESTING=False, WTF_CSRF_ENABLED=True, **live_server_config))
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     live = LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}", database_url=live_database_url)
     app.config["ACQUIT_BASE_URL"] = live.url
@@ -197,3 +199,99 @@ def sign_in() -> Callable[..., None]:
         assert "/login" not in page.url, f"sign-in as {user.email} failed: {page.content()[:2000]}"
 
     return sign_in_on
+
+
+# --- What the live server talks to: localstripe for cards, an SMTP server for e-mail --------
+
+# Nothing posts to the live server's webhook URL; the app only needs a secret to start.
+LIVE_WEBHOOK_SECRET = "whsec_acquit_browser_tests"
+
+
+@pytest.fixture(scope="session")
+def live_localstripe() -> Iterator[LocalStripe]:
+    """localstripe for this test process: the live server's card processor and its Stripe.js."""
+    with LocalStripe.start() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def live_smtp_server() -> Iterator[SmtpServer]:
+    """An aiosmtpd server for this test process; the live server sends all its e-mail here."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_config(live_localstripe, live_smtp_server) -> dict:
+    """Config the live server starts with, on top of `app_config`.
+
+    Session-scoped like the server, so it is decided once per test process: overriding it
+    in one module would not restart a server another module already started. Every browser
+    test therefore gets cards through localstripe and e-mail through `live_smtp_server`.
+    """
+    return {
+        "ACQUIT_PAYMENT_GATEWAY": "stripe",
+        "STRIPE_SECRET_KEY": TEST_SECRET_KEY,
+        "STRIPE_PUBLISHABLE_KEY": TEST_PUBLISHABLE_KEY,
+        "STRIPE_WEBHOOK_SECRET": LIVE_WEBHOOK_SECRET,
+        "ACQUIT_STRIPE_API_BASE": live_localstripe.api_base,
+        "ACQUIT_STRIPE_JS_URL": live_localstripe.stripe_js_url,
+        **live_smtp_server.app_config,
+    }
+
+
+@pytest.fixture
+def stripe_server(live_localstripe) -> LocalStripe:
+    """localstripe with nothing in it yet: what it holds at the end, this test made."""
+    live_localstripe.reset()
+    return live_localstripe
+
+
+@pytest.fixture
+def mailbox(live_smtp_server) -> Callable[..., list[ReceivedEmail]]:
+    """`mailbox(address)` waits for and returns the e-mails the live server sent to `address`.
+
+    `count` is how many to wait for; the SMTP transaction ends before the request that sent
+    the mail answers, so the wait is short, but it keeps a slow CI runner from flaking.
+    """
+
+    def received_by(address: str, *, count: int = 1, timeout: float = TIMEOUT_MS / 1000) -> list[ReceivedEmail]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [mail for mail in list(live_smtp_server.messages) if address in mail.recipients]
+            if len(found) >= count or time.monotonic() > deadline:
+                assert len(found) >= count, f"{len(found)} e-mail(s) to {address}, expected {count}"
+                return found
+            time.sleep(0.05)
+
+    return received_by
+
+
+@pytest.fixture
+def enter_card() -> Callable[..., None]:
+    """Type a test card into the Card Element of the form `form` (localstripe's Stripe.js).
+
+    localstripe's element is five plain inputs in our page, not Stripe's iframe; the
+    year takes two digits.
+    """
+
+    def type_card(form: Locator, number: str, *, exp_month: str = "12", exp_year: str = "30", cvc: str = "123",
+                  postal_code: str = "75001") -> None:
+        element = form.locator("[data-card-element]")
+        for placeholder, value in (("number", number), ("exp_month", exp_month), ("exp_year", exp_year),
+                                   ("cvc", cvc), ("postal_code", postal_code)):
+            element.locator(f"input[placeholder={placeholder}]").fill(value)
+
+    return type_card
+
+
+def see_what_the_server_committed(session: Session) -> None:
+    """End `session`'s snapshot and forget what it loaded: its next reads see the live server's commits.
+
+    On SQLite a read transaction keeps its snapshot, and with `expire_on_commit=False` a
+    rollback outside a transaction expires nothing: both would show the test stale rows.
+    """
+    session.rollback()
+    session.expire_all()

@@ -4,18 +4,43 @@ Each view is declared with `operation(...)`, which registers the route AND its e
 the OpenAPI document, so the document cannot forget a route the code serves.
 """
 
+import re
 from dataclasses import dataclass, field
-from functools import wraps
+from functools import cache, cached_property, wraps
 
 from flask import Blueprint, g, jsonify, request
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from portal.accounts.api_keys import InvalidApiKey, authenticate_api_key
 from portal.audit import Actor
+from portal.blueprints.api.schemas import ERROR
 from portal.extensions import csrf, db
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(blueprint)
+
+# Only the formats jsonschema checks by itself: the others ("date-time", "uri") are checked
+# only when some optional package happens to be installed, and the API must answer the same
+# everywhere. Date-times are parsed by the views, which say what is wrong.
+FORMATS = FormatChecker(formats=("date", "email"))
+
+
+def _ecma_pattern(validator, pattern: str, instance, schema):
+    if validator.is_type(instance, "string") and not _compiled_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def _compiled_pattern(pattern: str) -> re.Pattern:
+    # Patterns are ECMA-262, where "$" ends the text; in Python it also matches before a final
+    # newline, which would let "INV-1\n" through as an invoice number (or an address into a header).
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+# The validator of every schema the API checks: JSON Schema 2020-12 with ECMA-262 "$".
+ApiValidator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
 
 
 class ApiError(Exception):
@@ -36,6 +61,22 @@ class QueryParameter:
     schema: dict
     description: str = ""
 
+    def check(self, value: str) -> None:
+        """Refuse (400, naming the parameter) a value its documented schema does not allow."""
+        if NUL in value:
+            raise ApiError(400, "invalid_parameter", NUL_MESSAGE, field=self.name)
+        if self.schema.get("type") == "integer":
+            if not value.isdigit():
+                raise ApiError(400, "invalid_parameter", "not a whole number", field=self.name)
+            value = int(value)
+        error = next(iter(self._validator.iter_errors(value)), None)
+        if error is not None:
+            raise ApiError(400, "invalid_parameter", _describe(error), field=self.name)
+
+    @cached_property
+    def _validator(self) -> Draft202012Validator:
+        return ApiValidator(self.schema, format_checker=FORMATS)
+
 
 @dataclass
 class Operation:
@@ -46,30 +87,50 @@ class Operation:
     request_schema: dict | None
     responses: dict[int, tuple[str, dict | None]]
     query: tuple[QueryParameter, ...] = ()
+    path: dict[str, dict] = field(default_factory=dict)
     public: bool = False
     validator: Draft202012Validator | None = field(default=None, repr=False)
 
 
 OPERATIONS: list[Operation] = []
+# PostgreSQL's text cannot hold the NUL character: refused at the door, it cannot reach a query.
+NUL = "\x00"
+NUL_MESSAGE = "text cannot contain the NUL character"
+# Answered by the app before any view runs (see `portal.register_request_hooks`), so possible everywhere.
+COMMON_RESPONSES = {414: ("the query string is too long", ERROR)}
 
 
 def operation(rule: str, method: str, *, summary: str, responses: dict, request_schema: dict | None = None,
-              query: tuple[QueryParameter, ...] = (), public: bool = False):
-    """Register an API view and describe it for the OpenAPI document."""
+              query: tuple[QueryParameter, ...] = (), path: dict[str, dict] | None = None, public: bool = False):
+    """Register an API view and describe it for the OpenAPI document.
+
+    `path` gives the JSON schema of path parameters that have one (any other is a non-empty
+    string); a value outside it is refused with 422 naming the parameter.
+    """
 
     def decorate(view):
         spec = Operation(
             rule=rule, method=method, endpoint=view.__name__, summary=summary, request_schema=request_schema,
-            responses=responses, query=query, public=public,
-            validator=Draft202012Validator(request_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            responses={**responses, **COMMON_RESPONSES}, query=query, path=path or {}, public=public,
+            validator=ApiValidator(request_schema, format_checker=FORMATS)
             if request_schema else None,
         )
         OPERATIONS.append(spec)
+        path_validators = {name: ApiValidator(schema) for name, schema in spec.path.items()}
 
         @wraps(view)
         def api_view(**path):
             if not spec.public:
                 g.api_actor = _authenticate()
+            for name, value in path.items():
+                if name in path_validators:
+                    _check_path_parameter(name, value, path_validators[name])
+                elif NUL in value:
+                    raise ApiError(404, "not_found", "no such resource")
+            for parameter in spec.query:
+                # Every value sent, even empty: the document promises what a value must look like.
+                for value in request.args.getlist(parameter.name):
+                    parameter.check(value)
             body = _validated_body(spec) if spec.request_schema else None
             return view(body, **path) if spec.request_schema else view(**path)
 
@@ -95,6 +156,13 @@ def _authenticate() -> Actor:
     return Actor(label=f"api:{api_key.name}")
 
 
+def _check_path_parameter(name: str, value: str, validator: Draft202012Validator) -> None:
+    if not validator.is_valid(value):
+        explained = validator.schema.get("description")
+        raise ApiError(422, "validation_error", f"not a valid {name}" + (f": {explained}" if explained else ""),
+                       field=name)
+
+
 def _validated_body(spec: Operation) -> dict:
     body = request.get_json(silent=True)
     if body is None:
@@ -103,7 +171,23 @@ def _validated_body(spec: Operation) -> dict:
     if errors:
         error = errors[0]
         raise ApiError(422, "validation_error", _describe(error), field=_field_name(error))
+    field_with_nul = _find_nul(body)
+    if field_with_nul is not None:
+        raise ApiError(422, "validation_error", NUL_MESSAGE, field=field_with_nul)
     return body
+
+
+def _find_nul(value, name: str = "") -> str | None:
+    """The name of the first field (or key) of a JSON value whose text holds a NUL, if any."""
+    if isinstance(value, str):
+        return name if NUL in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        item_name = f"{name}[{key}]" if isinstance(key, int) else (f"{name}.{key}" if name else key)
+        found = item_name if isinstance(key, str) and NUL in key else _find_nul(item, item_name)
+        if found is not None:
+            return found
+    return None
 
 
 def _field_name(error) -> str | None:
@@ -127,6 +211,10 @@ def _describe(error) -> str:
         return "this field is required"
     if error.validator == "format":
         return f"not a valid {error.validator_value}"
+    if error.validator in ("minimum", "maximum"):
+        return f"must be {'at least' if error.validator == 'minimum' else 'at most'} {error.validator_value}"
+    if error.validator == "enum":
+        return f"one of: {', '.join(map(str, error.validator_value))}"
     if error.validator == "oneOf":
         return "not a valid value: see the schema"
     return error.message[:300]

@@ -15,7 +15,8 @@ def openapi_document() -> dict:
             "operationId": spec.endpoint,
             "summary": spec.summary,
             "parameters": [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+                {"name": name, "in": "path", "required": True,
+                 "schema": spec.path.get(name, {"type": "string", "minLength": 1})}
                 for name in _PATH_PARAMETER.findall(spec.rule)
             ]
             + [

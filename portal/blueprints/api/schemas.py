@@ -1,14 +1,25 @@
 """JSON Schemas (2020-12) of the API's bodies: they validate requests and make up the OpenAPI document."""
 
-EXTERNAL_REF = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"}
+from portal.billing.status import InvoiceStatus
+
+_REFERENCE_RULE = "letters, digits, '.', '_' and '-' (not first), up to 64 characters"
+EXTERNAL_REF = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._\-]*$",
+                "description": _REFERENCE_RULE}
 # No "/" in numbers: they travel in URL paths (PUT /invoices/{number}).
-INVOICE_NUMBER = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._\-]*$"}
+INVOICE_NUMBER = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._\-]*$",
+                  "description": _REFERENCE_RULE}
 CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code, e.g. EUR"}
 DATE = {"type": "string", "format": "date", "description": "ISO 8601 date, YYYY-MM-DD"}
 DATETIME = {"type": "string", "format": "date-time"}
 MINOR_UNITS = {"type": "integer", "minimum": 0, "maximum": 10**13, "description": "amount in minor units (cents)"}
 LOCALE = {"type": "string", "enum": ["fr", "en"]}
-EMAIL = {"type": "string", "format": "email", "maxLength": 254}
+# An address goes into an e-mail header, where a line break would end the header (Python's
+# email package refuses it when sending): so a plain RFC 5321 dot-atom at a dotted domain name,
+# which is also what "format": "email" means to clients that check it strictly.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL = {"type": "string", "format": "email", "maxLength": 254,
+         "pattern": rf"^{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})+$"}
 CUSTOM_FIELDS = {
     "type": "object",
     "maxProperties": 20,
@@ -49,17 +60,18 @@ LINE_REQUEST = {
     "properties": {
         "description": {"type": "string", "minLength": 1, "maxLength": 500},
         "quantity": {
-            "description": "a non-negative number, or a decimal string such as \"2.5\"",
+            # Not a JSON float: 2.675 is not exactly 2.675 as a double, and a quantity is exact.
+            "description": "a whole number, or a decimal string with up to 4 decimals such as \"2.5\"",
             "oneOf": [
-                {"type": "number", "minimum": 0, "maximum": 1e9},
+                {"type": "integer", "minimum": 0, "maximum": 10**9},
                 {"type": "string", "pattern": r"^\d{1,9}(\.\d{1,4})?$"},
             ],
         },
         "unit_amount": {"type": "integer", "minimum": 0, "maximum": 10**12, "description": "minor units"},
         "tax_rate": {
             "type": "string",
-            "pattern": r"^\d{1,3}(\.\d{1,2})?$",
-            "description": "percentage as a decimal string, e.g. \"20.00\"; never a float",
+            "pattern": r"^(100(\.0{1,2})?|\d{1,2}(\.\d{1,2})?)$",
+            "description": "percentage from 0 to 100 as a decimal string, e.g. \"20.00\"; never a float",
         },
     },
 }
@@ -81,6 +93,7 @@ INVOICE_REQUEST = {
 
 LINE = {
     "type": "object",
+    "required": ["description", "quantity", "unit_amount", "tax_rate", "amount_net", "amount_tax"],
     "properties": {
         "description": {"type": "string"},
         "quantity": {"type": "string"},
@@ -93,6 +106,7 @@ LINE = {
 
 ALLOCATION = {
     "type": "object",
+    "required": ["payment_id", "invoice_number", "amount", "currency", "succeeded_at"],
     "properties": {
         "payment_id": {"type": "integer"},
         "invoice_number": {"type": "string"},
@@ -118,11 +132,13 @@ CREDIT_NOTE = {
 
 INVOICE = {
     "type": "object",
-    "required": ["number", "company_ref", "status", "currency", "amount_total", "amount_paid", "amount_due"],
+    "required": ["number", "company_ref", "status", "po_number", "issue_date", "due_date", "currency", "amount_net",
+                 "amount_tax", "amount_total", "amount_paid", "amount_credited", "amount_due", "custom_fields",
+                 "voided_at"],
     "properties": {
         "number": {"type": "string"},
         "company_ref": {"type": "string"},
-        "status": {"type": "string", "enum": ["draft", "open", "partially_paid", "paid", "overdue", "void"]},
+        "status": {"type": "string", "enum": [status.value for status in InvoiceStatus]},
         "po_number": {"type": ["string", "null"]},
         "issue_date": DATE,
         "due_date": DATE,
@@ -163,7 +179,8 @@ CREDIT_NOTE_REQUEST = {
 
 PAYMENT = {
     "type": "object",
-    "required": ["id", "amount", "currency", "status", "company_ref", "allocations"],
+    "required": ["id", "amount", "currency", "status", "company_ref", "method", "reference", "succeeded_at",
+                 "allocations"],
     "properties": {
         "id": {"type": "integer"},
         "company_ref": {"type": "string"},
@@ -186,6 +203,7 @@ USER_REQUEST = {
 
 USER = {
     "type": "object",
+    "required": ["email", "role", "company_ref", "outcome"],
     "properties": {
         "email": {"type": "string"},
         "role": {"type": "string"},

@@ -1,6 +1,7 @@
 import base64
 import binascii
 import json
+import re
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -170,13 +171,7 @@ def list_invoices():
                   CURSOR, LIMIT),
            responses={200: ("a page of payments", schemas.page_of(schemas.PAYMENT)), **_errors(400, 401)})
 def list_payments():
-    since = http_request.args.get("since")
-    try:
-        since_at = datetime.fromisoformat(since) if since else None
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", "not an ISO 8601 date-time", field="since") from None
-    if since_at is not None and since_at.tzinfo is None:
-        raise ApiError(400, "invalid_parameter", "give a time zone, e.g. 2026-11-01T00:00:00Z", field="since")
+    since_at = _datetime_arg("since")
     payments, next_after = _domain(
         api_queries.list_payments, db.session, since=since_at, after=_cursor_arg(), limit=_limit_arg()
     )
@@ -219,6 +214,27 @@ def _answer(payload: dict, status: int = 200):
     response = jsonify(payload)
     response.status_code = status
     return response
+
+
+# RFC 3339, as "format": "date-time" says: Python's fromisoformat alone would also take
+# "20261101T0000" or a space for the "T", which the document does not promise.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(?P<zone>[Zz]|[+-]\d{2}:\d{2})?")
+
+
+def _datetime_arg(name: str) -> datetime | None:
+    value = http_request.args.get(name)
+    if value is None:
+        return None
+    matched = _RFC3339.fullmatch(value)
+    try:
+        moment = datetime.fromisoformat(value.upper()) if matched else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ApiError(400, "invalid_parameter", "not an RFC 3339 date-time such as 2026-11-01T00:00:00Z", field=name)
+    if not matched["zone"]:
+        raise ApiError(400, "invalid_parameter", "give a time zone, e.g. 2026-11-01T00:00:00Z", field=name)
+    return moment
 
 
 def _date_arg(name: str) -> date | None:

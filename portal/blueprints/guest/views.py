@@ -11,12 +11,23 @@ from portal.blueprints.guest import blueprint, guest_limits, pay_links
 from portal.blueprints.guest.forms import GuestPayForm
 from portal.blueprints.payments import payment_context
 from portal.blueprints.payments.forms import ConfirmForm
+from portal.db import begin_write
 from portal.extensions import db
 from portal.guest import service
 from portal.guest.errors import ExpiredPayLink, PayLinkError, PayLinkLocked, RevokedPayLink
 from portal.models import Invoice, PaymentStatus
 from portal.payments import service as payments
 from portal.payments.errors import PaymentError
+
+
+@blueprint.before_request
+def _write_from_the_start():
+    # Every guest page writes, GETs included: it counts a view against the link's and the
+    # address's limits. On SQLite a transaction that read first fails at once with "database
+    # is locked" if another request committed in between (see `begin_write`): two people
+    # opening the same link together got a 500. Taking the write lock first makes them queue.
+    if not db.session.in_transaction():
+        begin_write(db.session)
 
 
 @blueprint.route("/<token>")

@@ -9,6 +9,7 @@ from portal.blueprints.guards import clerk_required, current_company
 from portal.blueprints.invoices import blueprint
 from portal.blueprints.downloads import csv_download
 from portal.blueprints.invoices.forms import HistoryFilterForm
+from portal.disputes import service as disputes
 from portal.extensions import db, htmx
 
 
@@ -40,6 +41,10 @@ def detail(invoice_id: int):
         status=invoice_status(invoice, clock.today()),
         settlements=history.invoice_settlements(db.session, invoice),
         timeline=history.invoice_timeline(db.session, invoice),
+        disputes=disputes.invoice_disputes(db.session, invoice),
+        active_dispute=disputes.active_dispute(db.session, invoice.id),
+        payable=disputes.undisputed_amount_due(db.session, invoice),
+        can_dispute=current_user.can_pay and disputes.dispute_refusal(db.session, invoice) is None,
     )
 
 

@@ -10,6 +10,7 @@ from portal.blueprints.guards import clerk_required, current_company, payer_requ
 from portal.blueprints.payments import blueprint, payment_context
 from portal.blueprints.redirects import local_path
 from portal.blueprints.payments.forms import CardSetupForm, ConfirmForm, PayForm
+from portal.disputes.service import undisputed_amounts_due
 from portal.extensions import db
 from portal.models import PaymentStatus
 from portal.payments import service
@@ -143,10 +144,11 @@ def _payment_error(error: PaymentError):
 def _payment_page(form: PayForm, invoice_ids: list[int], *, error: str | None = None, status: int = 200):
     company = current_company()
     invoices = history.find_customer_invoices(db.session, company.id, invoice_ids) if invoice_ids else []
+    payable = undisputed_amounts_due(db.session, invoices)
     _offer_cards(form)
     return render_template(
-        "payments/new.html", form=form, invoices=invoices, error=error,
-        total=sum(invoice.amount_due for invoice in invoices), currency=company.currency,
+        "payments/new.html", form=form, invoices=invoices, error=error, payable=payable,
+        total=sum(payable.values()), currency=company.currency,
     ), status
 
 

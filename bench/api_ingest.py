@@ -1,0 +1,329 @@
+"""How fast an ERP can load invoices: through the JSON API over HTTP, and through the CSV import.
+
+Run by hand: `.venv/bin/python bench/api_ingest.py [--invoices 100000]`. It prints figures and
+asserts nothing about time. On a fresh, migrated SQLite file database (or --database-url, an
+empty database of your own) it:
+
+  (a) serves the real app with gunicorn's gthread workers in a child process, creates an API
+      key, and has --clients threads of this process, each on its own keep-alive connection,
+      send `PUT /api/v1/invoices/{number}` for --invoices new invoices of two lines each, as
+      fast as the server answers (the API has no batch endpoint: a batched client is one that
+      keeps several requests in flight); then sends the first --replay of them again, which
+      must change nothing ("unchanged");
+  (b) writes the same number of other invoices to a CSV file and runs `acquit import invoices`
+      on it in a child process, as an operator would.
+
+For each it prints invoices per second and peak memory: the server workers' and the import
+process's peak resident set (VmHWM, ru_maxrss), which is what the machine has to have.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+from gunicorn.app.base import BaseApplication
+from sqlalchemy import func, select
+
+from portal import create_app, migrate
+from portal.accounts.api_keys import create_api_key
+from portal.audit import Actor
+from portal.billing.sync import CompanyData, upsert_company
+from portal.extensions import db
+from portal.models import Invoice, InvoiceLine
+
+SECRET_KEY = "bench-secret-key"
+ISSUED = date(2026, 11, 2)
+PRODUCTS = [("Steel brackets (box of 100)", 4599, "20.00"), ("Flour T65, 25 kg", 2150, "5.5"),
+            ("Consulting, half day", 45000, "20.00"), ("Pallet deposit", 1500, "0")]
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--invoices", type=int, default=100_000, help="new invoices for each path (default 100000)")
+    parser.add_argument("--replay", type=int, default=10_000, help="API invoices sent a second time (default 10000)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent API connections (default 8)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn workers (default: CPUs)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
+    parser.add_argument("--companies", type=int, default=50, help="customer companies (default 50)")
+    parser.add_argument("--database-url", help="an empty database to use instead of a fresh SQLite file")
+    parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--skip-csv", action="store_true")
+    return parser.parse_args()
+
+
+def invoice_body(n: int, companies: int) -> dict:
+    """Invoice n: two lines, terms and PO that vary with n."""
+    first, second = PRODUCTS[n % len(PRODUCTS)], PRODUCTS[(n + 1) % len(PRODUCTS)]
+    issued = ISSUED - timedelta(days=n % 90)
+    return {
+        "company_ref": f"BENCH-{n % companies:03d}",
+        "po_number": f"PO-{n % 5000:05d}",
+        "issue_date": issued.isoformat(),
+        "due_date": (issued + timedelta(days=30)).isoformat(),
+        "currency": "EUR",
+        "lines": [
+            {"description": first[0], "quantity": 1 + n % 12, "unit_amount": first[1], "tax_rate": first[2]},
+            {"description": second[0], "quantity": "2.5", "unit_amount": second[1], "tax_rate": second[2]},
+        ],
+        "custom_fields": {"cost_centre": f"CC-{n % 40}"},
+    }
+
+
+# --- The server ---------------------------------------------------------------------------------
+
+
+class EmbeddedGunicorn(BaseApplication):
+    """gunicorn serving an app object built here, with options given here (no CLI, no config file)."""
+
+    def __init__(self, app, options: dict):
+        self.application = app
+        self.options = options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        return self.application
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def served(app, workers: int, threads: int):
+    """Run gunicorn on `app` in a child process; yields the port and the arbiter's pid."""
+    port = _free_port()
+    options = {
+        "bind": f"127.0.0.1:{port}", "workers": workers, "worker_class": "gthread", "threads": threads,
+        "keepalive": 30, "preload_app": True, "accesslog": None, "errorlog": "-", "loglevel": "warning",
+        "timeout": 120,
+    }
+    app.extensions["acquit.db"].engine.dispose()  # each worker opens its own connections after the fork
+    server = multiprocessing.get_context("fork").Process(target=EmbeddedGunicorn(app, options).run, daemon=True)
+    server.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/api/v1/openapi.json")
+                if connection.getresponse().status == 200:
+                    connection.close()
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield port, server.pid
+    finally:
+        os.kill(server.pid, signal.SIGTERM)
+        server.join(30)
+
+
+def worker_pids(arbiter_pid: int) -> list[int]:
+    return [int(pid) for pid in Path(f"/proc/{arbiter_pid}/task/{arbiter_pid}/children").read_text().split()]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time these processes have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- The batched client ----------------------------------------------------------------------
+
+
+class Load:
+    """Numbers to send, shared by the client threads, and what came back."""
+
+    def __init__(self, numbers: range, prefix: str, companies: int):
+        self._next = iter(numbers)
+        self._lock = threading.Lock()
+        self.prefix = prefix
+        self.companies = companies
+        self.statuses: Counter = Counter()
+        self.outcomes: Counter = Counter()
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+
+    def take(self) -> int | None:
+        with self._lock:
+            return next(self._next, None)
+
+
+def client_thread(port: int, key: str, load: Load) -> None:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    statuses, outcomes, latencies = Counter(), Counter(), []
+    while (n := load.take()) is not None:
+        body = json.dumps(invoice_body(n, load.companies))
+        started = time.perf_counter()
+        try:
+            connection.request("PUT", f"/api/v1/invoices/{load.prefix}-{n:07d}", body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            load.errors.append(f"{type(error).__name__}: {error}")
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            continue
+        latencies.append(time.perf_counter() - started)
+        statuses[response.status] += 1
+        if response.status < 300:
+            outcomes[json.loads(answer)["outcome"]] += 1
+        elif len(load.errors) < 5:
+            load.errors.append(f"{response.status}: {answer[:200]!r}")
+    connection.close()
+    with load._lock:
+        load.statuses.update(statuses)
+        load.outcomes.update(outcomes)
+        load.latencies.extend(latencies)
+
+
+def send_load(port: int, key: str, load: Load, clients: int) -> float:
+    """Send every invoice of `load` over `clients` connections; returns the seconds it took."""
+    threads = [threading.Thread(target=client_thread, args=(port, key, load)) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def report_load(label: str, count: int, seconds: float, load: Load) -> None:
+    latencies = sorted(load.latencies) or [float("nan")]
+    p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
+    print(f"  {label}: {count:,} invoices in {seconds:,.1f} s = {count / seconds:,.0f} invoices/s")
+    print(f"    statuses {dict(load.statuses)}, outcomes {dict(load.outcomes)}, transport errors {len(load.errors)}")
+    print(f"    latency p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
+    for error in load.errors[:5]:
+        print(f"    e.g. {error}")
+
+
+def bench_api(app, args, run: str) -> None:
+    with app.app_context():
+        _, key = create_api_key(db.session, f"bench-{run}")
+        db.session.commit()
+    print(f"(a) API: PUT /api/v1/invoices/{{number}}, {args.clients} keep-alive connections, gunicorn "
+          f"{args.workers} workers x {args.threads} threads")
+    with served(app, args.workers, args.threads) as (port, arbiter):
+        workers = worker_pids(arbiter)
+        cpu_before = cpu_seconds(workers)
+
+        created = Load(range(args.invoices), f"API-{run}", args.companies)
+        seconds = send_load(port, key, created, args.clients)
+        cpu_created = cpu_seconds(workers) - cpu_before
+        report_load("new invoices", args.invoices, seconds, created)
+        replayed_count = min(args.replay, args.invoices)
+        replayed = Load(range(replayed_count), f"API-{run}", args.companies)
+        if replayed_count:
+            report_load("the same again (replay)", replayed_count, send_load(port, key, replayed, args.clients),
+                        replayed)
+        print(f"    server CPU: {cpu_created / args.invoices * 1000:.2f} ms per new invoice")
+        peaks = [peak_rss_mib(pid) for pid in workers]
+        print(f"    peak memory: server workers {', '.join(f'{peak:,.0f}' for peak in peaks)} MiB (VmHWM), "
+              f"this client process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+
+
+def write_csv(path: Path, count: int, companies: int, run: str) -> None:
+    header = ("invoice_number,company_ref,po_number,issue_date,due_date,currency,description,quantity,"
+              "unit_amount,tax_rate,custom.cost_centre\n")
+    with path.open("w", encoding="utf-8") as out:
+        out.write(header)
+        for n in range(count):
+            body = invoice_body(n, companies)
+            common = (f"CSV-{run}-{n:07d},{body['company_ref']},{body['po_number']},{body['issue_date']},"
+                      f"{body['due_date']},EUR")
+            for line in body["lines"]:
+                out.write(f"{common},{line['description'].replace(',', ' ')},{line['quantity']},"
+                          f"{line['unit_amount']},{line['tax_rate']},{body['custom_fields']['cost_centre']}\n")
+
+
+def bench_csv(url: str, args, run: str, workdir: Path) -> None:
+    path = workdir / "invoices.csv"
+    started = time.perf_counter()
+    write_csv(path, args.invoices, args.companies, run)
+    print(f"(b) CSV: `acquit import invoices` of {args.invoices:,} invoices ({2 * args.invoices:,} rows, "
+          f"{path.stat().st_size / 2**20:,.1f} MiB, written in {time.perf_counter() - started:.1f} s)")
+    environment = {**os.environ, "ACQUIT_DATABASE_URL": url, "ACQUIT_SECRET_KEY": SECRET_KEY}
+    started = time.perf_counter()
+    command = subprocess.Popen([sys.executable, "-c", "from portal.cli import main; main()", "import", "invoices",
+                                str(path)], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Read the output while it runs (a full pipe would block the child), then reap it with its rusage.
+    output = command.stdout.read().decode(errors="replace")
+    _, status, usage = os.wait4(command.pid, 0)
+    command.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    print(f"  exit {command.returncode}: {output.strip().splitlines()[0] if output.strip() else '(no output)'}")
+    if command.returncode != 0:
+        sys.exit(f"the import failed:\n{output[-2000:]}")
+    print(f"  {args.invoices:,} invoices in {seconds:,.1f} s = {args.invoices / seconds:,.0f} invoices/s "
+          f"(process start and file parsing included)")
+    print(f"    peak memory: import process {usage.ru_maxrss / 1024:,.0f} MiB (ru_maxrss), "
+          f"CPU {usage.ru_utime + usage.ru_stime:,.1f} s")
+
+
+def main() -> None:
+    args = parse_arguments()
+    run = time.strftime("%H%M%S")
+    with tempfile.TemporaryDirectory(prefix="acquit-bench-") as workdir:
+        url = args.database_url or f"sqlite:///{workdir}/ingest.sqlite3"
+        migrate.upgrade(url)
+        app = create_app({"ACQUIT_DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "ACQUIT_SMTP_HOST": None,
+                          "ACQUIT_BASE_URL": "http://127.0.0.1"})
+        with app.app_context():
+            for c in range(args.companies):
+                upsert_company(db.session, Actor.system("bench"), f"BENCH-{c:03d}",
+                               CompanyData(name=f"Bench {c} SA", billing_emails=[]))
+            db.session.commit()
+        print(f"Acquit ingest bench: {args.invoices:,} invoices per path, {args.companies} companies, "
+              f"database {url.split(':', 1)[0]}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+        if not args.skip_api:
+            bench_api(app, args, run)
+        if not args.skip_csv:
+            bench_csv(url, args, run, Path(workdir))
+        with app.app_context():
+            for prefix in ("API", "CSV"):
+                invoices = db.session.scalar(
+                    select(func.count()).select_from(Invoice).where(Invoice.number.like(f"{prefix}-{run}-%")))
+                lines = db.session.scalar(
+                    select(func.count()).select_from(InvoiceLine).join(Invoice)
+                    .where(Invoice.number.like(f"{prefix}-{run}-%")))
+                print(f"  in the database: {invoices:,} {prefix} invoices, {lines:,} lines")
+        app.extensions["acquit.db"].engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
