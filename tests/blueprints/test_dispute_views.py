@@ -131,6 +131,18 @@ def test_the_invoice_list_shows_and_filters_disputed_invoices(db, make, sign_in,
     assert listed_invoice_numbers(disputed) == ["INV-A-100"]
 
 
+def test_the_invoice_list_offers_to_pay_only_invoices_with_something_undisputed(db, make, context, sign_in, alpha,
+                                                                                open_dispute):
+    wholly_disputed = make.invoice(alpha.company, number="INV-A-300", total=40_00)
+    make.dispute(context, wholly_disputed, alpha.payer, amount=40_00, message="Never delivered.")
+    make.session.commit()
+
+    response = sign_in(alpha.payer).get("/invoices")
+
+    offered = {box.attrs["aria-label"] for box in page(response).find_all("input", type="checkbox", name="invoice")}
+    assert offered == {"Select INV-A-100 to pay"}  # €70.00 of it is not disputed; INV-A-300 is held back whole
+
+
 def test_a_payer_disputes_chosen_invoice_lines(db, sign_in, alpha):
     client = sign_in(alpha.payer)
     [line] = alpha.invoice.lines

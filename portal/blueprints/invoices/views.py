@@ -24,10 +24,12 @@ def index():
             db.session, company.id, form.history_query(), today=clock.today(), currency=company.currency
         )
     status_code = 200 if page is not None else 400
+    # What a clerk may tick to pay: an invoice wholly held back by a dispute has nothing payable.
+    payable = disputes.undisputed_amounts_due(db.session, [row.invoice for row in page.rows]) if page else {}
     if htmx and not htmx.history_restore_request:
-        return render_template("invoices/_results.html", form=form, page=page), status_code
+        return render_template("invoices/_results.html", form=form, page=page, payable=payable), status_code
     owed = history.amount_owed(db.session, company.id, today=clock.today())
-    return render_template("invoices/index.html", form=form, page=page, owed=owed), status_code
+    return render_template("invoices/index.html", form=form, page=page, owed=owed, payable=payable), status_code
 
 
 @blueprint.route("/<int:invoice_id>")
