@@ -45,6 +45,7 @@ AUDIT_ACTION_LABELS = {
     "dispute.credited": _l("Dispute accepted with a credit note"),
     "dispute.rejected": _l("Dispute rejected"),
     "dispute.withdrawn": _l("Dispute withdrawn"),
+    "dispute.closed_invoice_voided": _l("Dispute closed: the invoice was cancelled"),
 }
 
 # The e-mails say the same in portal/mail/templates/_dispute_reason.txt.
@@ -64,6 +65,7 @@ DISPUTE_STATUS_LABELS = {
     DisputeStatus.RESOLVED_CREDITED: lazy_pgettext("dispute status", "Credited"),
     DisputeStatus.REJECTED: lazy_pgettext("dispute status", "Rejected"),
     DisputeStatus.WITHDRAWN: lazy_pgettext("dispute status", "Withdrawn"),
+    DisputeStatus.INVOICE_VOIDED: lazy_pgettext("dispute status", "Closed: invoice cancelled"),
 }
 
 # What a refusal of the disputes domain (its error's `code`) says to the person refused.

@@ -387,6 +387,22 @@ def reject_dispute(session: Session, context: DisputeContext, staff: User, dispu
     return dispute
 
 
+def close_for_voided_invoice(session: Session, context: DisputeContext, actor: Actor, invoice: Invoice) -> None:
+    """The supplier cancelled `invoice`: its active dispute, if any, has nothing left to decide."""
+    dispute = active_dispute(session, invoice.id)
+    if dispute is None:
+        return
+    dispute = _locked_active(session, dispute)
+    dispute.resolution_note = invoice.void_reason or None
+    _close(dispute, DisputeStatus.INVOICE_VOIDED)
+    audit.record(
+        session, "dispute.closed_invoice_voided", actor, company_id=dispute.company_id,
+        invoice_id=dispute.invoice_id, amount=dispute.disputed_amount, currency=dispute.currency,
+        dispute_id=dispute.id,
+    )
+    _tell_customer(session, context, "dispute_resolved", dispute, credit_note=None, invoice_voided=True)
+
+
 # Rules and pieces -------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ class DisputeStatus(enum.StrEnum):
     RESOLVED_CREDITED = "resolved_credited"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+    INVOICE_VOIDED = "invoice_voided"
 
 
 #: A dispute in one of these holds its amount back from reminders, autopay and payment.

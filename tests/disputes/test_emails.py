@@ -4,6 +4,10 @@ steps reach the clerk who raised the dispute and the company's billing addresses
 import io
 
 import pytest
+from sqlalchemy import select
+
+from portal.accounts.api_keys import create_api_key
+from portal.models import Dispute
 
 from tests.blueprints.conftest import set_language
 from tests.builders import PDF_BYTES, Builders
@@ -107,6 +111,37 @@ def test_a_rejection_and_a_withdrawal_are_told_too(db, make, context, sign_in, s
     assert "Still due on the invoice: €250.00." in decision.text_body()
     assert withdrawal.recipients == [COLLECTIONS]
     assert withdrawal.message["Subject"] == "Alpha Widgets SAS withdrew its dispute on invoice INV-MAIL-2"
+
+
+def test_voiding_a_disputed_invoice_through_the_api_closes_the_dispute_and_says_so(db, make, context, client,
+                                                                                  smtp_server, customer, invoice):
+    dispute = make.dispute(context, invoice, customer.payer, amount=250_00, message="Never ordered.")
+    _, key = create_api_key(db, "erp")
+    make.session.commit()
+    del smtp_server.messages[:]
+
+    voided = client.post("/api/v1/invoices/INV-MAIL-1/void", json={"reason": "Issued to the wrong customer."},
+                         headers={"Authorization": f"Bearer {key}"})
+
+    assert voided.status_code == 200
+    db.expire_all()
+    closed = db.get(Dispute, dispute.id)
+    assert (closed.status, closed.resolution_note) == ("invoice_voided", "Issued to the wrong customer.")
+    assert closed.resolved_at is not None
+    assert db.scalars(select(Dispute).where(Dispute.status.in_(("open", "awaiting_customer")))).all() == []
+    [told] = smtp_server.messages
+    assert told.recipients == ["payer@alpha.test", "ap@alpha.test", "controller@alpha.test"]
+    assert "Invoice INV-MAIL-1 was cancelled: your dispute on it is closed." in told.text_body()
+    assert "Our note: Issued to the wrong customer." in told.text_body()
+    assert "Nothing is due on the invoice any more." in told.text_body()
+    page = sign_in_page(client, customer.payer, f"/disputes/{dispute.id}")
+    assert "Closed: invoice cancelled" in page
+
+
+def sign_in_page(client, user, path: str) -> str:
+    set_language(client, "en")
+    assert client.post("/login", data={"email": user.email, "password": Builders.PASSWORD}).status_code == 303
+    return client.get(path).get_data(as_text=True)
 
 
 def test_a_french_customer_is_written_to_in_french(db, make, context, sign_in, smtp_server, staff):

@@ -20,7 +20,9 @@ from portal.blueprints.api import ApiError, QueryParameter, blueprint, current_a
 from portal.blueprints.api.openapi import openapi_document
 from portal.blueprints.api.representations import company_json, invoice_json, payment_json, user_json
 from portal.blueprints.auth.links import set_password_links
+from portal.blueprints.disputes import dispute_context
 from portal.blueprints.guest import pay_links
+from portal.disputes import service as disputes
 from portal.guest.service import send_invoice_email
 from portal.extensions import db
 from portal.models import Role
@@ -116,6 +118,7 @@ def post_pay_link(number: str):
 def post_void(body: dict, number: str):
     invoice = _domain(api_queries.invoice_by_number, db.session, number)
     _domain(void_invoice, db.session, current_actor(), invoice, body.get("reason", ""))
+    disputes.close_for_voided_invoice(db.session, dispute_context(), current_actor(), invoice)
     return _answer(invoice_json(db.session, invoice, clock.today()))
 
 
