@@ -33,7 +33,8 @@ def links_sent_to(smtp_server, address: str) -> list[str]:
 
 
 def accept(client, path: str, password: str = PASSWORD):
-    return client.post(path, data={"password": password, "confirm": password})
+    # Signed out, a visitor reads the pages in their browser's language.
+    return client.post(path, data={"password": password, "confirm": password}, headers={"Accept-Language": "en"})
 
 
 def test_an_invitation_e_mails_a_link_that_opens_the_account_signed_in_on_the_invoices(
