@@ -69,32 +69,12 @@ def test_every_french_message_is_translated_and_none_is_fuzzy():
     assert catalogue.plural_expr == "(n > 1)"
     messages = [message for message in catalogue if message.id]
     assert len(messages) > 50
-    pending = _pending_translations()
-    untranslated = [_key(m) for m in messages
-                    if not all(m.string if m.pluralizable else [m.string]) and _key(m) not in pending]
-    fuzzy = [_key(m) for m in messages if m.fuzzy and _key(m) not in pending]
+    untranslated = [_key(m) for m in messages if not all(m.string if m.pluralizable else [m.string])]
+    fuzzy = [_key(m) for m in messages if m.fuzzy]
     assert not (untranslated or fuzzy), (
         f"No French translation for: {', '.join(untranslated) or '-'}; "
         f"fuzzy (unchecked) French translations for: {', '.join(fuzzy) or '-'}"
     )
-
-
-PENDING_FILE = ROOT / "tests" / "i18n_pending_fr.txt"
-
-
-def _pending_translations() -> set[str]:
-    """Strings known to await their French translation (the debt is listed, and may only shrink)."""
-    if not PENDING_FILE.exists():
-        return set()
-    return {line for line in PENDING_FILE.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")}
-
-
-def test_the_pending_list_only_names_strings_still_untranslated():
-    messages = {_key(m): m for m in _french_catalogue() if m.id}
-    stale = [key for key in _pending_translations()
-             if key in messages and all(messages[key].string if messages[key].pluralizable else [messages[key].string])
-             and not messages[key].fuzzy]
-    assert not stale, f"Translated now; remove from {PENDING_FILE.name}: {stale}"
 
 
 def test_french_translations_keep_their_placeholders_and_plural_forms():
