@@ -1,7 +1,7 @@
 """The collections team's actions on one invoice: e-mail it with a PAY NOW link, revoke its links."""
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import gettext as _, ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -45,7 +45,7 @@ def send_invoice(invoice_id: int):
     if ConfirmForm().validate_on_submit():
         sent = send_invoice_email(db.session, Actor.user(current_user), found, links=pay_links(),
                                   supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"])
-        flash(_("Invoice e-mailed to %(count)d address(es).", count=sent), "success")
+        flash(ngettext("Invoice e-mailed to %(num)d address.", "Invoice e-mailed to %(num)d addresses.", sent), "success")
     return redirect(url_for("collections.invoice", invoice_id=found.id), code=303)
 
 
