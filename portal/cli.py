@@ -261,3 +261,5 @@ def payments_reconcile() -> None:
     report = reconcile_payments(db.session, context)
     click.echo(f"{report.checked} checked: {report.settled} settled, {report.failed} failed, "
                f"{report.still_open} still open.")
+    if report.errors:
+        raise click.ClickException(f"{report.errors} could not be checked; the log says why. They stay in flight.")

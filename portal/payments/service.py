@@ -514,6 +514,7 @@ class ReconcileReport:
     settled: int = 0
     failed: int = 0
     still_open: int = 0
+    errors: int = 0
 
 
 def reconcile_payments(session: Session, context: PaymentContext, *, now: datetime | None = None,
@@ -545,6 +546,12 @@ def reconcile_payments(session: Session, context: PaymentContext, *, now: dateti
                 apply_charge(session, context, actor, payment, charge)
         except ProviderUnavailable:
             log.warning("Provider unavailable while reconciling payment %s", payment.id)
+        except Exception:
+            # One payment the provider or our data cannot explain must not keep the others in flight.
+            log.exception("Could not reconcile payment %s; left as it was", payment_id)
+            session.rollback()
+            report.errors += 1
+            continue
         session.commit()
         report.settled += payment.status == PaymentStatus.SUCCEEDED
         report.failed += payment.status == PaymentStatus.FAILED

@@ -321,3 +321,31 @@ def test_reconcile_leaves_payments_open_while_stripe_is_down(db, payments, strip
     assert (report.checked, report.still_open) == (1, 1)
     assert not settled(db, processing_payment)
     assert count(db, InvoicePaymentClaim) == 1
+
+
+class BrokenForOnePaymentGateway(LostAnswerGateway):
+    """The real gateway, except that looking up one payment raises an error nobody planned for."""
+
+    def __init__(self, gateway, broken_payment_id):
+        super().__init__(gateway)
+        self.broken_payment_id = broken_payment_id
+
+    def find_charge(self, *, payment_id):
+        if payment_id == self.broken_payment_id:
+            raise RuntimeError("unexpected answer")
+        return self._gateway.find_charge(payment_id=payment_id)
+
+
+def test_reconcile_goes_on_past_a_payment_it_cannot_check(app, db, make, payments, stripe_server, company, payer,
+                                                          processing_payment):
+    other_invoice = make.invoice(company, total=80_00)
+    other = pay_with(db, payments, LostAnswerGateway(payments.gateway), payer, company, [other_invoice],
+                     attempt="attempt-2")
+    broken = dataclasses.replace(payments, gateway=BrokenForOnePaymentGateway(payments.gateway, processing_payment.id))
+
+    report = reconcile_payments(db, broken)
+
+    assert (report.checked, report.errors, report.settled, report.still_open) == (2, 1, 1, 0)
+    assert settled(db, other)
+    assert not settled(db, processing_payment)
+    assert count(db, InvoicePaymentClaim) == 1  # the unchecked payment still holds its invoice
