@@ -27,6 +27,10 @@
           return;
         }
         form.submit();
+      }, function () {
+        // Stripe.js could not be reached (network): nothing was saved, the card can be tried again.
+        showError(errorBox, form.dataset.failedMessage);
+        button.disabled = false;
       });
     });
   }
@@ -37,7 +41,8 @@
     button.addEventListener("click", function () {
       button.disabled = true;
       // Whatever the modal's answer, the server asks the provider how the charge ended.
-      stripe.confirmCardPayment(form.dataset.clientSecret).then(function () { form.submit(); });
+      var check = function () { form.submit(); };
+      stripe.confirmCardPayment(form.dataset.clientSecret).then(check, check);
     });
   }
 
