@@ -4,6 +4,8 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
+from portal.disputes.attachments import MAX_FILES_PER_MESSAGE
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
@@ -125,7 +127,8 @@ class Settings:
             "SESSION_COOKIE_SECURE": self.session_cookie_secure,
             "REMEMBER_COOKIE_SECURE": self.session_cookie_secure,
             "REMEMBER_COOKIE_HTTPONLY": True,
-            "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+            # The dispute forms promise this many files of the largest size, plus their text fields.
+            "MAX_CONTENT_LENGTH": MAX_FILES_PER_MESSAGE * self.attachment_max_bytes + 1024 * 1024,
             "WTF_CSRF_TIME_LIMIT": None,
             **self.extra,
         }

@@ -170,6 +170,28 @@ def test_a_file_of_exactly_ten_megabytes_is_kept(app, db, payer_client, invoice)
     assert stored.stat().st_size == TEN_MEGABYTES
 
 
+def test_as_many_files_as_the_form_allows_each_near_the_limit_are_all_kept(app, db, payer_client, invoice):
+    nearly_ten_megabytes = PDF_BYTES + b"0" * (TEN_MEGABYTES - 1024 - len(PDF_BYTES))
+    response = payer_client.post(f"/invoices/{invoice.id}/disputes/new", content_type="multipart/form-data", data={
+        "reason": "damaged", "scope": "all", "message": "Five scans of the delivery.",
+        "attachments": [(io.BytesIO(nearly_ten_megabytes), f"scan-{n}.pdf") for n in range(1, 6)],
+    })
+
+    assert response.status_code == 303
+    assert rows(db) == (1, 1, 5)
+
+
+def test_a_request_larger_than_any_form_allows_is_refused_with_a_page(db, payer_client, invoice):
+    response = payer_client.post(f"/invoices/{invoice.id}/disputes/new", content_type="multipart/form-data", data={
+        "reason": "damaged", "scope": "all", "message": "Too much.",
+        "attachments": [(io.BytesIO(PDF_BYTES + b"0" * TEN_MEGABYTES), f"scan-{n}.pdf") for n in range(1, 7)],
+    })
+
+    assert response.status_code == 413
+    assert "What you sent is too large." in response.get_data(as_text=True)
+    assert rows(db) == (0, 0, 0)
+
+
 def test_one_bad_file_among_good_ones_keeps_them_all_out(app, db, payer_client, invoice):
     response = payer_client.post(f"/invoices/{invoice.id}/disputes/new", content_type="multipart/form-data", data={
         "reason": "damaged", "scope": "all", "message": "See attached.",
