@@ -3,8 +3,8 @@
 import logging
 import os
 
-from flask import Flask, request, session
-from flask_login import current_user
+from flask import Flask, flash, make_response, redirect, request, session
+from flask_login import current_user, login_url
 
 from portal import errors, i18n
 from portal.config import Settings
@@ -42,6 +42,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = i18n.LOGIN_REQUIRED_MESSAGE
     login_manager.login_message_category = "info"
     login_manager.user_loader(_load_user)
+    login_manager.unauthorized_handler(_sign_in_first)
     gateway = gateway_from_config(app.config)
     if gateway is not None:
         app.extensions["acquit.payments"] = PaymentContext(
@@ -53,6 +54,17 @@ def _load_user(session_id: str):
     from portal.auth_session import load_user_from_session_id
 
     return load_user_from_session_id(db.session, session_id)
+
+
+def _sign_in_first():
+    """To the sign-in page, then back. htmx would swap a redirect's target into the fragment it
+    asked for, so it is told to load the sign-in page as a whole (HX-Redirect), then the page it showed."""
+    flash(str(i18n.LOGIN_REQUIRED_MESSAGE), "info")
+    if htmx:
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = login_url(login_manager.login_view, next_url=htmx.current_url or request.url)
+        return response
+    return redirect(login_url(login_manager.login_view, next_url=request.url))
 
 
 def register_blueprints(app: Flask) -> None:

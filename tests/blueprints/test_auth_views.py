@@ -104,6 +104,19 @@ def test_the_anonymous_redirect_to_sign_in_carries_the_page_and_sign_in_returns_
     assert response.headers["Location"] == f"/invoices/{invoice.id}"
 
 
+def test_an_htmx_request_after_the_session_ended_loads_the_sign_in_page_whole(client, clerk):
+    # The browser shows /invoices?status=open; a filter change asks htmx for the results fragment.
+    response = client.get("/invoices", query_string={"status": "overdue"}, headers={
+        "HX-Request": "true", "HX-Current-URL": "http://localhost/invoices?status=open"})
+
+    assert response.status_code == 401
+    assert response.data == b""
+    assert response.headers["HX-Redirect"] == "/login?next=%2Finvoices%3Fstatus%3Dopen"
+    signed_in = client.post(response.headers["HX-Redirect"], data={"email": clerk.email,
+                                                                   "password": Builders.PASSWORD})
+    assert signed_in.headers["Location"] == "/invoices?status=open"
+
+
 def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(client, clerk, db):
     wrong_password = sign_in(client, clerk.email, password="not the password")
     unknown_email = sign_in(client, "nobody@customer.test")
