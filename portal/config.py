@@ -76,6 +76,7 @@ class Settings:
             collections_email=_env("ACQUIT_COLLECTIONS_EMAIL"),
             attachment_dir=_env("ACQUIT_ATTACHMENT_DIR"),
             attachment_max_bytes=_env_int("ACQUIT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
+            invitation_max_age_seconds=_env_int("ACQUIT_INVITATION_MAX_AGE", 7 * 86400),
             pay_link_days=_env_int("ACQUIT_PAY_LINK_DAYS", 30),
             guest_partial_payments=_env_bool("ACQUIT_GUEST_PARTIAL_PAYMENTS", False),
             payment_gateway=_env("ACQUIT_PAYMENT_GATEWAY"),
