@@ -45,6 +45,20 @@ def test_a_guest_pays_the_whole_invoice_and_gets_a_receipt(db, client, gateway, 
     assert "This invoice is paid" in again
 
 
+def test_one_invoices_link_cannot_reach_another_invoices_payment(db, client, make, gateway, pay_links, invoice):
+    other = make.invoice(invoice.company, number="INV-GUEST-10", total=10_000)
+    other_payment = pay(client, gateway, pay_links.link_for(other).token).headers["Location"].rsplit("/", 1)[1]
+    token = pay_links.link_for(invoice).token
+
+    seen = client.get(f"/pay/{token}/payments/{other_payment}?lang=en")
+    checked = client.post(f"/pay/{token}/payments/{other_payment}/check?lang=en", data={})
+
+    for response in (seen, checked):
+        assert response.status_code == 404
+        assert "INV-GUEST-10" not in response.get_data(as_text=True)
+    assert db.scalar(select(func.count()).select_from(Payment)) == 1
+
+
 def test_resubmitting_the_same_page_charges_once(db, client, gateway, pay_links, invoice):
     token = pay_links.link_for(invoice).token
     page = client.get(f"/pay/{token}?lang=en").get_data(as_text=True)

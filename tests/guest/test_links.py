@@ -1,8 +1,10 @@
 """A PAY NOW link reaches one invoice, expires, can be revoked, and shows a clear page when it can't be used."""
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from portal.audit import Actor
 from portal.billing.invoices import void_invoice
@@ -53,6 +55,19 @@ def test_revoking_stops_every_link_sent_so_far_but_not_new_ones(db, pay_links, i
     with pytest.raises(RevokedPayLink):
         pay_links.invoice_for(db, old, now=NOW)
     assert pay_links.invoice_for(db, pay_links.link_for(invoice, now=NOW).token, now=NOW) is invoice
+
+
+def test_one_invoices_signature_does_not_make_another_invoices_link(db, make, pay_links, invoice):
+    other = make.invoice(invoice.company, number="INV-GUEST-2", total=99_00)
+    mine, theirs = pay_links.link_for(invoice, now=NOW).token, pay_links.link_for(other, now=NOW).token
+    my_payload, my_signature = mine.rsplit(".", 1)
+    their_payload, _ = theirs.rsplit(".", 1)
+    [invoice_id, version, expires] = json.loads(base64_decode(my_payload))
+    renamed = base64_encode(json.dumps([other.id, version, expires], separators=(",", ":"))).decode()
+    assert invoice_id == invoice.id
+    for spliced in (f"{their_payload}.{my_signature}", f"{renamed}.{my_signature}"):
+        with pytest.raises(InvalidPayLink):
+            pay_links.invoice_for(db, spliced, now=NOW)
 
 
 def test_a_link_signed_with_another_secret_is_refused(db, invoice):
