@@ -16,24 +16,18 @@ in test-artifacts/.
 
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, Response, expect, sync_playwright
-from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import BaseWSGIServer, make_server
+from sqlalchemy.orm import Session
 
-from portal import create_app, migrate
-from portal.db import make_engine
-from portal.extensions import db
 from portal.models import User
 from tests.builders import Builders
-from tests.conftest import ReceivedEmail, SmtpServer, _fresh_postgres_database, _worker_suffix, app_config
+from tests.conftest import ReceivedEmail, SmtpServer
+from tests.live import LiveServer, engine_of, live_database, serve, session_on
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,58 +47,30 @@ expect.set_options(timeout=TIMEOUT_MS)
 _TEST_FAILED = pytest.StashKey[bool]()
 
 
-@dataclass
-class LiveServer:
-    """The portal served on 127.0.0.1; `url` has no trailing slash."""
-
-    app: Flask
-    url: str
-    database_url: str
-
-
 @pytest.fixture(scope="session")
 def live_database_url(tmp_path_factory) -> str:
-    server_url = os.environ.get("ACQUIT_TEST_DATABASE_URL")
-    if not server_url:
-        url = f"sqlite:///{tmp_path_factory.mktemp('live-db') / 'acquit-live.sqlite3'}"
-    else:
-        url = _fresh_postgres_database(server_url, f"acquit_test_live_{_worker_suffix()}")
-    migrate.upgrade(url)
-    return url
+    return live_database(tmp_path_factory, "live")
 
 
 @pytest.fixture(scope="session")
 def live_server(live_database_url, live_server_config) -> Iterator[LiveServer]:
     """The real app over real HTTP, committing to its own database, for this test process."""
     # CSRF stays on: the browser goes through the real forms, tokens and all.
-    app = create_app(app_config(live_database_url, TESTING=False, WTF_CSRF_ENABLED=True, **live_server_config))
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    live = LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}", database_url=live_database_url)
-    app.config["ACQUIT_BASE_URL"] = live.url
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    yield live
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
-    with app.app_context():
-        db.engine.dispose()
+    with serve(live_database_url, "live-server", **live_server_config) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")
 def live_engine(live_server):
-    engine = make_engine(live_server.database_url)
-    yield engine
-    engine.dispose()
+    with engine_of(live_server) as engine:
+        yield engine
 
 
 @pytest.fixture
 def live_db(live_engine) -> Iterator[Session]:
     """A session on the live server's database; `commit()` before the browser looks."""
-    session = sessionmaker(bind=live_engine, expire_on_commit=False)()
-    yield session
-    session.rollback()
-    session.close()
+    with session_on(live_engine) as session:
+        yield session
 
 
 @pytest.fixture

@@ -20,10 +20,8 @@
 
 import hashlib
 import hmac
-import os
 import re
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,17 +29,12 @@ from dataclasses import dataclass
 
 import pytest
 import stripe
-from flask import Flask
-from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.serving import make_server
+from sqlalchemy.orm import Session
 
-from portal import create_app, migrate
 from portal.audit import Actor
-from portal.db import make_engine
-from portal.extensions import db as database
 from portal.models import Company, Invoice, SavedCard, User
 from portal.payments.service import PaymentContext, finish_saving_card, start_saving_card
-from tests.conftest import _fresh_postgres_database, _worker_suffix, app_config
+from tests.live import LiveServer, engine_of, live_database, serve, session_on
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe, WebhookInbox
 
 WEBHOOK_SECRET = "whsec_acquit_payments_tests"
@@ -184,62 +177,32 @@ def replay_webhook(client, body: bytes, signature: str | None):
 # --- The app over real HTTP, committing for real, paying through localstripe ------------
 
 
-@dataclass
-class LivePortal:
-    """The portal served on 127.0.0.1 by werkzeug's threaded server; `url` has no trailing slash."""
-
-    app: Flask
-    url: str
-    database_url: str
-
-
 @pytest.fixture(scope="session")
 def payments_live_database_url(tmp_path_factory) -> str:
-    server_url = os.environ.get("ACQUIT_TEST_DATABASE_URL")
-    if not server_url:
-        url = f"sqlite:///{tmp_path_factory.mktemp('payments-live-db') / 'acquit-payments-live.sqlite3'}"
-    else:
-        url = _fresh_postgres_database(server_url, f"acquit_test_payments_live_{_worker_suffix()}")
-    migrate.upgrade(url)
-    return url
+    return live_database(tmp_path_factory, "payments-live")
 
 
 @pytest.fixture(scope="session")
-def payments_live_server(payments_live_database_url, localstripe) -> Iterator[LivePortal]:
+def payments_live_server(payments_live_database_url, localstripe) -> Iterator[LiveServer]:
     """The real app over real HTTP, CSRF on, on its own database, paying through localstripe.
 
     Nothing is rolled back: each test seeds its own company (the builders number
     everything) and localstripe is not reset under it, so tests count charges per customer.
     """
-    app = create_app(app_config(payments_live_database_url, TESTING=False, WTF_CSRF_ENABLED=True,
-                                **stripe_config(localstripe.server)))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    live = LivePortal(app=app, url=f"http://127.0.0.1:{server.server_port}", database_url=payments_live_database_url)
-    app.config["ACQUIT_BASE_URL"] = live.url
-    thread = threading.Thread(target=server.serve_forever, name="payments-live-server", daemon=True)
-    thread.start()
-    yield live
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
-    with app.app_context():
-        database.engine.dispose()
+    with serve(payments_live_database_url, "payments-live-server", **stripe_config(localstripe.server)) as live:
+        yield live
 
 
 @pytest.fixture(scope="session")
 def payments_live_engine(payments_live_server):
-    engine = make_engine(payments_live_server.database_url)
-    yield engine
-    engine.dispose()
+    with engine_of(payments_live_server) as engine:
+        yield engine
 
 
 @pytest.fixture
 def live_session(payments_live_engine) -> Iterator[Session]:
-    """A session on the live server's database; commit before the server looks."""
-    session = sessionmaker(bind=payments_live_engine, expire_on_commit=False)()
-    yield session
-    session.rollback()
-    session.close()
+    with session_on(payments_live_engine) as session:
+        yield session
 
 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

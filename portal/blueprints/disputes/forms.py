@@ -7,6 +7,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.billing.errors import InvalidAmount
 from portal.billing.money import parse_amount
+from portal.blueprints.amounts import AmountForm
 from portal.disputes.attachments import Upload
 from portal.disputes.service import MAX_MESSAGE_LENGTH, MAX_NOTE_LENGTH, DisputeClaim
 from portal.i18n import DISPUTE_REASON_LABELS, money
@@ -82,23 +83,10 @@ class StaffMessageForm(MessageForm):
     ask_customer = SubmitField(_l("Send and ask the customer for more information"))
 
 
-class CreditForm(FlaskForm):
+class CreditForm(AmountForm):
     amount = StringField(_l("Amount to credit"), validators=[DataRequired(), Length(max=32)])
     credit_note_number = StringField(_l("Credit note number"), validators=[DataRequired(), Length(max=64)])
     note = TextAreaField(_l("Note to the customer"), validators=[Optional(), Length(max=MAX_NOTE_LENGTH)])
-
-    def __init__(self, *args, currency: str, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.currency = currency
-
-    def validate_amount(self, field):
-        try:
-            parse_amount(field.data, self.currency)
-        except InvalidAmount:
-            raise ValidationError(_l("Enter an amount such as 1234.56.")) from None
-
-    def amount_in_minor_units(self) -> int:
-        return parse_amount(self.amount.data, self.currency)
 
 
 class RejectForm(FlaskForm):

@@ -1,0 +1,81 @@
+"""The real app served over real HTTP on a migrated database of its own, for tests that need a
+server a browser or other threads can reach (tests/browser, tests/payments' concurrency tests).
+
+Nothing is rolled back there: requests commit for real, and what a test seeds through a
+`live_session` must be committed before the server can see it.
+"""
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.serving import make_server
+
+from portal import create_app, migrate
+from portal.db import make_engine
+from portal.extensions import db
+from tests.conftest import _fresh_postgres_database, _worker_suffix, app_config
+
+
+@dataclass
+class LiveServer:
+    """The portal served on 127.0.0.1 by werkzeug's threaded server; `url` has no trailing slash."""
+
+    app: Flask
+    url: str
+    database_url: str
+
+
+def live_database(tmp_path_factory, name: str) -> str:
+    """A migrated database for one test process: SQLite, or PostgreSQL when ACQUIT_TEST_DATABASE_URL is set."""
+    server_url = os.environ.get("ACQUIT_TEST_DATABASE_URL")
+    if not server_url:
+        url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'acquit.sqlite3'}"
+    else:
+        url = _fresh_postgres_database(server_url, f"acquit_test_{name.replace('-', '_')}_{_worker_suffix()}")
+    migrate.upgrade(url)
+    return url
+
+
+@contextmanager
+def serve(database_url: str, name: str, **config) -> Iterator[LiveServer]:
+    """`create_app` on `database_url`, CSRF on (clients go through the real forms), served in a thread."""
+    app = create_app(app_config(database_url, TESTING=False, WTF_CSRF_ENABLED=True, **config))
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    live = LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}", database_url=database_url)
+    app.config["ACQUIT_BASE_URL"] = live.url
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield live
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        with app.app_context():
+            db.engine.dispose()
+
+
+@contextmanager
+def engine_of(live: LiveServer) -> Iterator[Engine]:
+    engine = make_engine(live.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def session_on(engine: Engine) -> Iterator[Session]:
+    """A session on the live server's database; commit before the server looks."""
+    session = sessionmaker(bind=engine, expire_on_commit=False)()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
