@@ -33,11 +33,17 @@ def _worker_suffix() -> str:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
     """A database of this test process's own, migrated to head."""
+    return migrated_database(tmp_path_factory, "db")
+
+
+def migrated_database(tmp_path_factory, name: str) -> str:
+    """A new database for this test process, migrated to head: a SQLite file, or a database
+    on the PostgreSQL server ACQUIT_TEST_DATABASE_URL points at."""
     server_url = os.environ.get("ACQUIT_TEST_DATABASE_URL")
     if not server_url:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'acquit-test.sqlite3'}"
+        url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'acquit.sqlite3'}"
     else:
-        url = _fresh_postgres_database(server_url, f"acquit_test_{_worker_suffix()}")
+        url = _fresh_postgres_database(server_url, f"acquit_test_{name.replace('-', '_')}_{_worker_suffix()}")
     migrate.upgrade(url)
     return url
 

@@ -5,7 +5,6 @@ Nothing is rolled back there: requests commit for real, and what a test seeds th
 `live_session` must be committed before the server can see it.
 """
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,10 +15,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
-from portal import create_app, migrate
+from portal import create_app
 from portal.db import make_engine
 from portal.extensions import db
-from tests.conftest import _fresh_postgres_database, _worker_suffix, app_config
+from tests.conftest import app_config
 
 
 @dataclass
@@ -29,17 +28,6 @@ class LiveServer:
     app: Flask
     url: str
     database_url: str
-
-
-def live_database(tmp_path_factory, name: str) -> str:
-    """A migrated database for one test process: SQLite, or PostgreSQL when ACQUIT_TEST_DATABASE_URL is set."""
-    server_url = os.environ.get("ACQUIT_TEST_DATABASE_URL")
-    if not server_url:
-        url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'acquit.sqlite3'}"
-    else:
-        url = _fresh_postgres_database(server_url, f"acquit_test_{name.replace('-', '_')}_{_worker_suffix()}")
-    migrate.upgrade(url)
-    return url
 
 
 @contextmanager

@@ -26,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from portal.models import User
 from tests.builders import Builders
-from tests.conftest import ReceivedEmail, SmtpServer
-from tests.live import LiveServer, engine_of, live_database, serve, session_on
+from tests.conftest import ReceivedEmail, SmtpServer, migrated_database
+from tests.live import LiveServer, engine_of, serve, session_on
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,7 +49,7 @@ _TEST_FAILED = pytest.StashKey[bool]()
 
 @pytest.fixture(scope="session")
 def live_database_url(tmp_path_factory) -> str:
-    return live_database(tmp_path_factory, "live")
+    return migrated_database(tmp_path_factory, "live")
 
 
 @pytest.fixture(scope="session")

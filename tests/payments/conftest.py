@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 from portal.audit import Actor
 from portal.models import Company, Invoice, SavedCard, User
 from portal.payments.service import PaymentContext, finish_saving_card, start_saving_card
-from tests.live import LiveServer, engine_of, live_database, serve, session_on
+from tests.conftest import migrated_database
+from tests.live import LiveServer, engine_of, serve, session_on
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe, WebhookInbox
 
 WEBHOOK_SECRET = "whsec_acquit_payments_tests"
@@ -179,7 +180,7 @@ def replay_webhook(client, body: bytes, signature: str | None):
 
 @pytest.fixture(scope="session")
 def payments_live_database_url(tmp_path_factory) -> str:
-    return live_database(tmp_path_factory, "payments-live")
+    return migrated_database(tmp_path_factory, "payments-live")
 
 
 @pytest.fixture(scope="session")
