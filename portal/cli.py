@@ -1,5 +1,6 @@
 """The `acquit` command: the Flask CLI plus Acquit's own groups (db, demo, outbox)."""
 
+import signal
 import sys
 
 import click
@@ -76,6 +77,8 @@ def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port:
                    "pay with card 4242 4242 4242 4242, any future expiry, any CVC "
                    "(4000 0027 6000 3184 asks for 3-D Secure, 4000 0000 0000 0341 is declined).")
     click.echo(f"Serving the portal on http://{host}:{port}/  (Ctrl+C to stop)")
+    # A `kill` stops the demo as Ctrl+C does, so the fake Stripe is not left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         # Flask's app.run() refuses to serve from inside a `flask` CLI command; its server does not.
         run_simple(host, port, current_app._get_current_object(), threaded=True)
