@@ -5,10 +5,11 @@ import os
 
 from flask import Flask, flash, make_response, redirect, request, session
 from flask_login import current_user, login_url
+from werkzeug.routing import IntegerConverter
 
 from portal import errors, i18n
 from portal.config import Settings
-from portal.db import begin_write
+from portal.db import MAX_ROW_ID, begin_write
 from portal.extensions import babel, csrf, db, htmx, login_manager
 from portal.mail import outbox
 from portal.payments.service import PaymentContext
@@ -18,6 +19,7 @@ from portal.payments.setup import gateway_from_config
 def create_app(config: dict | None = None) -> Flask:
     """Build the portal: settings from the environment, then `config` overrides on top."""
     app = Flask(__name__, instance_relative_config=True)
+    app.url_map.converters["int"] = RowId
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(Settings.from_environment().flask_config(app.instance_path))
     app.config.update(config or {})
@@ -30,6 +32,14 @@ def create_app(config: dict | None = None) -> Flask:
     i18n.register_template_helpers(app)
     register_commands(app)
     return app
+
+
+class RowId(IntegerConverter):
+    """`<int:…>` in every route: a number beyond what the database can store is no row of it (404), not an error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def register_extensions(app: Flask) -> None:

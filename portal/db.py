@@ -34,6 +34,10 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={_BEGIN_IMMEDIATE: True})
 
 
+#: The largest id a row can have (a signed 64-bit integer, on SQLite and PostgreSQL alike).
+MAX_ROW_ID = 2**63 - 1
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):

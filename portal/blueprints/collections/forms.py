@@ -2,10 +2,10 @@ from flask_babel import lazy_gettext as _l
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from portal.blueprints.amounts import AmountForm
+from portal.blueprints.forms import ROW_ID, AmountForm
 
 
 class RefundForm(AmountForm):
-    allocation_id = IntegerField(validators=[DataRequired()])
+    allocation_id = IntegerField(validators=[DataRequired(), ROW_ID])
     amount = StringField(_l("Amount to refund"), validators=[DataRequired(), Length(max=32)])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])

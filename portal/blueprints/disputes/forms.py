@@ -7,7 +7,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.billing.errors import InvalidAmount
 from portal.billing.money import parse_amount
-from portal.blueprints.amounts import AmountForm
+from portal.blueprints.forms import AmountForm
 from portal.disputes.attachments import Upload
 from portal.disputes.service import MAX_MESSAGE_LENGTH, MAX_NOTE_LENGTH, DisputeClaim
 from portal.i18n import DISPUTE_REASON_LABELS, money

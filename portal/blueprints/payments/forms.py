@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import FieldList, HiddenField, IntegerField, RadioField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from portal.blueprints.amounts import AmountForm
+from portal.blueprints.forms import ROW_ID, AmountForm
 
 MAX_INVOICES_PER_PAYMENT = 100
 
@@ -17,7 +17,7 @@ class AttemptForm(AmountForm):
 
 
 class PayForm(AttemptForm):
-    invoice = FieldList(IntegerField(validators=[DataRequired()]), min_entries=1,
+    invoice = FieldList(IntegerField(validators=[DataRequired(), ROW_ID]), min_entries=1,
                         max_entries=MAX_INVOICES_PER_PAYMENT)
     card = RadioField(_l("Card"), coerce=int, validate_choice=True)
 

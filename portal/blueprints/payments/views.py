@@ -9,7 +9,8 @@ from portal.billing import history
 from portal.blueprints.guards import clerk_required, current_company, payer_required
 from portal.blueprints.payments import blueprint, payment_context
 from portal.blueprints.redirects import local_path
-from portal.blueprints.payments.forms import CardSetupForm, ConfirmForm, PayForm
+from portal.blueprints.forms import row_ids
+from portal.blueprints.payments.forms import MAX_INVOICES_PER_PAYMENT, CardSetupForm, ConfirmForm, PayForm
 from portal.disputes.service import undisputed_amounts_due
 from portal.extensions import db
 from portal.models import PaymentStatus
@@ -27,7 +28,7 @@ def index():
 @payer_required
 def new():
     company = current_company()
-    invoice_ids = [int(value) for value in request.args.getlist("invoice") if value.isdigit()][:100]
+    invoice_ids = row_ids(request.args.getlist("invoice"))[:MAX_INVOICES_PER_PAYMENT]
     if not invoice_ids:
         flash(_("Tick the invoices you want to pay, then choose “Pay the selected invoices”."), "info")
         return redirect(url_for("invoices.index"), code=303)
@@ -40,7 +41,7 @@ def new():
 def create():
     company = current_company()
     form = PayForm(currency=company.currency)
-    invoice_ids = [value for value in (form.invoice.data or []) if isinstance(value, int)]
+    invoice_ids = row_ids(form.invoice.data or [])
     _offer_cards(form)
     if not form.validate():
         return _payment_page(form, invoice_ids, status=400)
