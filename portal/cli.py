@@ -193,7 +193,7 @@ def import_group() -> None:
 @with_appcontext
 def import_invoices_command(file, dry_run: bool, send_emails: bool) -> None:
     from portal.audit import Actor
-    from portal.billing.csv_import import ImportRejected, import_invoices
+    from portal.billing.csv_import import FLUSH_EVERY, ImportRejected, import_invoices
     from portal.extensions import db
 
     try:
@@ -213,16 +213,21 @@ def import_invoices_command(file, dry_run: bool, send_emails: bool) -> None:
         from portal.blueprints.guest import pay_links
         from portal.guest.service import send_invoice_email
 
-        for invoice in report.created:
-            send_invoice_email(db.session, actor, invoice, links=pay_links(),
+        from portal.models import Invoice
+
+        for position, invoice_id in enumerate(report.created_invoice_ids, start=1):
+            send_invoice_email(db.session, actor, db.session.get(Invoice, invoice_id), links=pay_links(),
                                supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"])
+            if position % FLUSH_EVERY == 0:
+                db.session.flush()
+                db.session.expunge_all()
     db.session.commit()
     click.echo(f"Imported {report.invoices} invoices ({report.lines} lines): {outcomes}.")
-    if send_emails and report.created:
+    if send_emails and report.created_invoice_ids:
         from portal import deliver_enqueued_mail
 
         deliver_enqueued_mail(current_app)
-        click.echo(f"{len(report.created)} new invoice(s) e-mailed with a PAY NOW link "
+        click.echo(f"{len(report.created_invoice_ids)} new invoice(s) e-mailed with a PAY NOW link "
                    "(what the mail server did not take waits for `acquit outbox deliver`).")
 
 

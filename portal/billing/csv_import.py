@@ -60,7 +60,10 @@ class ImportReport:
     invoices: int = 0
     lines: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
-    created: list = field(default_factory=list)
+    created_invoice_ids: list[int] = field(default_factory=list)
+
+
+FLUSH_EVERY = 500
 
 
 @dataclass
@@ -75,6 +78,9 @@ def import_invoices(session: Session, actor: Actor, rows: Iterable[str], *, max_
 
     Raises `ImportRejected` (having written nothing the caller should keep: roll back) if
     any row is bad; otherwise returns what was created, updated or left unchanged.
+    The whole file is one transaction, so that it imports all or nothing; to keep memory
+    flat however long the file, what is written is flushed and let go of as it goes
+    (the session's objects are detached every `FLUSH_EVERY` invoices).
     """
     reader = csv.DictReader(rows)
     errors: list[RowError] = []
@@ -114,7 +120,10 @@ def import_invoices(session: Session, actor: Actor, rows: Iterable[str], *, max_
         raise ImportRejected([RowError(1, None, "the file has no invoice rows")])
 
     report = ImportReport(invoices=len(pending), lines=line_count)
-    for number, invoice in pending.items():
+    for position, (number, invoice) in enumerate(pending.items(), start=1):
+        if position % FLUSH_EVERY == 0:
+            session.flush()
+            session.expunge_all()
         try:
             written, outcome = upsert_invoice(session, actor, number, InvoiceData(lines=invoice.lines, **invoice.header))
         except BillingError as error:
@@ -124,7 +133,7 @@ def import_invoices(session: Session, actor: Actor, rows: Iterable[str], *, max_
             continue
         report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
         if outcome == "created":
-            report.created.append(written)
+            report.created_invoice_ids.append(written.id)
     if errors:
         raise ImportRejected(errors)
     return report

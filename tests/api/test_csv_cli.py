@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
-from portal.models import AuditEvent, Invoice, InvoiceLine
+from portal.models import AuditEvent, Invoice, InvoiceLine, OutboxMessage
 
 HEADER = ("invoice_number,company_ref,po_number,issue_date,due_date,currency,description,quantity,unit_amount,"
           "tax_rate,custom.cost_centre\n")
@@ -109,3 +109,19 @@ def test_a_file_saved_by_excel_with_a_byte_order_mark_imports(db, acme, app, tmp
 
     assert result.exit_code == 0, result.output
     assert count(db, Invoice) == 1
+
+
+def test_a_file_longer_than_a_flush_is_imported_and_e_mailed_whole(db, make, import_file, monkeypatch):
+    # The import lets go of what it wrote every FLUSH_EVERY invoices, to keep memory flat.
+    monkeypatch.setattr("portal.billing.csv_import.FLUSH_EVERY", 3)
+    make.company(ref="ACME", billing_emails=["ap@acme.test"])
+    db.commit()
+
+    result = import_file([row(f"INV-{n}") for n in range(1, 11)] + [row("INV-3", description="Delivery")])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "Imported 10 invoices (11 lines): 10 created."
+    assert count(db, Invoice) == 10 and count(db, InvoiceLine) == 11
+    assert count(db, OutboxMessage) == 10
+    sent = db.scalars(select(AuditEvent.invoice_id).where(AuditEvent.action == "invoice.sent")).all()
+    assert sorted(sent) == sorted(db.scalars(select(Invoice.id)).all())
