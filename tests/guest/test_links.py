@@ -42,6 +42,15 @@ def test_a_flipped_byte_is_refused(db, pay_links, invoice, position):
         pay_links.invoice_for(db, flipped, now=NOW)
 
 
+def test_a_change_to_the_spare_bits_of_the_last_character_is_refused_too(db, pay_links, invoice):
+    token = pay_links.link_for(invoice, now=NOW).token
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # The signature's 20 bytes fill 27 base64 characters: the last one's two low bits are spare.
+    same_bits = alphabet[alphabet.index(token[-1]) ^ 1]
+    with pytest.raises(InvalidPayLink):
+        pay_links.invoice_for(db, token[:-1] + same_bits, now=NOW)
+
+
 def test_a_link_expires(db, pay_links, invoice):
     token = pay_links.link_for(invoice, now=NOW).token
     assert pay_links.invoice_for(db, token, now=NOW + timedelta(days=29, hours=23)) is invoice
