@@ -19,6 +19,15 @@ def row_ids(values) -> list[int]:
     return [number for number in numbers if isinstance(number, int) and 1 <= number <= MAX_ROW_ID]
 
 
+def check_amount(field, currency: str) -> None:
+    """Validate `field`, if filled in, as an amount in `currency`."""
+    if field.data:
+        try:
+            parse_amount(field.data, currency)
+        except InvalidAmount:
+            raise ValidationError(_l("Enter an amount such as 1234.56.")) from None
+
+
 class AmountForm(FlaskForm):
     """A form whose `amount` field is typed in `currency` ("1234.56") and read as minor units;
     whether it is required is the field's own business."""
@@ -28,11 +37,7 @@ class AmountForm(FlaskForm):
         self.currency = currency
 
     def validate_amount(self, field):
-        if field.data:
-            try:
-                parse_amount(field.data, self.currency)
-            except InvalidAmount:
-                raise ValidationError(_l("Enter an amount such as 1234.56.")) from None
+        check_amount(field, self.currency)
 
     def amount_in_minor_units(self) -> int | None:
         return parse_amount(self.amount.data, self.currency) if self.amount.data else None

@@ -3,11 +3,11 @@ from flask_wtf.i18n import translations as wtforms_translations
 from wtforms import DateField, Form, IntegerField, SelectField, StringField
 from wtforms.validators import NumberRange, Optional, Length, ValidationError
 
-from portal.billing.errors import InvalidAmount
 from portal.billing.exports import ExportFilters
 from portal.billing.history import DEFAULT_PAGE_SIZE, PAGE_SIZES, HistoryQuery, SortKey
 from portal.billing.money import parse_amount
 from portal.billing.status import CUSTOMER_STATUSES, InvoiceStatus
+from portal.blueprints.forms import check_amount
 from portal.i18n import STATUS_LABELS
 
 MAX_PAGE = 1_000_000
@@ -48,21 +48,14 @@ class HistoryFilterForm(Form):
         self.per_page.choices = [(str(size), str(size)) for size in PAGE_SIZES]
 
     def validate_amount_min(self, field):
-        self._check_amount(field)
+        check_amount(field, self.currency)
 
     def validate_amount_max(self, field):
-        self._check_amount(field)
+        check_amount(field, self.currency)
 
     def validate_issued_to(self, field):
         if field.data and self.issued_from.data and field.data < self.issued_from.data:
             raise ValidationError(_l("The end date is before the start date."))
-
-    def _check_amount(self, field):
-        if field.data:
-            try:
-                parse_amount(field.data, self.currency)
-            except InvalidAmount:
-                raise ValidationError(_l("Enter an amount such as 1234.56.")) from None
 
     def export_filters(self, company_id: int | None) -> ExportFilters:
         """The PO, amount range and date range of these filters, for a CSV export."""
