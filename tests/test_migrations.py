@@ -104,3 +104,26 @@ def test_every_migration_can_be_undone_and_redone_one_step_at_a_time(empty_datab
         migrate.downgrade(empty_database_url, "-1")
         migrate.upgrade(empty_database_url, revision)
     assert _drift(empty_database_url) == []
+
+
+def test_invoices_loaded_before_custom_fields_were_searchable_become_searchable(empty_database_url):
+    migrate.upgrade(empty_database_url, "fdc4c3081647")
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO company (id, external_ref, name, billing_emails, locale, currency, created_at, updated_at) "
+                "VALUES (1, 'ACME', 'Acme', '[]', 'fr', 'EUR', '2026-11-01 00:00:00', '2026-11-01 00:00:00')"))
+            for invoice_id, fields in ((1, '{"cost_centre": "R&D Lyon"}'), (2, '{}')):
+                connection.execute(text(
+                    "INSERT INTO invoice (id, company_id, number, issue_date, due_date, currency, amount_net, "
+                    "amount_tax, amount_total, amount_paid, amount_credited, custom_fields, created_at, updated_at) "
+                    "VALUES (:id, 1, :number, '2026-11-01', '2026-12-01', 'EUR', 100, 20, 120, 0, 0, :fields, "
+                    "'2026-11-01 00:00:00', '2026-11-01 00:00:00')"), {"id": invoice_id, "number": f"INV-{invoice_id}",
+                                                                     "fields": fields})
+        migrate.upgrade(empty_database_url)
+        with engine.connect() as connection:
+            searchable = dict(connection.execute(text("SELECT id, custom_fields_text FROM invoice")).all())
+    finally:
+        engine.dispose()
+    assert searchable == {1: "r&d lyon", 2: ""}

@@ -147,6 +147,7 @@ def _apply_filters(statement: Select, query: HistoryQuery, status, currency: str
         matches = [
             func.lower(Invoice.number).contains(needle, autoescape=True),
             func.lower(func.coalesce(Invoice.po_number, "")).contains(needle, autoescape=True),
+            Invoice.custom_fields_text.contains(needle, autoescape=True),
         ]
         try:
             amount = parse_amount(query.text, currency)

@@ -14,7 +14,7 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portal.db import Base
 from portal.models.company import Company
@@ -57,6 +57,9 @@ class Invoice(Base):
     amount_paid: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_credited: Mapped[int] = mapped_column(BigInteger, default=0)
     custom_fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The custom fields' values, lowercased, one a line: what the invoice search looks in
+    # (the same on SQLite and PostgreSQL, and not the field names). Kept by `_index_custom_fields`.
+    custom_fields_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Part of every PAY NOW link; bumping it revokes all the links already sent.
     pay_link_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Issued invoices are the ones customers see; an invoice not yet issued is a draft.
@@ -78,8 +81,18 @@ class Invoice(Base):
     def amount_due(self) -> int:
         return self.amount_total - self.amount_paid - self.amount_credited
 
+    @validates("custom_fields")
+    def _index_custom_fields(self, _key, fields: dict | None) -> dict:
+        self.custom_fields_text = custom_fields_text(fields)
+        return fields
+
     def __repr__(self) -> str:
         return f"<Invoice {self.number}>"
+
+
+def custom_fields_text(fields: dict | None) -> str:
+    """What the invoice search matches of custom fields: their values, lowercased, one a line."""
+    return "\n".join(str(value) for value in (fields or {}).values()).lower()
 
 
 class InvoiceLine(Base):

@@ -124,6 +124,25 @@ def test_text_search_matches_part_of_the_purchase_order_whatever_the_case(db, ma
     assert _numbers(_history(db, company, text="ALPHA")) == ["INV-1"]
 
 
+def test_text_search_matches_a_custom_field_value_but_not_its_name(db, make):
+    company = make.company()
+    make.invoice(company, number="INV-1", custom_fields={"cost_centre": "R&D Lyon"})
+    make.invoice(company, number="INV-2", custom_fields={"cost_centre": "Boutique Écully"})
+    make.invoice(company, number="INV-3")
+    assert _numbers(_history(db, company, text="r&d")) == ["INV-1"]
+    assert _numbers(_history(db, company, text="ÉCULLY")) == ["INV-2"]
+    assert _numbers(_history(db, company, text="cost_centre")) == []
+
+
+def test_changing_custom_fields_changes_what_the_search_finds(db, make):
+    company = make.company()
+    invoice = make.invoice(company, number="INV-1", custom_fields={"site": "Lyon"})
+    invoice.custom_fields = {"site": "Nantes"}
+    db.flush()
+    assert _numbers(_history(db, company, text="nantes")) == ["INV-1"]
+    assert _numbers(_history(db, company, text="lyon")) == []
+
+
 def test_text_search_ignores_surrounding_spaces(db, make):
     company = make.company()
     _invoice(make, company, "INV-ABC")
