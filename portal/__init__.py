@@ -9,6 +9,7 @@ from werkzeug.routing import IntegerConverter
 
 from portal import errors, i18n
 from portal.config import Settings
+from portal.blueprints.uploads import allow_uploads_where_accepted
 from portal.db import MAX_ROW_ID, begin_write
 from portal.extensions import babel, csrf, db, htmx, login_manager
 from portal.mail import outbox
@@ -44,6 +45,7 @@ class RowId(IntegerConverter):
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
+    app.before_request(allow_uploads_where_accepted)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, default_translation_directories="translations")
     htmx.init_app(app)

@@ -128,8 +128,10 @@ class Settings:
             "SESSION_COOKIE_SECURE": self.session_cookie_secure,
             "REMEMBER_COOKIE_SECURE": self.session_cookie_secure,
             "REMEMBER_COOKIE_HTTPONLY": True,
-            # The dispute forms promise this many files of the largest size, plus their text fields.
-            "MAX_CONTENT_LENGTH": MAX_FILES_PER_MESSAGE * self.attachment_max_bytes + 1024 * 1024,
+            # Request bodies: 1 MiB (forms, API JSON, webhooks), except on the views that take
+            # files, where the dispute forms promise this many files of the largest size.
+            "MAX_CONTENT_LENGTH": 1024 * 1024,
+            "ACQUIT_UPLOAD_REQUEST_MAX_BYTES": MAX_FILES_PER_MESSAGE * self.attachment_max_bytes + 1024 * 1024,
             "WTF_CSRF_TIME_LIMIT": None,
             **self.extra,
         }

@@ -16,6 +16,7 @@ from portal.blueprints.disputes import (
 )
 from portal.blueprints.disputes.forms import CreditForm, RejectForm, StaffMessageForm, uploads
 from portal.blueprints.guards import staff_required
+from portal.blueprints.uploads import accepts_uploads
 from portal.disputes import service
 from portal.disputes.errors import DisputeError
 from portal.errors import dispute_status_code
@@ -44,6 +45,7 @@ def dispute(dispute_id: int):
 
 
 @blueprint.route("/disputes/<int:dispute_id>/messages", methods=["POST"])
+@accepts_uploads
 @staff_required
 def post_dispute_message(dispute_id: int):
     found = service.find_dispute(db.session, dispute_id)

@@ -13,6 +13,7 @@ from portal.blueprints.disputes import (
 )
 from portal.blueprints.disputes.forms import ConfirmForm, MessageForm, RaiseDisputeForm, uploads
 from portal.blueprints.guards import clerk_required, current_company, payer_required
+from portal.blueprints.uploads import accepts_uploads
 from portal.disputes import service
 from portal.disputes.errors import DisputeError
 from portal.errors import dispute_status_code
@@ -27,6 +28,7 @@ def index():
 
 
 @blueprint.route("/invoices/<int:invoice_id>/disputes/new", methods=["GET", "POST"])
+@accepts_uploads
 @payer_required
 def new(invoice_id: int):
     invoice = history.find_customer_invoice(db.session, current_company().id, invoice_id)
@@ -59,6 +61,7 @@ def show(dispute_id: int):
 
 
 @blueprint.route("/disputes/<int:dispute_id>/messages", methods=["POST"])
+@accepts_uploads
 @payer_required
 def post_message(dispute_id: int):
     dispute = service.find_customer_dispute(db.session, current_company().id, dispute_id)
