@@ -402,9 +402,12 @@ def test_the_team_rejects_a_dispute_with_its_reason(db, sign_in, alpha, staff, o
     assert rejected.status_code == 303
     assert [(d.status, d.resolution_note) for d in disputes_in(db)] == [
         ("rejected", "Both charges are for separate deliveries.")]
-    detail = sign_in(alpha.payer).get(f"/invoices/{alpha.invoice.id}")
+    payer = sign_in(alpha.payer)
+    detail = payer.get(f"/invoices/{alpha.invoice.id}")
     assert page(detail).find("span", class_="badge").text == "Open"
     assert "Dispute rejected — €30.00" in visible_text(detail)
+    closed = payer.get(f"/disputes/{open_dispute.id}")
+    assert page(closed).find("a", class_="primary").text == "Pay this invoice"  # nothing is held back any more
 
 
 @pytest.mark.parametrize(("form", "status", "message"), [
