@@ -48,7 +48,9 @@ def list_invoices(
     session: Session, filters: InvoiceFilters, *, after: list | None, limit: int, today: date
 ) -> tuple[list[Invoice], list | None]:
     """A page of invoices in creation order after the cursor `after`; and the next cursor."""
-    statement = select(Invoice).options(selectinload(Invoice.company)).order_by(Invoice.id).limit(limit + 1)
+    # Each invoice's status reads its disputes: loaded with the page, not one query per invoice.
+    statement = (select(Invoice).options(selectinload(Invoice.company), selectinload(Invoice.disputes))
+                 .order_by(Invoice.id).limit(limit + 1))
     if after is not None:
         if len(after) != 1 or not isinstance(after[0], int):
             raise InvalidCursor()

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from portal import clock
 from portal.db import Base
-from portal.models import AuditEvent, CreditNote, Invoice, InvoiceLine, OutboxMessage
+from portal.models import AuditEvent, Company, CreditNote, Invoice, InvoiceLine, OutboxMessage
 from portal.payments.ledger import record_offline_payment
 from tests.api.conftest import ErpClient, create_key_with_cli
 from tests.builders import Builders
@@ -353,3 +353,26 @@ def test_creating_an_invoice_mails_it_to_the_company_once_and_a_replay_does_not(
     erp.put("/invoices/INV-1", invoice_body())
 
     assert [message.recipients for message in db.scalars(select(OutboxMessage))] == [["ap@acme.test"]]
+
+
+def test_the_invoice_list_reads_every_status_in_a_fixed_number_of_queries(app, erp, db, engine, make, acme):
+    from portal.blueprints.disputes import dispute_context
+    from tests.blueprints.test_invoice_list_queries import counting_queries
+
+    with app.app_context():
+        context = dispute_context()
+    company = db.scalar(select(Company).where(Company.external_ref == "ACME"))
+    clerk = make.user(company)
+    for n in range(30):
+        invoice = make.invoice(company, number=f"INV-Q-{n:02d}")
+        if n % 2:
+            make.dispute(context, invoice, clerk, amount=1_00)
+    db.commit()
+
+    counts = []
+    for limit in (5, 25):
+        with counting_queries(engine) as statements:
+            response = erp.get("/invoices", query_string={"company": "ACME", "limit": limit})
+        assert response.status_code == 200 and len(response.get_json()["data"]) == limit
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts
