@@ -291,7 +291,7 @@ def post_message(session: Session, context: DisputeContext, author: User, disput
     text = _text(body, "message", MAX_MESSAGE_LENGTH)
     files = _checked_files(context, uploads)
     message = DisputeMessage(dispute_id=dispute.id, author_user_id=author.id, from_staff=author.is_staff, body=text)
-    dispute.messages.append(message)
+    session.add(message)
     session.flush()
     _attach(session, context, message, files)
 
