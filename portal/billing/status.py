@@ -10,7 +10,7 @@ from datetime import date
 from sqlalchemy import case, exists
 from sqlalchemy.sql.elements import ColumnElement
 
-from portal.models import ACTIVE_DISPUTE_STATUSES, Dispute, Invoice
+from portal.models import Dispute, Invoice
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -45,7 +45,7 @@ def invoice_status(invoice: Invoice, today: date) -> InvoiceStatus:
         return InvoiceStatus.DRAFT
     if invoice.amount_due <= 0:
         return InvoiceStatus.PAID
-    if any(dispute.status in ACTIVE_DISPUTE_STATUSES for dispute in invoice.disputes):
+    if invoice.has_active_dispute:
         return InvoiceStatus.DISPUTED
     if invoice.due_date < today:
         return InvoiceStatus.OVERDUE
@@ -57,9 +57,7 @@ def invoice_status(invoice: Invoice, today: date) -> InvoiceStatus:
 def status_expression(today: date) -> ColumnElement[str]:
     """`invoice_status` as a SQL expression over the invoice table."""
     amount_due = Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited
-    has_active_dispute = exists().where(
-        Dispute.invoice_id == Invoice.id, Dispute.status.in_([status.value for status in ACTIVE_DISPUTE_STATUSES])
-    )
+    has_active_dispute = exists().where(Dispute.invoice_id == Invoice.id, Dispute.is_active)
     return case(
         (Invoice.voided_at.is_not(None), InvoiceStatus.VOID.value),
         (Invoice.issued_at.is_(None), InvoiceStatus.DRAFT.value),

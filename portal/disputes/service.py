@@ -34,7 +34,6 @@ from portal.disputes.errors import (
 )
 from portal.mail import compose, outbox
 from portal.models import (
-    ACTIVE_DISPUTE_STATUSES,
     Company,
     CreditNote,
     Dispute,
@@ -81,15 +80,11 @@ class DisputeClaim:
 # What an active dispute holds back ------------------------------------------------------------
 
 
-def _is_active() -> ColumnElement[bool]:
-    return Dispute.status.in_([status.value for status in ACTIVE_DISPUTE_STATUSES])
-
-
 def disputed_amount_expression() -> ColumnElement[int]:
     """What active disputes hold back on each invoice, as SQL correlated to the invoice row (0 if none)."""
     return (
         select(func.coalesce(func.sum(Dispute.disputed_amount), 0))
-        .where(Dispute.invoice_id == Invoice.id, _is_active())
+        .where(Dispute.invoice_id == Invoice.id, Dispute.is_active)
         .correlate(Invoice)
         .scalar_subquery()
     )
@@ -107,7 +102,7 @@ def disputed_amounts(session: Session, invoice_ids: list[int]) -> dict[int, int]
         return {}
     rows = session.execute(
         select(Dispute.invoice_id, func.sum(Dispute.disputed_amount))
-        .where(Dispute.invoice_id.in_(set(invoice_ids)), _is_active())
+        .where(Dispute.invoice_id.in_(set(invoice_ids)), Dispute.is_active)
         .group_by(Dispute.invoice_id)
     ).all()
     return {invoice_id: int(total) for invoice_id, total in rows}
@@ -180,7 +175,7 @@ def invoice_disputes(session: Session, invoice: Invoice) -> list[Dispute]:
 
 def active_dispute(session: Session, invoice_id: int) -> Dispute | None:
     """The invoice's dispute in progress, if it has one (it never has two)."""
-    return session.scalar(select(Dispute).where(Dispute.invoice_id == invoice_id, _is_active()))
+    return session.scalar(select(Dispute).where(Dispute.invoice_id == invoice_id, Dispute.is_active))
 
 
 def thread(session: Session, dispute: Dispute) -> list[DisputeMessage]:
@@ -210,7 +205,7 @@ def dispute_queue(session: Session, *, order: QueueOrder = QueueOrder.AGE) -> li
     ordering = (oldest, largest) if order == QueueOrder.AGE else (largest, oldest)
     return list(session.scalars(
         select(Dispute)
-        .where(_is_active())
+        .where(Dispute.is_active)
         .options(selectinload(Dispute.invoice).selectinload(Invoice.company))
         .order_by(*ordering, Dispute.id)
     ))
@@ -430,7 +425,7 @@ def _locked_active(session: Session, dispute: Dispute) -> Dispute:
     locked = session.scalars(
         select(Dispute).where(Dispute.id == dispute.id).with_for_update().execution_options(populate_existing=True)
     ).one()
-    if locked.status not in ACTIVE_DISPUTE_STATUSES:
+    if not locked.is_active:
         raise DisputeConflict(f"dispute {dispute.id} is closed", code="closed")
     return locked
 

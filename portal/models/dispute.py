@@ -2,6 +2,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
@@ -31,7 +32,7 @@ class DisputeStatus(enum.StrEnum):
 #: A dispute in one of these holds its amount back from reminders, autopay and payment.
 ACTIVE_DISPUTE_STATUSES = (DisputeStatus.OPEN, DisputeStatus.AWAITING_CUSTOMER)
 
-_ACTIVE = text("status IN ('open', 'awaiting_customer')")
+_ACTIVE = text("status IN ({})".format(", ".join(f"'{status.value}'" for status in ACTIVE_DISPUTE_STATUSES)))
 
 
 class Dispute(Base):
@@ -59,6 +60,16 @@ class Dispute(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @hybrid_property
+    def is_active(self) -> bool:
+        """Still to be decided: it holds its amount back."""
+        return self.status in ACTIVE_DISPUTE_STATUSES
+
+    @is_active.inplace.expression
+    @classmethod
+    def _is_active_expression(cls):
+        return cls.status.in_([status.value for status in ACTIVE_DISPUTE_STATUSES])
 
     invoice: Mapped[Invoice] = relationship()
     lines: Mapped[list["DisputeLine"]] = relationship(back_populates="dispute", cascade="all, delete-orphan")

@@ -81,6 +81,10 @@ class Invoice(Base):
     def amount_due(self) -> int:
         return self.amount_total - self.amount_paid - self.amount_credited
 
+    @property
+    def has_active_dispute(self) -> bool:
+        return any(dispute.is_active for dispute in self.disputes)
+
     @validates("custom_fields")
     def _index_custom_fields(self, _key, fields: dict | None) -> dict:
         self.custom_fields_text = custom_fields_text(fields)

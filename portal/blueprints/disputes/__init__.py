@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 from portal.disputes import service
 from portal.disputes.attachments import MAX_FILES_PER_MESSAGE, AttachmentStore
 from portal.extensions import db
-from portal.models import ACTIVE_DISPUTE_STATUSES, Dispute, DisputeAttachment
+from portal.models import Dispute, DisputeAttachment
 
 blueprint = Blueprint("disputes", __name__)
 
@@ -35,7 +35,7 @@ def thread_context(dispute: Dispute, *, staff: bool) -> dict:
         "dispute": dispute,
         "messages": messages,
         "authors": service.message_authors(db.session, messages),
-        "is_active": dispute.status in ACTIVE_DISPUTE_STATUSES,
+        "is_active": dispute.is_active,
         "staff_view": staff,
         "thread_url_endpoint": "collections.dispute" if staff else "disputes.show",
         "attachment_endpoint": "collections.dispute_attachment" if staff else "disputes.attachment",
