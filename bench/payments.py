@@ -47,7 +47,8 @@ from portal.audit import Actor  # noqa: E402
 from portal.db import make_engine  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import Company, Payment, PaymentStatus  # noqa: E402
-from portal.payments.service import PaymentRequest, finish_saving_card, pay_invoices, start_saving_card  # noqa: E402
+from portal.payments.cards import finish_saving_card, start_saving_card  # noqa: E402
+from portal.payments.charging import PaymentRequest, pay_invoices  # noqa: E402
 from tests.builders import Builders  # noqa: E402
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe  # noqa: E402
 

@@ -13,8 +13,7 @@ from portal.blueprints.uploads import allow_uploads_where_accepted
 from portal.db import MAX_ROW_ID, begin_write
 from portal.extensions import babel, csrf, db, htmx, login_manager
 from portal.mail import outbox
-from portal.payments.service import PaymentContext
-from portal.payments.setup import gateway_from_config
+from portal.payments.setup import gateway_from_config, payment_context
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -57,9 +56,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.unauthorized_handler(_sign_in_first)
     gateway = gateway_from_config(app.config)
     if gateway is not None:
-        app.extensions["acquit.payments"] = PaymentContext(
-            gateway=gateway, supplier_name=app.config["ACQUIT_SUPPLIER_NAME"], base_url=app.config["ACQUIT_BASE_URL"]
-        )
+        app.extensions["acquit.payments"] = payment_context(app.config, gateway)
 
 
 def _load_user(session_id: str):

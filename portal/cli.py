@@ -2,6 +2,7 @@
 
 import signal
 import sys
+import time
 
 import click
 from flask import Flask, current_app
@@ -89,20 +90,17 @@ def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port:
 
 def _start_local_stripe(port: int, webhook_url: str):
     """Run localstripe (a test tool, in its own process) and point the app's payments at it."""
-    from portal.payments.service import PaymentContext
+    from portal.payments.setup import payment_context
     from portal.payments.stripe_gateway import StripeGateway
 
     launcher = _test_tool("localstripe_server")
     webhook_secret = "whsec_acquit_demo"
     server = launcher.LocalStripe.start(port)
     server.register_webhook(webhook_url, webhook_secret)
-    current_app.extensions["acquit.payments"] = PaymentContext(
-        gateway=StripeGateway(secret_key=launcher.TEST_SECRET_KEY, publishable_key=launcher.TEST_PUBLISHABLE_KEY,
-                              webhook_secret=webhook_secret, api_base=server.api_base,
-                              js_url=server.stripe_js_url),
-        supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
-        base_url=current_app.config["ACQUIT_BASE_URL"],
-    )
+    current_app.extensions["acquit.payments"] = payment_context(current_app.config, StripeGateway(
+        secret_key=launcher.TEST_SECRET_KEY, publishable_key=launcher.TEST_PUBLISHABLE_KEY,
+        webhook_secret=webhook_secret, api_base=server.api_base, js_url=server.stripe_js_url,
+    ))
     return server
 
 
@@ -257,17 +255,26 @@ def payments_group() -> None:
     pass
 
 
-@payments_group.command("reconcile", help="Ask the card processor about payments still in flight and settle them.")
+@payments_group.command("reconcile", help="Ask the card processor about payments and refunds still in flight "
+                                          "and settle them; with --loop, keep doing so.")
+@click.option("--loop", is_flag=True, help="Run until stopped, a round every --every seconds.")
+@click.option("--every", default=60, show_default=True, type=click.IntRange(min=5), help="Seconds between rounds.")
 @with_appcontext
-def payments_reconcile() -> None:
+def payments_reconcile(loop: bool, every: int) -> None:
     from portal.extensions import db
-    from portal.payments.service import reconcile_payments
+    from portal.payments.provider_events import reconcile
 
     context = current_app.extensions.get("acquit.payments")
     if context is None:
         raise click.ClickException("card payments are not configured (set STRIPE_SECRET_KEY and the other keys)")
-    report = reconcile_payments(db.session, context)
-    click.echo(f"{report.checked} checked: {report.settled} settled, {report.failed} failed, "
-               f"{report.still_open} still open.")
+    while True:
+        report = reconcile(db.session, context)
+        db.session.close()
+        click.echo(f"{report.checked} checked: {report.settled} settled, {report.failed} failed, "
+                   f"{report.still_open} still open, {report.errors} could not be checked.")
+        if not loop:
+            break
+        # Each payment is settled in its own transaction, so stopping the loop at any point loses nothing.
+        time.sleep(every)
     if report.errors:
         raise click.ClickException(f"{report.errors} could not be checked; the log says why. They stay in flight.")

@@ -56,6 +56,8 @@ class Settings:
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     stripe_js_url: str = "https://js.stripe.com/v3/"
+    stripe_timeout_seconds: int = 30
+    payment_abandon_minutes: int = 15
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -85,6 +87,8 @@ class Settings:
             stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET"),
             stripe_api_base=_env("ACQUIT_STRIPE_API_BASE"),
             stripe_js_url=_env("ACQUIT_STRIPE_JS_URL", "https://js.stripe.com/v3/"),
+            stripe_timeout_seconds=_env_int("ACQUIT_STRIPE_TIMEOUT", 30),
+            payment_abandon_minutes=_env_int("ACQUIT_PAYMENT_ABANDON_MINUTES", 15),
         )
 
     def flask_config(self, instance_path: str) -> dict:
@@ -121,6 +125,10 @@ class Settings:
             "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
             "ACQUIT_STRIPE_API_BASE": self.stripe_api_base,
             "ACQUIT_STRIPE_JS_URL": self.stripe_js_url,
+            # Past this a call to Stripe counts as unanswered: its outcome is unknown, not failed.
+            "ACQUIT_STRIPE_TIMEOUT": self.stripe_timeout_seconds,
+            # A payment waiting for 3-D Secure this long is cancelled and its invoices freed.
+            "ACQUIT_PAYMENT_ABANDON_MINUTES": self.payment_abandon_minutes,
             "BABEL_DEFAULT_LOCALE": self.default_locale,
             "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
             "SESSION_COOKIE_HTTPONLY": True,

@@ -1,7 +1,12 @@
 """The SQLAlchemy base and engine setup, with no Flask in it (jobs and tests use it bare)."""
 
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
@@ -32,6 +37,32 @@ def begin_write(session: Session) -> None:
     and ignores the option.
     """
     session.connection(execution_options={_BEGIN_IMMEDIATE: True})
+
+
+WRITE_RETRIES = 5
+Result = TypeVar("Result")
+
+
+def run_as_writer(session: Session, work: Callable[[], Result]) -> Result:
+    """Run `work` in a fresh transaction begun as a writer, again if SQLite still reports its lock busy.
+
+    Whatever `session` had is committed first. PostgreSQL waits on row locks instead. On
+    SQLite the transaction takes the write lock before it reads anything (`begin_write`), so
+    no other writer can overtake its snapshot; the retries remain for a lock held longer
+    than the busy timeout. The caller commits what `work` did.
+    """
+    session.commit()
+    for attempt in range(1, WRITE_RETRIES):
+        begin_write(session)
+        try:
+            return work()
+        except OperationalError as error:
+            session.rollback()
+            if "locked" not in str(error).lower():
+                raise
+            time.sleep(0.05 * attempt)
+    begin_write(session)
+    return work()
 
 
 #: The largest id a row can have (a signed 64-bit integer, on SQLite and PostgreSQL alike).

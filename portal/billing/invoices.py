@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import audit
@@ -12,7 +13,8 @@ from portal.billing.balances import refresh_invoice_balance
 from portal.billing.errors import InvalidInvoice, InvoiceConflict
 from portal.billing.lines import line_amounts
 from portal.billing.money import is_iso_currency
-from portal.models import Company, CreditNote, Invoice, InvoiceLine, InvoicePaymentClaim
+from portal.billing.payable import payment_in_flight
+from portal.models import Company, CreditNote, Invoice, InvoiceLine
 from portal.models.types import utcnow
 
 # Far above any real invoice, and far below what a BIGINT column (and a JSON number read as
@@ -84,12 +86,13 @@ def void_invoice(
     session: Session, actor: Actor, invoice: Invoice, reason: str, *, now: datetime | None = None
 ) -> None:
     """Cancel an invoice; it stays visible, owes nothing, and keeps its history."""
+    lock_invoice(session, invoice)
     if invoice.voided_at is not None:
         return
     if invoice.amount_paid > 0:
         raise InvoiceConflict("an invoice with payments cannot be voided; refund them first",
                               code="invoice_has_payments")
-    _refuse_while_being_paid(session, invoice)
+    refuse_while_being_paid(session, invoice)
     invoice.voided_at = now or utcnow()
     invoice.void_reason = reason
     audit.record(
@@ -112,11 +115,12 @@ def issue_credit_note(
     """Credit `amount` against `invoice`; refused beyond what is still due."""
     if amount <= 0:
         raise InvalidInvoice("a credit note's amount must be positive", field="amount")
+    lock_invoice(session, invoice)
     if invoice.voided_at is not None:
         raise InvalidInvoice("a void invoice cannot be credited", field="invoice")
     if amount > invoice.amount_due:
         raise InvalidInvoice("a credit note cannot exceed the amount due on the invoice", field="amount")
-    _refuse_while_being_paid(session, invoice)
+    refuse_while_being_paid(session, invoice)
     credit_note = CreditNote(
         number=number,
         company_id=invoice.company_id,
@@ -135,11 +139,29 @@ def issue_credit_note(
     return credit_note
 
 
-def _refuse_while_being_paid(session: Session, invoice: Invoice) -> None:
-    # A card payment in flight was sized on today's amount due: crediting or voiding under
-    # it would let the payment settle more than is owed.
-    if session.get(InvoicePaymentClaim, invoice.id) is not None:
-        raise InvoiceConflict("a card payment of this invoice is in progress; try again in a few minutes",
+def lock_invoice(session: Session, invoice: Invoice) -> None:
+    """Take `invoice`'s row lock and read it afresh: decide on a change to what it owes only after this.
+
+    Payments and disputes take the same lock before they claim an invoice, so a payment
+    starting at the same moment has either committed its claim (which the checks then see)
+    or waits for this transaction and is sized on the invoice as it leaves it. PostgreSQL
+    locks the row (FOR UPDATE); SQLite has no row locks, and its writers are serialized
+    instead by the write lock a writing transaction takes first (`portal.db.begin_write`).
+    """
+    session.scalars(
+        select(Invoice).where(Invoice.id == invoice.id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+
+
+def refuse_while_being_paid(session: Session, invoice: Invoice) -> None:
+    """Refuse (`payment_in_progress`) to change what `invoice` owes while a card payment of it is in flight.
+
+    Call it with the invoice locked (`lock_invoice`).
+    """
+    # A card payment in flight was sized on today's amount due: crediting, voiding or
+    # re-pricing under it would let the payment settle other than what is owed.
+    if payment_in_flight(session, invoice.id):
+        raise InvoiceConflict("a card payment of this invoice is in progress; try again once it has finished",
                               code="payment_in_progress")
 
 

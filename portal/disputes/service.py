@@ -4,7 +4,7 @@ A customer's admin or payer raises a dispute on (part of) an invoice that still 
 due; the customer and the collections team then write to each other on its thread, each side
 told by e-mail; the team resolves it with a credit note, rejects it, or asks for more; the
 customer may withdraw it. While a dispute is active (open, or awaiting the customer) its
-amount is held back: `undisputed_amount_due` is what payments, reminders and autopay may ask for.
+amount is held back (portal.billing.payable says what may be asked for).
 
 Every step is audited on the invoice's timeline. Nothing here commits: the request does.
 """
@@ -14,16 +14,15 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.sql.elements import ColumnElement
 
 from portal import audit
 from portal.audit import Actor
 from portal.billing.errors import InvalidInvoice, InvoiceConflict
 from portal.billing.invoices import issue_credit_note
-from portal.billing.status import amount_due_expression
+from portal.billing.payable import amount_owed, payment_in_flight, undisputed_amount_due
 from portal.disputes.attachments import MAX_FILES_PER_MESSAGE, AttachmentStore, CheckedFile, Upload, check_upload
 from portal.disputes.errors import (
     AttachmentRefused,
@@ -43,7 +42,6 @@ from portal.models import (
     DisputeReason,
     DisputeStatus,
     Invoice,
-    InvoicePaymentClaim,
     User,
 )
 from portal.models.types import utcnow
@@ -75,54 +73,6 @@ class DisputeClaim:
     amount: int | None = None
     line_ids: tuple[int, ...] = ()
     uploads: tuple[Upload, ...] = ()
-
-
-# What an active dispute holds back ------------------------------------------------------------
-
-
-def disputed_amount_expression() -> ColumnElement[int]:
-    """What active disputes hold back on each invoice, as SQL correlated to the invoice row (0 if none)."""
-    return (
-        select(func.coalesce(func.sum(Dispute.disputed_amount), 0))
-        .where(Dispute.invoice_id == Invoice.id, Dispute.is_active)
-        .correlate(Invoice)
-        .scalar_subquery()
-    )
-
-
-def undisputed_amount_due_expression() -> ColumnElement[int]:
-    """`undisputed_amount_due` as SQL over the invoice table, for reminders and autopay to select on."""
-    remainder = amount_due_expression() - disputed_amount_expression()
-    return case((remainder > 0, remainder), else_=0)
-
-
-def disputed_amounts(session: Session, invoice_ids: list[int]) -> dict[int, int]:
-    """What active disputes hold back, by invoice id; invoices with none are left out."""
-    if not invoice_ids:
-        return {}
-    rows = session.execute(
-        select(Dispute.invoice_id, func.sum(Dispute.disputed_amount))
-        .where(Dispute.invoice_id.in_(set(invoice_ids)), Dispute.is_active)
-        .group_by(Dispute.invoice_id)
-    ).all()
-    return {invoice_id: int(total) for invoice_id, total in rows}
-
-
-def undisputed_amounts_due(session: Session, invoices: list[Invoice]) -> dict[int, int]:
-    """`undisputed_amount_due` of several invoices at once, by invoice id."""
-    held = disputed_amounts(session, [invoice.id for invoice in invoices])
-    return {invoice.id: max(0, _amount_owed(invoice) - held.get(invoice.id, 0)) for invoice in invoices}
-
-
-def undisputed_amount_due(session: Session, invoice: Invoice) -> int:
-    """What may be asked for or charged on `invoice` now: what is due less what an active dispute holds back."""
-    return undisputed_amounts_due(session, [invoice])[invoice.id]
-
-
-def _amount_owed(invoice: Invoice) -> int:
-    if invoice.voided_at is not None or invoice.issued_at is None:
-        return 0
-    return invoice.amount_due
 
 
 # Finding disputes -------------------------------------------------------------------------------
@@ -215,11 +165,11 @@ def dispute_refusal(session: Session, invoice: Invoice) -> DisputeConflict | Non
     """Why `invoice` cannot be disputed now, or None when it can."""
     if invoice.issued_at is None or invoice.voided_at is not None:
         return DisputeConflict(f"invoice {invoice.number} is not issued or is void", code="not_disputable")
-    if invoice.amount_due <= 0:
+    if amount_owed(invoice) <= 0:
         return DisputeConflict(f"nothing is due on invoice {invoice.number}", code="nothing_due")
     if active_dispute(session, invoice.id) is not None:
         return DisputeConflict(f"invoice {invoice.number} already has a dispute in progress", code="already_disputed")
-    if session.get(InvoicePaymentClaim, invoice.id) is not None:
+    if payment_in_flight(session, invoice.id):
         # A card payment in flight was sized on today's amount due: holding part of it back
         # now could leave that payment settling the disputed part.
         return DisputeConflict("a card payment of this invoice is in progress", code="payment_in_progress")

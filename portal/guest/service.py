@@ -1,6 +1,6 @@
 """Paying one invoice from its PAY NOW link, with no account; and e-mailing that link.
 
-The same guarantees as a signed-in payment hold (see portal.payments.service): the guest
+The same guarantees as a signed-in payment hold (see portal.payments.charging): the guest
 path only differs in where the card comes from (entered now, not saved) and in the limits
 a link that may have leaked needs: views and attempts per link and per address, and a rest
 after repeated declines.
@@ -19,7 +19,8 @@ from portal.guest.links import PayLinks
 from portal.mail import compose, outbox
 from portal.models import Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus
 from portal.models.types import utcnow
-from portal.payments.service import ChargeSource, PaymentContext, PaymentRequest, charge_invoices
+from portal.payments.charging import ChargeSource, PaymentRequest, charge_invoices
+from portal.payments.context import PaymentContext
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ from portal.models.dispute import (
 from portal.models.invoice import Invoice, InvoiceLine
 from portal.models.outbox import OutboxMessage
 from portal.models.payment import (
+    IN_FLIGHT_PAYMENT_STATUSES,
     InvoicePaymentClaim,
     Payment,
     PaymentAllocation,
+    PaymentAttention,
     PaymentChannel,
     PaymentStatus,
     ProcessedWebhookEvent,
@@ -46,8 +48,10 @@ __all__ = [
     "InvoicePaymentClaim",
     "LoginAttempt",
     "OutboxMessage",
+    "IN_FLIGHT_PAYMENT_STATUSES",
     "Payment",
     "PaymentAllocation",
+    "PaymentAttention",
     "PaymentChannel",
     "PaymentStatus",
     "ProcessedWebhookEvent",

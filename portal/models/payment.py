@@ -18,6 +18,19 @@ class PaymentStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+#: A payment in one of these may still move money: its claims hold its invoices.
+IN_FLIGHT_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION)
+
+
+class PaymentAttention(enum.StrEnum):
+    """Why the collections team must look at a payment: money the provider took that the ledger could not place."""
+
+    LATE_SUCCESS = "late_success"  # the payer was told it failed; the provider later reported it succeeded
+    AMOUNT_MISMATCH = "amount_mismatch"  # the provider took another amount or currency than we asked for
+    OVERPAID = "overpaid"  # the invoices no longer owed all of it: the rest is an unallocated credit
+    UNEXPECTED_CHARGE = "unexpected_charge"  # the provider reports another charge as this payment's
+
+
 class PaymentChannel(enum.StrEnum):
     """How a payment came in."""
 
@@ -54,11 +67,27 @@ class Payment(Base):
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the provider was last asked where this payment stands (reconcile, a payer's page).
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attention: Mapped[str | None] = mapped_column(String(30), index=True)
+    attention_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     allocations: Mapped[list["PaymentAllocation"]] = relationship(
         back_populates="payment", cascade="all, delete-orphan"
     )
     company: Mapped[Company] = relationship()
+    refunds: Mapped[list["Refund"]] = relationship(back_populates="payment", order_by="Refund.id")
+
+    @property
+    def allocated_amount(self) -> int:
+        return sum(allocation.amount for allocation in self.allocations)
+
+    @property
+    def unallocated_amount(self) -> int:
+        """What a succeeded payment took that settles no invoice: a credit the collections team places or refunds."""
+        if self.status != PaymentStatus.SUCCEEDED:
+            return 0
+        return self.amount - self.allocated_amount
 
 
 class PaymentAllocation(Base):
@@ -87,13 +116,18 @@ class RefundStatus(enum.StrEnum):
 
 
 class Refund(Base):
-    """Money given back on one invoice's share of a payment; written before the provider is asked."""
+    """Money given back on a payment: on one invoice's share of it, or on its unallocated credit.
+
+    Written before the provider is asked; it stays pending until the provider's answer is known.
+    """
 
     __tablename__ = "refund"
     __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    allocation_id: Mapped[int] = mapped_column(ForeignKey("payment_allocation.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), index=True)
+    # None: a refund of the payment's unallocated credit, which settles no invoice.
+    allocation_id: Mapped[int | None] = mapped_column(ForeignKey("payment_allocation.id"), index=True)
     amount: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(20), default=RefundStatus.PENDING)
     idempotency_key: Mapped[str] = mapped_column(String(80), unique=True)
@@ -103,7 +137,10 @@ class Refund(Base):
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    allocation: Mapped[PaymentAllocation] = relationship(back_populates="refunds")
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    payment: Mapped[Payment] = relationship(back_populates="refunds")
+    allocation: Mapped[PaymentAllocation | None] = relationship(back_populates="refunds")
 
 
 class InvoicePaymentClaim(Base):

@@ -15,10 +15,14 @@ class PaymentDeclined(PaymentError):
     code = "card_declined"
 
 
-class ProviderUnavailable(PaymentError):
-    """The payment provider did not answer; the outcome of the call is unknown."""
+class OutcomeUnknown(PaymentError):
+    """The provider may or may not have done it (server error, timeout, connection lost, rate limit).
 
-    code = "provider_unavailable"
+    Never read as a failure: whatever the call was for stays in flight until the
+    provider's own record says how it ended.
+    """
+
+    code = "outcome_unknown"
 
 
 class InvalidWebhook(PaymentError):

@@ -9,7 +9,15 @@ import json
 from dataclasses import dataclass, field, replace
 
 from portal.payments.errors import InvalidWebhook, PaymentDeclined, PaymentError
-from portal.payments.gateway import CardDetails, CardSetup, Charge, ChargeStatus, RefundResult, WebhookEvent
+from portal.payments.gateway import (
+    CardDetails,
+    CardSetup,
+    Charge,
+    ChargeStatus,
+    RefundResult,
+    RefundState,
+    WebhookEvent,
+)
 
 SUCCEEDS = "4242424242424242"
 NEEDS_AUTHENTICATION = "4000002760003184"
@@ -24,14 +32,19 @@ class FakeGateway:
     setups: dict[str, dict] = field(default_factory=dict)
     cards: dict[str, dict] = field(default_factory=dict)
     charges: dict[str, Charge] = field(default_factory=dict)
-    refunds: list[RefundResult] = field(default_factory=list)
+    refunds: dict[str, RefundResult] = field(default_factory=dict)
     failures: list[Exception] = field(default_factory=list)
+    failures_after: list[Exception] = field(default_factory=list)
     events: dict[str, WebhookEvent] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def fail_next_call(self, error: Exception) -> None:
-        """Make the next gateway call raise `error` (a provider outage, say)."""
+        """Make the next gateway call raise `error` without doing anything (a provider outage, say)."""
         self.failures.append(error)
+
+    def fail_after_next_call(self, error: Exception) -> None:
+        """Make the next charge or refund happen, then raise `error`: the answer was lost on its way back."""
+        self.failures_after.append(error)
 
     def complete_setup(self, setup_id: str, number: str = SUCCEEDS, exp_month: int = 12, exp_year: int = 2030) -> str:
         """What Stripe.js does in the browser: create the card and complete the setup."""
@@ -87,6 +100,7 @@ class FakeGateway:
                         client_secret=f"{reference}_secret" if status == ChargeStatus.REQUIRES_ACTION else None,
                         metadata=dict(metadata))
         self.charges[reference] = charge
+        self._maybe_fail_after()
         return charge
 
     def retrieve_charge(self, reference: str) -> Charge:
@@ -99,15 +113,26 @@ class FakeGateway:
                                           failure_message="Canceled.")
         return self.charges[reference]
 
-    def find_charge(self, *, payment_id: int) -> Charge | None:
+    def find_charge(self, *, payment_key: str) -> Charge | None:
         self._maybe_fail()
-        return next((c for c in self.charges.values() if c.metadata.get("payment_id") == str(payment_id)), None)
+        return next((c for c in self.charges.values() if c.metadata.get("payment_key") == payment_key), None)
 
     def refund(self, *, reference: str, amount: int, idempotency_key: str, metadata: dict[str, str]) -> RefundResult:
         self._maybe_fail()
-        result = RefundResult(reference=self._new_id("re"), amount=amount, succeeded=True)
-        self.refunds.append(result)
+        result = RefundResult(reference=self._new_id("re"), amount=amount, state=RefundState.SUCCEEDED,
+                              metadata={**metadata, "charge": reference})
+        self.refunds[result.reference] = result
+        self._maybe_fail_after()
         return result
+
+    def retrieve_refund(self, reference: str) -> RefundResult:
+        self._maybe_fail()
+        return self.refunds[reference]
+
+    def find_refund(self, *, charge_reference: str, refund_key: str) -> RefundResult | None:
+        self._maybe_fail()
+        return next((refund for refund in self.refunds.values() if refund.metadata.get("charge") == charge_reference
+                     and refund.metadata.get("refund_key") == refund_key), None)
 
     def send_event(self, reference: str) -> tuple[bytes, str]:
         """What Stripe posts about the charge `reference` as it stands now: a new event's body and signature.
@@ -135,6 +160,10 @@ class FakeGateway:
     def _maybe_fail(self) -> None:
         if self.failures:
             raise self.failures.pop(0)
+
+    def _maybe_fail_after(self) -> None:
+        if self.failures_after:
+            raise self.failures_after.pop(0)
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_fake{next(self._ids)}"

@@ -3,6 +3,12 @@
 `StripeGateway` implements it with the real Stripe library; `FakeGateway` in memory, for
 fast tests. Nothing outside `portal/payments/` sees the provider's types or errors: the
 gateway answers with these dataclasses and raises only `PaymentError` subclasses.
+
+A call that moves money (`charge`, `refund`) has three outcomes: it answers (succeeded, or
+where the charge stands), it raises `PaymentError` when the provider said no and did
+nothing (`PaymentDeclined` for the card), or it raises `OutcomeUnknown` when the provider
+may have done it (a server error, a timeout, a connection lost after sending). Only the
+provider's own record, asked later (`retrieve_*`, `find_*`), settles an unknown outcome.
 """
 
 import enum
@@ -48,11 +54,20 @@ class Charge:
     metadata: dict = field(default_factory=dict)
 
 
+class RefundState(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    PENDING = "pending"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class RefundResult:
+    """Where a refund stands at the provider."""
+
     reference: str
     amount: int
-    succeeded: bool
+    state: RefundState
+    metadata: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,7 +95,10 @@ class PaymentGateway(Protocol):
 
     def charge(self, *, customer_id: str | None, card_id: str, amount: int, currency: str, idempotency_key: str,
                metadata: dict[str, str], off_session: bool) -> Charge:
-        """Create and confirm a charge; raises `PaymentDeclined` or `ProviderUnavailable`."""
+        """Create and confirm a charge, sending `idempotency_key` and `metadata` (which names our payment).
+
+        Raises `PaymentDeclined` or `PaymentError` when nothing was charged, `OutcomeUnknown` when it may have been.
+        """
 
     def retrieve_charge(self, reference: str) -> Charge:
         """Where the charge `reference` stands now."""
@@ -88,11 +106,17 @@ class PaymentGateway(Protocol):
     def cancel_charge(self, reference: str) -> Charge:
         """Abandon a charge still waiting for the cardholder; it can no longer succeed."""
 
-    def find_charge(self, *, payment_id: int) -> Charge | None:
-        """The charge made for our payment `payment_id` (from its metadata), if any reached the provider."""
+    def find_charge(self, *, payment_key: str) -> Charge | None:
+        """The charge made for our payment whose idempotency key is `payment_key` (in its metadata), if any."""
 
     def refund(self, *, reference: str, amount: int, idempotency_key: str, metadata: dict[str, str]) -> RefundResult:
-        """Give back `amount` of the charge `reference`."""
+        """Give back `amount` of the charge `reference`; `PaymentError` if refused, `OutcomeUnknown` if it may be made."""
+
+    def retrieve_refund(self, reference: str) -> RefundResult:
+        """Where the refund `reference` stands now."""
+
+    def find_refund(self, *, charge_reference: str, refund_key: str) -> RefundResult | None:
+        """The refund of charge `charge_reference` made for our refund whose key is `refund_key`, if any."""
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
         """Verify and read a webhook; raises `InvalidWebhook`."""

@@ -1,5 +1,8 @@
 """Choosing the payment gateway from configuration: the one place that decides which provider runs."""
 
+from datetime import timedelta
+
+from portal.payments.context import PaymentContext
 from portal.payments.gateway import PaymentGateway
 
 
@@ -27,5 +30,13 @@ def gateway_from_config(config) -> PaymentGateway | None:
             secret_key=config["STRIPE_SECRET_KEY"], publishable_key=config["STRIPE_PUBLISHABLE_KEY"],
             webhook_secret=config["STRIPE_WEBHOOK_SECRET"], api_base=config.get("ACQUIT_STRIPE_API_BASE"),
             js_url=config.get("ACQUIT_STRIPE_JS_URL") or "https://js.stripe.com/v3/",
+            timeout=float(config.get("ACQUIT_STRIPE_TIMEOUT") or 30),
         )
     raise GatewayMisconfigured(f"unknown ACQUIT_PAYMENT_GATEWAY {kind!r}: use 'stripe'")
+
+
+def payment_context(config, gateway: PaymentGateway) -> PaymentContext:
+    """The payment services' context for `gateway`, with the app's settings."""
+    return PaymentContext(gateway=gateway, supplier_name=config["ACQUIT_SUPPLIER_NAME"],
+                          base_url=config["ACQUIT_BASE_URL"],
+                          abandon_after=timedelta(minutes=config["ACQUIT_PAYMENT_ABANDON_MINUTES"]))

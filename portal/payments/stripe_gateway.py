@@ -8,8 +8,16 @@ that needs 3-D Secure is finished on the page with `confirmCardPayment`.
 
 import stripe
 
-from portal.payments.errors import InvalidWebhook, PaymentDeclined, PaymentError, ProviderUnavailable
-from portal.payments.gateway import CardDetails, CardSetup, Charge, ChargeStatus, RefundResult, WebhookEvent
+from portal.payments.errors import InvalidWebhook, OutcomeUnknown, PaymentDeclined, PaymentError
+from portal.payments.gateway import (
+    CardDetails,
+    CardSetup,
+    Charge,
+    ChargeStatus,
+    RefundResult,
+    RefundState,
+    WebhookEvent,
+)
 
 _STATUSES = {
     "succeeded": ChargeStatus.SUCCEEDED,
@@ -20,16 +28,25 @@ _STATUSES = {
     "requires_payment_method": ChargeStatus.FAILED,
     "canceled": ChargeStatus.FAILED,
 }
+_REFUND_STATES = {
+    "succeeded": RefundState.SUCCEEDED,
+    "pending": RefundState.PENDING,
+    "requires_action": RefundState.PENDING,
+    "failed": RefundState.FAILED,
+    "canceled": RefundState.FAILED,
+}
 DECLINED_MESSAGE = "Your card was declined."
+UNKNOWN_OUTCOME_MESSAGE = "The payment service did not answer in time. We are checking with it what happened."
 
 
 class StripeGateway:
     def __init__(self, *, secret_key: str, publishable_key: str, webhook_secret: str,
-                 api_base: str | None = None, js_url: str = "https://js.stripe.com/v3/"):
+                 api_base: str | None = None, js_url: str = "https://js.stripe.com/v3/", timeout: float = 30.0):
         base_addresses = {"api": api_base} if api_base else {}
         # No automatic retries: a retried POST whose first answer was lost could charge twice
         # where idempotency keys are not honoured (localstripe); our own rows make retries safe.
-        self._client = stripe.StripeClient(secret_key, base_addresses=base_addresses, max_network_retries=0)
+        self._client = stripe.StripeClient(secret_key, base_addresses=base_addresses, max_network_retries=0,
+                                           http_client=stripe.RequestsClient(timeout=timeout))
         self._webhook_secret = webhook_secret
         self.publishable_key = publishable_key
         self.js_url = js_url
@@ -92,9 +109,6 @@ class StripeGateway:
                 raise PaymentError("This card needs the cardholder to confirm the payment.",
                                    code="authentication_required") from error
             raise PaymentDeclined(error.user_message or DECLINED_MESSAGE) from error
-        except (stripe.APIConnectionError, stripe.RateLimitError) as error:
-            raise ProviderUnavailable("The payment service did not answer. You have not been charged twice; "
-                                      "check the payment's status before trying again.") from error
         except stripe.StripeError as error:
             raise _payment_error(error) from error
         return _charge(intent)
@@ -105,21 +119,31 @@ class StripeGateway:
     def cancel_charge(self, reference: str) -> Charge:
         return _charge(self._call(self._client.v1.payment_intents.cancel, reference))
 
-    def find_charge(self, *, payment_id: int) -> Charge | None:
-        # PaymentIntent search is not on every Stripe (nor on localstripe): page the recent ones.
+    def find_charge(self, *, payment_key: str) -> Charge | None:
+        # PaymentIntent search lags behind writes on Stripe and is missing on localstripe:
+        # page the intents, newest first, instead.
         intents = self._call(self._client.v1.payment_intents.list, {"limit": 100})
         for intent in intents.auto_paging_iter():
-            if _plain(intent.metadata).get("payment_id") == str(payment_id):
+            if _plain(intent.metadata).get("payment_key") == payment_key:
                 return _charge(intent)
         return None
 
     def refund(self, *, reference: str, amount: int, idempotency_key: str, metadata: dict[str, str]) -> RefundResult:
-        refund = self._call(
+        return _refund(self._call(
             self._client.v1.refunds.create,
             {"payment_intent": reference, "amount": amount, "metadata": metadata},
             {"idempotency_key": idempotency_key},
-        )
-        return RefundResult(reference=refund.id, amount=int(refund.amount), succeeded=refund.status == "succeeded")
+        ))
+
+    def retrieve_refund(self, reference: str) -> RefundResult:
+        return _refund(self._call(self._client.v1.refunds.retrieve, reference))
+
+    def find_refund(self, *, charge_reference: str, refund_key: str) -> RefundResult | None:
+        refunds = self._call(self._client.v1.refunds.list, {"payment_intent": charge_reference, "limit": 100})
+        for refund in refunds.auto_paging_iter():
+            if _plain(refund.metadata).get("refund_key") == refund_key:
+                return _refund(refund)
+        return None
 
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
         if not signature:
@@ -136,8 +160,6 @@ class StripeGateway:
     def _call(self, method, *args):
         try:
             return method(*args)
-        except (stripe.APIConnectionError, stripe.RateLimitError) as error:
-            raise ProviderUnavailable("The payment service did not answer. Please try again.") from error
         except stripe.CardError as error:
             raise PaymentDeclined(error.user_message or DECLINED_MESSAGE) from error
         except stripe.StripeError as error:
@@ -145,8 +167,21 @@ class StripeGateway:
 
 
 def _payment_error(error: "stripe.StripeError") -> PaymentError:
+    """Our error for one of Stripe's: unknown outcome unless Stripe clearly refused the request."""
+    status = error.http_status
+    if (isinstance(error, (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError, stripe.IdempotencyError))
+            or status is None or status >= 500 or status == 429):
+        # The request may have been carried out before the answer was lost or spoiled; an
+        # idempotency conflict means an earlier request with this key was.
+        return OutcomeUnknown(UNKNOWN_OUTCOME_MESSAGE, code="outcome_unknown")
     return PaymentError("The payment service refused the request. Please try again later.",
                         code=str(error.code or "provider_error"))
+
+
+def _refund(refund) -> RefundResult:
+    return RefundResult(reference=refund.id, amount=int(refund.amount),
+                        state=_REFUND_STATES.get(refund.status, RefundState.PENDING),
+                        metadata={str(key): str(value) for key, value in _plain(refund.metadata).items()})
 
 
 def _charge(intent) -> Charge:

@@ -5,11 +5,22 @@ note, payments read back for reconciliation, and the whole load sent again chang
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from portal import clock
 from portal.db import Base
-from portal.models import AuditEvent, Company, CreditNote, Invoice, InvoiceLine, OutboxMessage
+from portal.models import (
+    AuditEvent,
+    Company,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoicePaymentClaim,
+    OutboxMessage,
+    Payment,
+    PaymentAllocation,
+    PaymentStatus,
+)
 from portal.payments.ledger import record_offline_payment
 from tests.api.conftest import ErpClient, create_key_with_cli
 from tests.builders import Builders
@@ -196,6 +207,170 @@ def test_voiding_an_invoice_with_a_payment_is_refused_with_409_and_changes_nothi
     assert "refund" in response.get_json()["error"]["message"]
     db.expire_all()
     assert _invoice(db, "INV-1").voided_at is None
+
+
+def test_changing_the_lines_of_a_disputed_invoice_is_refused_but_its_terms_may_change(app, erp, db, make, acme):
+    from portal.blueprints.disputes import dispute_context
+    from portal.disputes.service import DisputeClaim, raise_dispute
+
+    erp.put("/invoices/INV-1", invoice_body())
+    invoice = _invoice(db, "INV-1")
+    with app.app_context():
+        raise_dispute(db, dispute_context(), make.user(invoice.company), invoice=invoice,
+                      claim=DisputeClaim(reason="damaged", message="Line one arrived broken.",
+                                         line_ids=(invoice.lines[0].id,)))
+    db.commit()
+    lines_before = [(line.id, line.amount_total) for line in invoice.lines]
+
+    changed = erp.put("/invoices/INV-1", invoice_body(lines=[
+        {"description": "Other", "quantity": 1, "unit_amount": 999, "tax_rate": "20.00"}]))
+    retermed = erp.put("/invoices/INV-1", invoice_body(po="PO-B"))
+
+    assert (changed.status_code, changed.get_json()["error"]["code"]) == (409, "invoice_disputed")
+    assert changed.get_json()["error"]["field"] == "lines"
+    assert "dispute in progress on line(s) 1" in changed.get_json()["error"]["message"]
+    assert "credit note" in changed.get_json()["error"]["message"]
+    assert (retermed.status_code, retermed.get_json()["po_number"]) == (200, "PO-B")
+    db.expire_all()
+    assert [(line.id, line.amount_total) for line in _invoice(db, "INV-1").lines] == lines_before
+
+
+MORE_PALLETS = [{"description": "Pallets", "quantity": 4, "unit_amount": 1999, "tax_rate": "20.00"}]
+
+
+def amounts_and_lines(db, number: str) -> tuple:
+    """What a refused update must leave as it was: currency, amounts and the line rows themselves."""
+    db.expire_all()
+    invoice = _invoice(db, number)
+    return (invoice.currency, invoice.amount_net, invoice.amount_tax, invoice.amount_total,
+            [(line.id, line.description, line.quantity, line.unit_amount, line.tax_rate) for line in invoice.lines])
+
+
+def card_payment_in_flight(db, invoice: Invoice) -> Payment:
+    """What a card payment has committed while the bank has not answered yet (3-D Secure, a timeout):
+    a processing payment of what is due, allocated to the invoice, and the invoice's claim."""
+    payment = Payment(company_id=invoice.company_id, amount=invoice.amount_due, currency=invoice.currency,
+                      status=PaymentStatus.PROCESSING, idempotency_key=f"pay-{invoice.company_id}-tab-1",
+                      method_summary="Visa •••• 3184",
+                      allocations=[PaymentAllocation(invoice_id=invoice.id, amount=invoice.amount_due)])
+    db.add(payment)
+    db.flush()
+    db.add(InvoicePaymentClaim(invoice_id=invoice.id, payment_id=payment.id))
+    db.commit()
+    return payment
+
+
+def card_payment_declined(db, payment: Payment) -> None:
+    """The bank said no: the payment failed and let go of its invoices."""
+    payment.status = PaymentStatus.FAILED
+    db.execute(delete(InvoicePaymentClaim).where(InvoicePaymentClaim.payment_id == payment.id))
+    db.commit()
+
+
+def test_an_invoice_being_paid_by_card_keeps_its_lines_and_currency_until_the_payment_ends(erp, db, acme):
+    erp.put("/invoices/INV-1", invoice_body())
+    payment = card_payment_in_flight(db, _invoice(db, "INV-1"))
+    before = amounts_and_lines(db, "INV-1")
+
+    relined = erp.put("/invoices/INV-1", invoice_body(lines=MORE_PALLETS))
+    in_dollars = erp.put("/invoices/INV-1", invoice_body(currency="USD"))
+
+    for refused in (relined, in_dollars):
+        assert refused.status_code == 409
+        error = refused.get_json()["error"]
+        assert error["code"] == "payment_in_progress"
+        assert error["message"] == "a card payment of this invoice is in progress; try again once it has finished"
+    assert amounts_and_lines(db, "INV-1") == before
+
+    card_payment_declined(db, payment)
+    retried = erp.put("/invoices/INV-1", invoice_body(lines=MORE_PALLETS))
+
+    assert (retried.status_code, retried.get_json()["outcome"], retried.get_json()["amount_total"]) == (
+        200, "updated", 9_595)
+
+
+def test_the_terms_of_an_invoice_being_paid_by_card_may_change(erp, db, acme):
+    erp.put("/invoices/INV-1", invoice_body())
+    card_payment_in_flight(db, _invoice(db, "INV-1"))
+    before = amounts_and_lines(db, "INV-1")
+
+    retermed = erp.put("/invoices/INV-1", invoice_body(po="PO-B", due=40, custom_fields={"project": "Lyon"}))
+    replayed = erp.put("/invoices/INV-1", invoice_body(po="PO-B", due=40, custom_fields={"project": "Lyon"}))
+
+    assert (retermed.status_code, retermed.get_json()["outcome"]) == (200, "updated")
+    assert (retermed.get_json()["po_number"], retermed.get_json()["due_date"]) == ("PO-B", day(40))
+    assert (replayed.status_code, replayed.get_json()["outcome"]) == (200, "unchanged")
+    assert amounts_and_lines(db, "INV-1") == before
+
+
+def raise_dispute_as_customer(app, db, make, invoice: Invoice, **claim):
+    from portal.blueprints.disputes import dispute_context
+    from portal.disputes.service import DisputeClaim, raise_dispute
+
+    clerk = make.user(invoice.company)
+    with app.app_context():
+        dispute = raise_dispute(db, dispute_context(), clerk, invoice=invoice,
+                                claim=DisputeClaim(reason="damaged", message="Not what we ordered.", **claim))
+    db.commit()
+    return clerk, dispute
+
+
+def test_an_invoice_disputed_in_part_of_its_amount_keeps_its_lines_and_currency_while_the_dispute_lasts(
+        app, erp, db, make, acme):
+    erp.put("/invoices/INV-1", invoice_body())
+    raise_dispute_as_customer(app, db, make, _invoice(db, "INV-1"), amount=1_000)
+    before = amounts_and_lines(db, "INV-1")
+
+    relined = erp.put("/invoices/INV-1", invoice_body(lines=MORE_PALLETS))
+    in_dollars = erp.put("/invoices/INV-1", invoice_body(currency="USD"))
+    retermed = erp.put("/invoices/INV-1", invoice_body(po="PO-B"))
+
+    assert [(r.status_code, r.get_json()["error"]["code"]) for r in (relined, in_dollars)] == [
+        (409, "invoice_disputed")] * 2
+    assert "dispute in progress over part of its amount" in relined.get_json()["error"]["message"]
+    assert (retermed.status_code, retermed.get_json()["po_number"]) == (200, "PO-B")
+    assert amounts_and_lines(db, "INV-1") == before
+
+
+def test_after_a_dispute_of_its_lines_closes_an_invoice_keeps_those_lines_but_its_terms_may_change(
+        app, erp, db, make, acme):
+    from portal.blueprints.disputes import dispute_context
+    from portal.disputes.service import withdraw_dispute
+
+    erp.put("/invoices/INV-1", invoice_body())
+    invoice = _invoice(db, "INV-1")
+    clerk, dispute = raise_dispute_as_customer(app, db, make, invoice, line_ids=(invoice.lines[0].id,))
+    with app.app_context():
+        withdraw_dispute(db, dispute_context(), clerk, dispute)
+    db.commit()
+    before = amounts_and_lines(db, "INV-1")
+
+    relined = erp.put("/invoices/INV-1", invoice_body(lines=MORE_PALLETS))
+    in_dollars = erp.put("/invoices/INV-1", invoice_body(currency="USD"))
+    retermed = erp.put("/invoices/INV-1", invoice_body(po="PO-B"))
+
+    assert [(r.status_code, r.get_json()["error"]["code"]) for r in (relined, in_dollars)] == [
+        (409, "invoice_lines_in_closed_dispute")] * 2
+    assert "credit note" in relined.get_json()["error"]["message"]
+    assert (retermed.status_code, retermed.get_json()["po_number"]) == (200, "PO-B")
+    assert amounts_and_lines(db, "INV-1") == before
+
+
+def test_after_a_dispute_of_part_of_its_amount_is_rejected_an_unpaid_invoice_may_be_corrected(
+        app, erp, db, make, acme):
+    from portal.blueprints.disputes import dispute_context
+    from portal.disputes.service import reject_dispute
+
+    erp.put("/invoices/INV-1", invoice_body())
+    _, dispute = raise_dispute_as_customer(app, db, make, _invoice(db, "INV-1"), amount=1_000)
+    with app.app_context():
+        reject_dispute(db, dispute_context(), make.staff(), dispute, reason="Delivered as ordered.")
+    db.commit()
+
+    relined = erp.put("/invoices/INV-1", invoice_body(lines=MORE_PALLETS))
+
+    assert (relined.status_code, relined.get_json()["outcome"], relined.get_json()["amount_total"]) == (
+        200, "updated", 9_595)
 
 
 def test_a_credit_note_is_created_once_replayed_unchanged_and_a_conflicting_one_refused(erp, db, acme):

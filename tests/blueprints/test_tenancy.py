@@ -12,7 +12,7 @@ import pytest
 
 from portal.audit import Actor
 from portal.blueprints.disputes import dispute_context
-from portal.payments.service import finish_saving_card, start_saving_card
+from portal.payments.cards import finish_saving_card, start_saving_card
 from tests.blueprints.pages import listed_invoice_numbers, visible_text
 from tests.builders import PDF_BYTES
 

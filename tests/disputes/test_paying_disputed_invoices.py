@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.audit import Actor
+from portal.billing import payable
 from portal.billing.history import invoice_timeline
 from portal.billing.status import InvoiceStatus, invoice_status
 from portal.disputes import service as disputes
@@ -16,7 +17,9 @@ from portal.models import Dispute, Invoice, PaymentStatus
 from portal.payments import fake_gateway
 from portal.payments.errors import PaymentNotAllowed
 from portal.payments.fake_gateway import FakeGateway
-from portal.payments.service import PaymentContext, PaymentRequest, finish_saving_card, pay_invoices, start_saving_card
+from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.payments.charging import PaymentRequest, pay_invoices
+from portal.payments.context import PaymentContext
 
 TODAY = clock.today()
 
@@ -68,7 +71,7 @@ def test_the_undisputed_part_is_paid_and_a_credit_note_settles_the_rest(db, make
     invoice = fresh(db, invoice)
     assert (invoice.amount_paid, invoice.amount_due) == (7_000, 3_000)
     assert invoice_status(invoice, TODAY) == InvoiceStatus.DISPUTED
-    assert disputes.undisputed_amount_due(db, invoice) == 0
+    assert payable.undisputed_amount_due(db, invoice) == 0
     with pytest.raises(PaymentNotAllowed, match="disputed"):
         pay(db, payments, customer, [invoice], attempt="a2")
 

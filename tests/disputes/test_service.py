@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock
+from portal.billing import payable
 from portal.billing.history import invoice_timeline
 from portal.billing.invoices import LineInput, create_invoice, issue_credit_note, void_invoice
 from portal.billing.status import InvoiceStatus, invoice_status, status_expression
@@ -60,7 +61,7 @@ def test_a_payer_disputes_all_that_is_due(db, make, context, customer):
     [message] = dispute.messages
     assert (message.body, message.from_staff, message.author_user_id) == (
         "The price is not the one on our order.", False, customer.payer.id)
-    assert service.undisputed_amount_due(db, invoice) == 0
+    assert payable.undisputed_amount_due(db, invoice) == 0
     assert invoice_status(invoice, TODAY) == InvoiceStatus.DISPUTED
     assert sql_status(db, invoice) == "disputed"
 
@@ -71,7 +72,7 @@ def test_an_admin_disputes_part_of_an_invoice_and_the_rest_stays_payable(db, mak
     dispute = raise_on(db, context, customer.admin, invoice, amount=3_000)
 
     assert dispute.disputed_amount == 3_000
-    assert service.undisputed_amount_due(db, invoice) == 7_000
+    assert payable.undisputed_amount_due(db, invoice) == 7_000
     assert invoice.amount_due == 10_000
 
 
@@ -91,7 +92,7 @@ def test_chosen_invoice_lines_are_disputed_for_their_total_with_tax(db, make, co
     assert dispute.disputed_amount == 3_000 + 15_588 == delivery.amount_total + oven.amount_total
     assert [(line.invoice_line_id, line.amount) for line in dispute.lines] == [
         (delivery.id, 3_000), (oven.id, 15_588)]
-    assert service.undisputed_amount_due(db, invoice) == flour.amount_total
+    assert payable.undisputed_amount_due(db, invoice) == flour.amount_total
 
 
 def test_a_line_of_another_invoice_cannot_be_disputed(db, make, context, customer):
@@ -183,7 +184,7 @@ def test_an_invoice_has_at_most_one_dispute_in_progress(db, make, context, custo
     service.withdraw_dispute(db, context, customer.payer, first)
     second = raise_on(db, context, customer.admin, invoice, amount=2_000)
     assert service.active_dispute(db, invoice.id).id == second.id
-    assert service.undisputed_amount_due(db, invoice) == 8_000
+    assert payable.undisputed_amount_due(db, invoice) == 8_000
 
 
 def test_the_database_itself_refuses_a_second_active_dispute(db, make, customer):
@@ -223,7 +224,7 @@ def test_the_whole_conversation_and_a_credit_note_are_on_the_invoice_timeline(db
     assert (credit_note.amount, credit_note.invoice_id, credit_note.reason) == (4_000, invoice.id,
                                                                                 "Short delivery confirmed.")
     assert (invoice.amount_credited, invoice.amount_due) == (4_000, 6_000)
-    assert service.undisputed_amount_due(db, invoice) == 6_000
+    assert payable.undisputed_amount_due(db, invoice) == 6_000
     assert [(m.from_staff, m.body) for m in service.thread(db, dispute)] == [
         (False, "The price is not the one on our order."), (True, "Which delivery note?"),
         (False, "DN-2231, attached to your e-mail."), (True, "Thanks, checking with the warehouse."),
@@ -253,7 +254,7 @@ def test_a_credit_note_for_less_than_disputed_closes_the_dispute_and_the_rest_is
                                     issue_date=TODAY)
 
     assert dispute.status == "resolved_credited"
-    assert service.undisputed_amount_due(db, invoice) == invoice.amount_due == 8_500
+    assert payable.undisputed_amount_due(db, invoice) == invoice.amount_due == 8_500
 
 
 @pytest.mark.parametrize(("amount", "number", "code"), [
@@ -287,7 +288,7 @@ def test_a_rejected_dispute_gives_back_the_held_amount_with_the_reason(db, make,
     service.reject_dispute(db, context, staff, dispute, reason="The price list of March applies.")
 
     assert (dispute.status, dispute.resolution_note) == ("rejected", "The price list of March applies.")
-    assert service.undisputed_amount_due(db, invoice) == 10_000
+    assert payable.undisputed_amount_due(db, invoice) == 10_000
     assert sql_status(db, invoice) == "overdue"
     event = db.scalar(select(AuditEvent).where(AuditEvent.action == "dispute.rejected"))
     assert (event.amount, event.invoice_id, event.details["reason"]) == (4_000, invoice.id,
@@ -310,7 +311,7 @@ def test_the_customer_can_withdraw_a_dispute(db, make, context, customer):
     service.withdraw_dispute(db, context, customer.admin, dispute)
 
     assert dispute.status == "withdrawn"
-    assert service.undisputed_amount_due(db, invoice) == 10_000
+    assert payable.undisputed_amount_due(db, invoice) == 10_000
     [event] = db.scalars(select(AuditEvent).where(AuditEvent.action == "dispute.withdrawn")).all()
     assert (event.actor_user_id, event.amount) == (customer.admin.id, 4_000)
 
@@ -432,13 +433,13 @@ def test_the_undisputed_amount_due_is_the_same_in_sql(db, make, context, custome
     invoices = [plain, part, whole, paid_then_disputed, rejected, void, draft]
     db.flush()
 
-    in_sql = dict(db.execute(select(Invoice.id, service.undisputed_amount_due_expression())
+    in_sql = dict(db.execute(select(Invoice.id, payable.undisputed_amount_due_expression())
                              .where(Invoice.company_id == company.id)).all())
-    in_python = service.undisputed_amounts_due(db, invoices)
+    in_python = payable.undisputed_amounts_due(db, invoices)
 
     assert in_python == in_sql == {plain.id: 5_000, part.id: 7_500, whole.id: 0, paid_then_disputed.id: 0,
                                    rejected.id: 6_000, void.id: 0, draft.id: 0}
-    assert dict(db.execute(select(Invoice.id, service.disputed_amount_expression())
+    assert dict(db.execute(select(Invoice.id, payable.disputed_amount_expression())
                            .where(Invoice.id.in_([plain.id, part.id, rejected.id]))).all()) == {
         plain.id: 0, part.id: 2_500, rejected.id: 0}
 

@@ -33,7 +33,8 @@ from sqlalchemy.orm import Session
 
 from portal.audit import Actor
 from portal.models import Company, Invoice, SavedCard, User
-from portal.payments.service import PaymentContext, finish_saving_card, start_saving_card
+from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.payments.context import PaymentContext
 from tests.conftest import migrated_database
 from tests.live import LiveServer, engine_of, serve, session_on
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe, WebhookInbox

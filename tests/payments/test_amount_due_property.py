@@ -34,17 +34,11 @@ from portal.payments.errors import PaymentInProgress, PaymentNotAllowed, RefundN
 from portal.payments.fake_gateway import FakeGateway
 from portal.payments.gateway import ChargeStatus
 from portal.payments.ledger import record_offline_payment
-from portal.payments.service import (
-    PaymentContext,
-    PaymentRequest,
-    cancel_payment,
-    check_after_authentication,
-    finish_saving_card,
-    handle_webhook,
-    pay_invoices,
-    refund_allocation,
-    start_saving_card,
-)
+from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.payments.charging import PaymentRequest, cancel_payment, check_after_authentication, pay_invoices
+from portal.payments.context import PaymentContext
+from portal.payments.provider_events import handle_webhook
+from portal.payments.refunds import refund_allocation
 from tests.builders import Builders
 
 STAFF = Actor.system("collections")
@@ -70,7 +64,7 @@ class AmountDueMachine(RuleBasedStateMachine):
         super().__init__()
         self.context = PaymentContext(gateway=self.gateway, supplier_name="Supplier", base_url="http://portal.test")
         self.earlier_charges = set(self.gateway.charges)
-        self.earlier_refunds = len(self.gateway.refunds)
+        self.earlier_refunds = set(self.gateway.refunds)
         self.company = self.make.company()
         self.payer = self.make.user(self.company)
         self.actor = Actor.user(self.payer)
@@ -301,7 +295,8 @@ class AmountDueMachine(RuleBasedStateMachine):
         assert charged == recorded
         given_back = self._sum(select(func.sum(Refund.amount)).join(PaymentAllocation).join(Payment).where(
             Payment.company_id == self.company.id, Refund.status == RefundStatus.SUCCEEDED))
-        assert sum(refund.amount for refund in self.gateway.refunds[self.earlier_refunds:]) == given_back
+        assert sum(refund.amount for reference, refund in self.gateway.refunds.items()
+                   if reference not in self.earlier_refunds) == given_back
 
     def _sum(self, statement) -> int:
         return self.db.scalar(statement) or 0

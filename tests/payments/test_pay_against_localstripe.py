@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from portal.audit import Actor
 from portal.models import InvoicePaymentClaim, Payment, PaymentStatus, Role
 from portal.payments.errors import PaymentNotAllowed
-from portal.payments.service import PaymentRequest, pay_invoices
+from portal.payments.charging import PaymentRequest, pay_invoices
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import page, visible_text
 from tests.payments.conftest import DECLINED_ON_CHARGE, NEEDS_AUTHENTICATION, pay_form
@@ -264,9 +264,10 @@ def test_paying_more_than_is_due_is_refused_and_nothing_is_charged(db, make, sav
 
     response = payer_client.post("/payments", data=pay_form([invoice], card, amount="100.01"))
 
-    assert response.status_code == 409
-    assert page(response).find("p", class_="flash-error").text == (
-        f"That is more than the 100.00 EUR still due on invoice {invoice.number}.")
+    # The form says so beside the amount, in the page's language, before the service is asked.
+    assert response.status_code == 400
+    amount_field = page(response).find("label", class_="has-error")
+    assert amount_field.find("small", class_="error").text == "That is more than the €100.00 that can be paid now."
     assert stripe_server.payment_intents(customer=company.provider_customer_id) == []
     db.refresh(invoice)
     assert invoice.amount_due == 100_00

@@ -9,15 +9,11 @@ from sqlalchemy import func, select
 from portal.audit import Actor
 from portal.models import AuditEvent, InvoicePaymentClaim, PaymentStatus
 from portal.payments import fake_gateway
-from portal.payments.errors import PaymentInProgress, PaymentNotAllowed, ProviderUnavailable
+from portal.payments.errors import PaymentInProgress, PaymentNotAllowed, OutcomeUnknown
 from portal.payments.fake_gateway import FakeGateway
-from portal.payments.service import (
-    PaymentContext,
-    PaymentRequest,
-    finish_saving_card,
-    pay_invoices,
-    start_saving_card,
-)
+from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.payments.charging import PaymentRequest, pay_invoices
+from portal.payments.context import PaymentContext
 
 
 @pytest.fixture
@@ -127,7 +123,7 @@ def test_a_provider_outage_leaves_the_payment_processing_and_the_invoice_claimed
                                                                                 company, payer):
     save_card(db, context, gateway, company, payer)
     invoice = make.invoice(company, total=1000)
-    gateway.fail_next_call(ProviderUnavailable("down"))
+    gateway.fail_next_call(OutcomeUnknown("down"))
     payment = pay(db, context, payer, company, [invoice])
     assert payment.status == PaymentStatus.PROCESSING
     assert db.get(InvoicePaymentClaim, invoice.id) is not None

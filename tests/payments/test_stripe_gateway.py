@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from portal.payments.errors import InvalidWebhook, PaymentDeclined, PaymentError, ProviderUnavailable
-from portal.payments.gateway import ChargeStatus
+from portal.payments.errors import InvalidWebhook, PaymentDeclined, PaymentError, OutcomeUnknown
+from portal.payments.gateway import ChargeStatus, RefundState
 from portal.payments.setup import gateway_from_config
 from portal.payments.stripe_gateway import StripeGateway
 from tests.localstripe_server import TEST_SECRET_KEY, LocalStripeError
@@ -46,7 +46,8 @@ def saved_card(gateway, api, customer: str, number: str = VISA) -> str:
 def charge(gateway, customer: str, card: str, amount: int = 12_345, payment_id: str = "7"):
     return gateway.charge(customer_id=customer, card_id=card, amount=amount, currency="EUR",
                           idempotency_key=f"pay-test-{payment_id}",
-                          metadata={"payment_id": payment_id, "company_ref": "CUST-1"}, off_session=False)
+                          metadata={"payment_id": payment_id, "payment_key": f"pay-test-{payment_id}",
+                                    "company_ref": "CUST-1"}, off_session=False)
 
 
 def test_the_gateway_follows_the_config_it_is_given(stripe_server):
@@ -141,7 +142,7 @@ def test_a_charge_that_succeeds(gateway, stripe_api, stripe_server, customer):
 
     assert (result.status, result.amount, result.currency, result.client_secret) == (
         ChargeStatus.SUCCEEDED, 12_345, "EUR", None)
-    assert result.metadata == {"payment_id": "7", "company_ref": "CUST-1"}
+    assert result.metadata == {"payment_id": "7", "payment_key": "pay-test-7", "company_ref": "CUST-1"}
     [intent] = stripe_server.payment_intents(customer=customer)
     assert (intent["id"], intent["amount"], intent["currency"], intent["payment_method"], intent["status"]) == (
         result.reference, 12_345, "eur", card, "succeeded")
@@ -179,7 +180,7 @@ def test_a_declined_charge_raises_payment_declined_and_moves_no_money(gateway, s
 def test_a_charge_on_a_card_stripe_does_not_know_is_refused_not_declined(gateway, customer):
     with pytest.raises(PaymentError) as refused:
         charge(gateway, customer, "pm_unknown")
-    assert not isinstance(refused.value, (PaymentDeclined, ProviderUnavailable))
+    assert not isinstance(refused.value, (PaymentDeclined, OutcomeUnknown))
 
 
 @pytest.mark.parametrize(("success", "status", "failure_code"), [
@@ -218,14 +219,14 @@ def test_find_charge_finds_our_payment_by_its_metadata_beyond_the_first_page(gat
     # localstripe lists oldest first, 100 to a page: the charge we look for is on page two.
     for number in range(100):
         stripe_api.v1.payment_intents.create({"amount": 100, "currency": "eur", "customer": customer,
-                                              "metadata": {"payment_id": str(1000 + number)}})
+                                              "metadata": {"payment_key": f"pay-test-{1000 + number}"}})
     card = saved_card(gateway, stripe_api, customer)
     made = charge(gateway, customer, card, amount=4_321, payment_id="77")
 
-    found = gateway.find_charge(payment_id=77)
+    found = gateway.find_charge(payment_key="pay-test-77")
 
     assert (found.reference, found.status, found.amount) == (made.reference, ChargeStatus.SUCCEEDED, 4_321)
-    assert gateway.find_charge(payment_id=78) is None
+    assert gateway.find_charge(payment_key="pay-test-78") is None
 
 
 def test_a_partial_refund_shows_at_stripe(gateway, stripe_api, stripe_server, customer):
@@ -233,12 +234,15 @@ def test_a_partial_refund_shows_at_stripe(gateway, stripe_api, stripe_server, cu
     made = charge(gateway, customer, card, amount=10_000)
 
     result = gateway.refund(reference=made.reference, amount=2_500, idempotency_key="refund-test-1",
-                            metadata={"refund_id": "3", "payment_id": "7"})
+                            metadata={"refund_key": "refund-test-1", "payment_id": "7"})
 
-    assert (result.amount, result.succeeded) == (2_500, True)
+    assert (result.amount, result.state) == (2_500, RefundState.SUCCEEDED)
     [refund] = stripe_server.refunds(payment_intent=made.reference)
     assert (refund["id"], refund["amount"], refund["metadata"]) == (
-        result.reference, 2_500, {"refund_id": "3", "payment_id": "7"})
+        result.reference, 2_500, {"refund_key": "refund-test-1", "payment_id": "7"})
+    assert gateway.retrieve_refund(result.reference) == result
+    assert gateway.find_refund(charge_reference=made.reference, refund_key="refund-test-1") == result
+    assert gateway.find_refund(charge_reference=made.reference, refund_key="refund-test-2") is None
     [charged] = stripe_server.succeeded_charges(customer=customer)
     assert (charged["amount"], charged["amount_refunded"], charged["refunded"]) == (10_000, 2_500, False)
 
@@ -286,12 +290,14 @@ def test_parse_webhook_refuses_what_stripe_did_not_sign(gateway):
     lambda g: charge(g, "cus_1", "pm_1"),
     lambda g: g.retrieve_charge("pi_1"),
     lambda g: g.cancel_charge("pi_1"),
-    lambda g: g.find_charge(payment_id=1),
+    lambda g: g.find_charge(payment_key="pay-1"),
     lambda g: g.refund(reference="pi_1", amount=100, idempotency_key="refund-x", metadata={}),
+    lambda g: g.retrieve_refund("re_1"),
+    lambda g: g.find_refund(charge_reference="pi_1", refund_key="refund-x"),
 ], ids=["create_customer", "start_card_setup", "finish_card_setup", "detach_card", "charge", "retrieve_charge",
-        "cancel_charge", "find_charge", "refund"])
-def test_every_call_raises_provider_unavailable_when_stripe_does_not_answer(call):
+        "cancel_charge", "find_charge", "refund", "retrieve_refund", "find_refund"])
+def test_every_call_raises_outcome_unknown_when_stripe_does_not_answer(call):
     gateway = StripeGateway(secret_key=TEST_SECRET_KEY, publishable_key="pk_test_x", webhook_secret=WEBHOOK_SECRET,
                             api_base=f"http://127.0.0.1:{closed_port()}")
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(OutcomeUnknown):
         call(gateway)

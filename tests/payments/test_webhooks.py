@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 
 from portal.audit import Actor
 from portal.models import AuditEvent, InvoicePaymentClaim, OutboxMessage, PaymentStatus, ProcessedWebhookEvent
-from portal.payments.errors import PaymentDeclined, ProviderUnavailable
-from portal.payments.service import PaymentRequest, pay_invoices, reconcile_payments
+from portal.payments.errors import PaymentDeclined, OutcomeUnknown
+from portal.payments.charging import PaymentRequest, pay_invoices
+from portal.payments.provider_events import reconcile
 from portal.payments.setup import gateway_from_config
 from tests.payments.conftest import (
     DECLINED_ON_CHARGE,
@@ -63,14 +64,14 @@ class LostAnswerGateway:
             self._gateway.charge(**kwargs)
         except PaymentDeclined:
             pass
-        raise ProviderUnavailable("the connection dropped before Stripe answered")
+        raise OutcomeUnknown("the connection dropped before Stripe answered")
 
 
 class NeverReachedGateway(LostAnswerGateway):
     """The network fails before the charge reaches Stripe."""
 
     def charge(self, **kwargs):
-        raise ProviderUnavailable("no route to the payment service")
+        raise OutcomeUnknown("no route to the payment service")
 
 
 class WebhookFirstGateway(LostAnswerGateway):
@@ -184,6 +185,7 @@ def test_a_real_event_delivered_twice_is_processed_once(db, client, inbox, strip
     [allocation] = processing_payment.allocations
     assert audit_actions(db, processing_payment) == [
         ("payment.started", None, payer.email),
+        ("payment.outcome_unknown", None, payer.email),
         ("payment.succeeded", None, "system:webhook"),
         ("payment.allocated", allocation.invoice_id, "system:webhook"),
     ]
@@ -259,7 +261,7 @@ def test_reconcile_settles_a_payment_whose_answer_was_lost(app, db, stripe_serve
     result = runner.invoke(args=["payments", "reconcile"])
 
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "1 checked: 1 settled, 0 failed, 0 still open."
+    assert result.output.strip() == "1 checked: 1 settled, 0 failed, 0 still open, 0 could not be checked."
     intent = only_intent(stripe_server, company)
     assert settled(db, processing_payment)
     assert processing_payment.provider_reference == intent["id"]
@@ -269,7 +271,7 @@ def test_reconcile_settles_a_payment_whose_answer_was_lost(app, db, stripe_serve
     assert count(db, InvoicePaymentClaim) == 0
     assert len(stripe_server.succeeded_charges(customer=company.provider_customer_id)) == 1
     again = runner.invoke(args=["payments", "reconcile"])
-    assert again.output.strip() == "0 checked: 0 settled, 0 failed, 0 still open."
+    assert again.output.strip() == "0 checked: 0 settled, 0 failed, 0 still open, 0 could not be checked."
 
 
 def test_reconcile_fails_a_payment_that_never_reached_stripe_after_the_time_limit(db, make, payments, save_card,
@@ -279,10 +281,10 @@ def test_reconcile_fails_a_payment_that_never_reached_stripe_after_the_time_limi
     payment = pay_with(db, payments, NeverReachedGateway(payments.gateway), payer, company, [invoice])
     assert payment.status == PaymentStatus.PROCESSING
 
-    early = reconcile_payments(db, payments, now=payment.created_at + timedelta(minutes=5))
+    early = reconcile(db, payments, now=payment.created_at + timedelta(minutes=5))
     assert (early.checked, early.still_open, payment.status) == (1, 1, PaymentStatus.PROCESSING)
 
-    late = reconcile_payments(db, payments, now=payment.created_at + timedelta(minutes=11))
+    late = reconcile(db, payments, now=payment.created_at + timedelta(minutes=11))
 
     assert (late.checked, late.failed) == (1, 1)
     db.refresh(payment)
@@ -301,8 +303,8 @@ def test_reconcile_cancels_a_3d_secure_payment_abandoned_for_too_long(db, make, 
     payment = pay_with(db, payments, payments.gateway, payer, company, [invoice])
     assert payment.status == PaymentStatus.REQUIRES_ACTION
 
-    assert reconcile_payments(db, payments, now=payment.created_at + timedelta(minutes=10)).still_open == 1
-    report = reconcile_payments(db, payments, now=payment.created_at + timedelta(minutes=31))
+    assert reconcile(db, payments, now=payment.created_at + timedelta(minutes=10)).still_open == 1
+    report = reconcile(db, payments, now=payment.created_at + timedelta(minutes=31))
 
     assert report.failed == 1
     assert only_intent(stripe_server, company)["status"] == "canceled"
@@ -315,10 +317,11 @@ def test_reconcile_leaves_payments_open_while_stripe_is_down(db, payments, strip
     down = gateway_from_config({**stripe_config(stripe_server),
                                 "ACQUIT_STRIPE_API_BASE": f"http://127.0.0.1:{closed_port()}"})
 
-    report = reconcile_payments(db, dataclasses.replace(payments, gateway=down),
-                                now=processing_payment.created_at + timedelta(hours=2))
+    report = reconcile(db, dataclasses.replace(payments, gateway=down),
+                       now=processing_payment.created_at + timedelta(hours=2))
 
-    assert (report.checked, report.still_open) == (1, 1)
+    # Not asked is not answered: the payment stays in flight, however long ago it began.
+    assert (report.checked, report.errors, report.failed) == (1, 1, 0)
     assert not settled(db, processing_payment)
     assert count(db, InvoicePaymentClaim) == 1
 
@@ -326,14 +329,14 @@ def test_reconcile_leaves_payments_open_while_stripe_is_down(db, payments, strip
 class BrokenForOnePaymentGateway(LostAnswerGateway):
     """The real gateway, except that looking up one payment raises an error nobody planned for."""
 
-    def __init__(self, gateway, broken_payment_id):
+    def __init__(self, gateway, broken_payment_key):
         super().__init__(gateway)
-        self.broken_payment_id = broken_payment_id
+        self.broken_payment_key = broken_payment_key
 
-    def find_charge(self, *, payment_id):
-        if payment_id == self.broken_payment_id:
+    def find_charge(self, *, payment_key):
+        if payment_key == self.broken_payment_key:
             raise RuntimeError("unexpected answer")
-        return self._gateway.find_charge(payment_id=payment_id)
+        return self._gateway.find_charge(payment_key=payment_key)
 
 
 def test_reconcile_goes_on_past_a_payment_it_cannot_check(app, db, make, payments, stripe_server, company, payer,
@@ -341,9 +344,9 @@ def test_reconcile_goes_on_past_a_payment_it_cannot_check(app, db, make, payment
     other_invoice = make.invoice(company, total=80_00)
     other = pay_with(db, payments, LostAnswerGateway(payments.gateway), payer, company, [other_invoice],
                      attempt="attempt-2")
-    broken = dataclasses.replace(payments, gateway=BrokenForOnePaymentGateway(payments.gateway, processing_payment.id))
+    broken = dataclasses.replace(payments, gateway=BrokenForOnePaymentGateway(payments.gateway, processing_payment.idempotency_key))
 
-    report = reconcile_payments(db, broken)
+    report = reconcile(db, broken)
 
     assert (report.checked, report.errors, report.settled, report.still_open) == (2, 1, 1, 0)
     assert settled(db, other)

@@ -4,6 +4,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from portal.billing.payable import undisputed_amount_due
 from portal import clock
 from portal.billing.money import to_decimal
 from portal.blueprints.collections import blueprint
@@ -119,6 +120,6 @@ def _staff_page(found, *, message_form=None, credit_form=None, reject_form=None,
         credit_form=credit_form or CreditForm(formdata=None, currency=found.currency, data=suggested),
         reject_form=reject_form or RejectForm(formdata=None),
         error=error,
-        payable=service.undisputed_amount_due(db.session, found.invoice),
+        payable=undisputed_amount_due(db.session, found.invoice),
         **thread_context(found, staff=True), **upload_limits(),
     ), status

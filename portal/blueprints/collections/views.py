@@ -15,7 +15,8 @@ from portal.blueprints.invoices.forms import HistoryFilterForm
 from portal.blueprints.payments import payment_context
 from portal.extensions import db
 from portal.models import Company
-from portal.payments import service
+from portal.payments.queries import payment_or_none, recent_payments
+from portal.payments.refunds import refund_allocation
 from portal.payments.errors import PaymentError
 
 
@@ -28,13 +29,13 @@ def dashboard():
 @blueprint.route("/payments")
 @staff_required
 def payments():
-    return render_template("collections/payments.html", payments=service.recent_payments(db.session))
+    return render_template("collections/payments.html", payments=recent_payments(db.session))
 
 
 @blueprint.route("/payments/<int:payment_id>")
 @staff_required
 def payment(payment_id: int):
-    found = service.payment_or_none(db.session, payment_id)
+    found = payment_or_none(db.session, payment_id)
     if found is None:
         return render_template("errors/error.html", code=404, message=_("We could not find that page.")), 404
     return render_template("collections/payment.html", payment=found, form=RefundForm(currency=found.currency))
@@ -43,14 +44,14 @@ def payment(payment_id: int):
 @blueprint.route("/payments/<int:payment_id>/refunds", methods=["POST"])
 @staff_required
 def refund(payment_id: int):
-    found = service.payment_or_none(db.session, payment_id)
+    found = payment_or_none(db.session, payment_id)
     if found is None:
         return render_template("errors/error.html", code=404, message=_("We could not find that page.")), 404
     form = RefundForm(currency=found.currency)
     if not form.validate_on_submit():
         return render_template("collections/payment.html", payment=found, form=form), 400
     try:
-        service.refund_allocation(db.session, payment_context(), Actor.user(current_user),
+        refund_allocation(db.session, payment_context(), Actor.user(current_user),
                                   payment_id=found.id, allocation_id=form.allocation_id.data,
                                   amount=form.amount_in_minor_units(), reason=form.reason.data or "")
     except PaymentError as error:

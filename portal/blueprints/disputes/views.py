@@ -2,6 +2,7 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from portal.billing.payable import undisputed_amount_due
 from portal.billing import history
 from portal.blueprints.disputes import (
     blueprint,
@@ -111,7 +112,7 @@ def _raise_page(form: RaiseDisputeForm, invoice, *, error: str | None = None, cl
 def _dispute_page(dispute, form: MessageForm, *, error: str | None = None, status: int = 200):
     return render_template(
         "disputes/show.html", form=form, withdraw_form=ConfirmForm(), error=error,
-        payable=service.undisputed_amount_due(db.session, dispute.invoice),
+        payable=undisputed_amount_due(db.session, dispute.invoice),
         **thread_context(dispute, staff=False), **upload_limits(),
     ), status
 

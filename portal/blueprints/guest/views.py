@@ -5,6 +5,7 @@ from flask_login import current_user
 
 from portal import clock
 from portal.audit import Actor
+from portal.billing.payable import undisputed_amount_due
 from portal.billing.pdf import render_invoice_pdf
 from portal.billing.status import InvoiceStatus, invoice_status
 from portal.blueprints.guest import blueprint, guest_limits, pay_links
@@ -16,7 +17,7 @@ from portal.extensions import db
 from portal.guest import service
 from portal.guest.errors import ExpiredPayLink, PayLinkError, PayLinkLocked, RevokedPayLink
 from portal.models import Invoice, PaymentStatus
-from portal.payments import service as payments
+from portal.payments.charging import authentication_secret, check_after_authentication
 from portal.payments.errors import PaymentError
 
 
@@ -36,8 +37,7 @@ def invoice(token: str):
     status = invoice_status(found, clock.today())
     if status in (InvoiceStatus.PAID, InvoiceStatus.VOID):
         return _settled_page(found, token, status)
-    return _pay_page(found, token, GuestPayForm(currency=found.currency,
-                                                data={"attempt_key": uuid.uuid4().hex}))
+    return _pay_page(found, token, _pay_form(found, data={"attempt_key": uuid.uuid4().hex}))
 
 
 @blueprint.route("/<token>", methods=["POST"])
@@ -46,7 +46,7 @@ def pay(token: str):
     status = invoice_status(found, clock.today())
     if status in (InvoiceStatus.PAID, InvoiceStatus.VOID):
         return _settled_page(found, token, status)
-    form = GuestPayForm(currency=found.currency)
+    form = _pay_form(found)
     if not form.validate_on_submit():
         return _pay_page(found, token, form, status_code=400)
     try:
@@ -70,7 +70,7 @@ def payment(token: str, payment_id: int):
     paid = service.guest_payment(db.session, found, payment_id)
     if paid is None:
         return _link_error_page(PayLinkError(), 404)
-    client_secret = payments.authentication_secret(payment_context(), paid) if (
+    client_secret = authentication_secret(payment_context(), paid) if (
         paid.status == PaymentStatus.REQUIRES_ACTION) else None
     return render_template("guest/payment.html", invoice=found, payment=paid, token=token,
                            client_secret=client_secret, context=payment_context(), form=ConfirmForm())
@@ -83,7 +83,7 @@ def check(token: str, payment_id: int):
     if paid is None:
         return _link_error_page(PayLinkError(), 404)
     if ConfirmForm().validate_on_submit():
-        payments.check_after_authentication(db.session, payment_context(), Actor.system("guest"),
+        check_after_authentication(db.session, payment_context(), Actor.system("guest"),
                                             company=found.company, payment_id=paid.id)
     return redirect(url_for("guest.payment", token=token, payment_id=paid.id), code=303)
 
@@ -120,6 +120,7 @@ def _pay_page(found: Invoice, token: str, form: GuestPayForm, *, error: str | No
     return render_template(
         "guest/pay.html", invoice=found, token=token, form=form, setup=setup, context=context, error=error,
         partial_allowed=current_app.config["ACQUIT_GUEST_PARTIAL_PAYMENTS"], own_clerk=own_clerk,
+        payable=undisputed_amount_due(db.session, found),
     ), status_code
 
 
@@ -138,6 +139,11 @@ def _link_error_page(error: PayLinkError, status_code: int):
     else:
         kind = "invalid"
     return render_template("guest/link_error.html", kind=kind, message=str(error)), status_code
+
+
+def _pay_form(found: Invoice, **kwargs) -> GuestPayForm:
+    """The guest's form: a part amount is typed in the invoice's currency, up to what can be paid on it now."""
+    return GuestPayForm(currency=found.currency, at_most=undisputed_amount_due(db.session, found), **kwargs)
 
 
 def _allowed_amount(form: GuestPayForm) -> int | None:

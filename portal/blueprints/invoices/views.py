@@ -3,6 +3,7 @@ from flask_login import current_user
 
 from portal import clock
 from portal.billing import exports, history
+from portal.billing.payable import undisputed_amount_due, undisputed_amounts_due
 from portal.billing.pdf import render_invoice_pdf
 from portal.billing.status import invoice_status
 from portal.blueprints.guards import clerk_required, current_company
@@ -25,7 +26,7 @@ def index():
         )
     status_code = 200 if page is not None else 400
     # What a clerk may tick to pay: an invoice wholly held back by a dispute has nothing payable.
-    payable = disputes.undisputed_amounts_due(db.session, [row.invoice for row in page.rows]) if page else {}
+    payable = undisputed_amounts_due(db.session, [row.invoice for row in page.rows]) if page else {}
     if htmx and not htmx.history_restore_request:
         return render_template("invoices/_results.html", form=form, page=page, payable=payable), status_code
     owed = history.amount_owed(db.session, company.id, today=clock.today())
@@ -45,7 +46,7 @@ def detail(invoice_id: int):
         timeline=history.invoice_timeline(db.session, invoice),
         disputes=disputes.invoice_disputes(db.session, invoice),
         active_dispute=disputes.active_dispute(db.session, invoice.id),
-        payable=disputes.undisputed_amount_due(db.session, invoice),
+        payable=undisputed_amount_due(db.session, invoice),
         can_dispute=current_user.can_pay and disputes.dispute_refusal(db.session, invoice) is None,
     )
 

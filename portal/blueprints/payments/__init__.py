@@ -1,6 +1,6 @@
 from flask import Blueprint, abort, current_app
 
-from portal.payments.service import PaymentContext
+from portal.payments.context import PaymentContext
 
 blueprint = Blueprint("payments", __name__, url_prefix="/payments")
 

@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import dataclass
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -8,20 +9,28 @@ from portal.audit import Actor
 from portal.billing import history
 from portal.blueprints.guards import clerk_required, current_company, payer_required
 from portal.blueprints.payments import blueprint, payment_context
-from portal.blueprints.redirects import local_path
+from portal.blueprints.redirects import local_path, with_query_parameter
 from portal.blueprints.forms import row_ids
 from portal.blueprints.payments.forms import MAX_INVOICES_PER_PAYMENT, CardSetupForm, ConfirmForm, PayForm
-from portal.disputes.service import undisputed_amounts_due
+from portal.billing.payable import undisputed_amounts_due
 from portal.extensions import db
-from portal.models import PaymentStatus
-from portal.payments import service
+from portal.models import Invoice, PaymentStatus
+from portal.payments import cards as saved_cards
+from portal.payments.charging import (
+    PaymentRequest,
+    authentication_secret,
+    cancel_payment,
+    check_after_authentication,
+    pay_invoices,
+)
+from portal.payments.queries import company_payment, company_payments
 from portal.payments.errors import PaymentError
 
 
 @blueprint.route("")
 @clerk_required
 def index():
-    return render_template("payments/index.html", payments=service.company_payments(db.session, current_company().id))
+    return render_template("payments/index.html", payments=company_payments(db.session, current_company().id))
 
 
 @blueprint.route("/new")
@@ -32,8 +41,11 @@ def new():
     if not invoice_ids:
         flash(_("Tick the invoices you want to pay, then choose “Pay the selected invoices”."), "info")
         return redirect(url_for("invoices.index"), code=303)
-    form = PayForm(currency=company.currency, data={"invoice": invoice_ids, "attempt_key": uuid.uuid4().hex})
-    return _payment_page(form, invoice_ids)
+    selection = _selection(invoice_ids)
+    form = PayForm(currency=selection.currency or company.currency, at_most=selection.at_most,
+                   data={"invoice": invoice_ids, "attempt_key": uuid.uuid4().hex})
+    # A card just saved from this page comes back named in the query: it is the one to charge.
+    return _payment_page(form, selection, preferred_card=next(iter(row_ids(request.args.getlist("card"))), None))
 
 
 @blueprint.route("", methods=["POST"])
@@ -42,30 +54,36 @@ def create():
     company = current_company()
     form = PayForm(currency=company.currency)
     invoice_ids = row_ids(form.invoice.data or [])
+    selection = _selection(invoice_ids)
+    # Known once the posted invoices are read: the amount is typed in their currency, up to what they owe now.
+    form.currency, form.at_most = selection.currency or company.currency, selection.at_most
     _offer_cards(form)
+    if selection.mixed_currencies:
+        return _payment_page(form, selection, status=409)
     if not form.validate():
-        return _payment_page(form, invoice_ids, status=400)
+        return _payment_page(form, selection, status=400)
     try:
-        payment = service.pay_invoices(
+        payment = pay_invoices(
             db.session, payment_context(), Actor.user(current_user), company=company,
-            request=service.PaymentRequest(invoice_ids=tuple(invoice_ids), attempt_key=form.attempt_key.data,
+            request=PaymentRequest(invoice_ids=tuple(invoice_ids), attempt_key=form.attempt_key.data,
                                            amount=form.amount_in_minor_units(), card_id=form.card.data),
             receipt_email=current_user.email,
         )
     except PaymentError as error:
-        return _payment_page(_fresh_attempt(form), invoice_ids, error=str(error), status=409)
+        return _payment_page(_fresh_attempt(form), _selection(invoice_ids), error=str(error), status=409)
     if payment.status == PaymentStatus.FAILED:
-        return _payment_page(_fresh_attempt(form), invoice_ids, error=payment.failure_message, status=402)
+        return _payment_page(_fresh_attempt(form), _selection(invoice_ids), error=payment.failure_message,
+                             status=402)
     return redirect(url_for("payments.show", payment_id=payment.id), code=303)
 
 
 @blueprint.route("/<int:payment_id>")
 @clerk_required
 def show(payment_id: int):
-    payment = service.company_payment(db.session, current_company().id, payment_id)
+    payment = company_payment(db.session, current_company().id, payment_id)
     client_secret = None
     if payment.status == PaymentStatus.REQUIRES_ACTION:
-        client_secret = service.authentication_secret(payment_context(), payment)
+        client_secret = authentication_secret(payment_context(), payment)
     return render_template("payments/show.html", payment=payment, client_secret=client_secret,
                            context=payment_context() if client_secret else None, form=ConfirmForm())
 
@@ -74,7 +92,7 @@ def show(payment_id: int):
 @payer_required
 def check(payment_id: int):
     if ConfirmForm().validate_on_submit():
-        service.check_after_authentication(db.session, payment_context(), Actor.user(current_user),
+        check_after_authentication(db.session, payment_context(), Actor.user(current_user),
                                            company=current_company(), payment_id=payment_id)
     return redirect(url_for("payments.show", payment_id=payment_id), code=303)
 
@@ -83,7 +101,7 @@ def check(payment_id: int):
 @payer_required
 def cancel(payment_id: int):
     if ConfirmForm().validate_on_submit():
-        service.cancel_payment(db.session, payment_context(), Actor.user(current_user), company=current_company(),
+        cancel_payment(db.session, payment_context(), Actor.user(current_user), company=current_company(),
                                payment_id=payment_id)
     return redirect(url_for("payments.show", payment_id=payment_id), code=303)
 
@@ -91,14 +109,14 @@ def cancel(payment_id: int):
 @blueprint.route("/cards")
 @payer_required
 def cards():
-    return render_template("payments/cards.html", cards=service.company_cards(db.session, current_company().id),
+    return render_template("payments/cards.html", cards=saved_cards.company_cards(db.session, current_company().id),
                            form=ConfirmForm())
 
 
 @blueprint.route("/cards/new")
 @payer_required
 def new_card():
-    setup = service.start_saving_card(db.session, payment_context(), company=current_company(),
+    setup = saved_cards.start_saving_card(db.session, payment_context(), company=current_company(),
                                       email=current_user.email)
     return render_template("payments/card_new.html", setup=setup, context=payment_context(),
                            form=CardSetupForm(data={"setup_id": setup.setup_id}),
@@ -112,17 +130,19 @@ def save_card():
     if not form.validate_on_submit():
         flash(_("The card was not saved. Please try again."), "error")
         return redirect(url_for("payments.new_card"), code=303)
-    card = service.finish_saving_card(db.session, payment_context(), Actor.user(current_user),
+    card = saved_cards.finish_saving_card(db.session, payment_context(), Actor.user(current_user),
                                       company=current_company(), setup_id=form.setup_id.data)
     flash(_("Card %(brand)s •••• %(last4)s saved.", brand=card.brand.title(), last4=card.last4), "success")
-    return redirect(local_path(request.args.get("next")) or url_for("payments.cards"), code=303)
+    back_to = local_path(request.args.get("next"))
+    # Back on the page that asked for it (the pay page), the new card is the one chosen.
+    return redirect(with_query_parameter(back_to, "card", card.id) if back_to else url_for("payments.cards"), code=303)
 
 
 @blueprint.route("/cards/<int:card_id>/default", methods=["POST"])
 @payer_required
 def make_default_card(card_id: int):
     if ConfirmForm().validate_on_submit():
-        service.set_default_card(db.session, Actor.user(current_user), company=current_company(), card_id=card_id)
+        saved_cards.set_default_card(db.session, Actor.user(current_user), company=current_company(), card_id=card_id)
     return redirect(url_for("payments.cards"), code=303)
 
 
@@ -130,7 +150,7 @@ def make_default_card(card_id: int):
 @payer_required
 def remove_card(card_id: int):
     if ConfirmForm().validate_on_submit():
-        service.remove_card(db.session, payment_context(), Actor.user(current_user), company=current_company(),
+        saved_cards.remove_card(db.session, payment_context(), Actor.user(current_user), company=current_company(),
                             card_id=card_id)
         flash(_("The card was removed."), "info")
     return redirect(url_for("payments.cards"), code=303)
@@ -142,23 +162,57 @@ def _payment_error(error: PaymentError):
     return render_template("errors/error.html", code=status, message=str(error)), status
 
 
-def _payment_page(form: PayForm, invoice_ids: list[int], *, error: str | None = None, status: int = 200):
-    company = current_company()
-    invoices = history.find_customer_invoices(db.session, company.id, invoice_ids) if invoice_ids else []
-    payable = undisputed_amounts_due(db.session, invoices)
-    _offer_cards(form)
+@dataclass(frozen=True)
+class _Selection:
+    """The invoices a pay page is about and what can be paid on each now, by invoice id."""
+
+    invoices: list[Invoice]
+    payable: dict[int, int]
+
+    @property
+    def currency(self) -> str | None:
+        """The invoices' one currency, which the page reads and shows amounts in; None if there are several."""
+        currencies = {invoice.currency for invoice in self.invoices}
+        return currencies.pop() if len(currencies) == 1 else None
+
+    @property
+    def mixed_currencies(self) -> bool:
+        return len({invoice.currency for invoice in self.invoices}) > 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.payable.values())
+
+    @property
+    def at_most(self) -> int | None:
+        """The most a part payment may be: what can be paid now on the one invoice (parts are for one invoice)."""
+        return self.total if len(self.invoices) == 1 else None
+
+
+def _selection(invoice_ids: list[int]) -> _Selection:
+    invoices = history.find_customer_invoices(db.session, current_company().id, invoice_ids) if invoice_ids else []
+    return _Selection(invoices, undisputed_amounts_due(db.session, invoices))
+
+
+def _payment_page(form: PayForm, selection: _Selection, *, error: str | None = None, status: int = 200,
+                  preferred_card: int | None = None):
+    cards = _offer_cards(form, preferred=preferred_card)
     return render_template(
-        "payments/new.html", form=form, invoices=invoices, error=error, payable=payable,
-        total=sum(payable.values()), currency=company.currency,
+        "payments/new.html", form=form, invoices=selection.invoices, error=error, payable=selection.payable,
+        total=selection.total, currency=selection.currency, mixed_currencies=selection.mixed_currencies,
+        card_names={card.id: f"{card.brand.title()} •••• {card.last4}" for card in cards},
+        pay_page_url=url_for("payments.new", invoice=[invoice.id for invoice in selection.invoices]),
     ), status
 
 
-def _offer_cards(form: PayForm) -> None:
-    cards = service.company_cards(db.session, current_company().id)
+def _offer_cards(form: PayForm, *, preferred: int | None = None) -> list:
+    """Offer the company's cards on `form`; unless one is chosen already, `preferred` if it is theirs, else the default."""
+    cards = saved_cards.company_cards(db.session, current_company().id)
     form.card.choices = [(card.id, f"{card.brand.title()} •••• {card.last4} — {card.exp_month:02d}/{card.exp_year % 100:02d}")
                          for card in cards]
     if form.card.data is None and cards:
-        form.card.data = cards[0].id
+        form.card.data = next((card.id for card in cards if card.id == preferred), cards[0].id)
+    return cards
 
 
 def _fresh_attempt(form: PayForm) -> PayForm:

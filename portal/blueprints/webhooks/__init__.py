@@ -3,7 +3,7 @@
 from flask import Blueprint, current_app, jsonify, request
 
 from portal.extensions import csrf, db
-from portal.payments import service
+from portal.payments.provider_events import handle_webhook
 from portal.payments.errors import InvalidWebhook
 
 blueprint = Blueprint("webhooks", __name__)
@@ -16,7 +16,7 @@ def stripe_webhook():
     if context is None:
         return jsonify(error={"code": "not_configured", "message": "card payments are not configured"}), 404
     try:
-        outcome = service.handle_webhook(db.session, context, request.get_data(),
+        outcome = handle_webhook(db.session, context, request.get_data(),
                                          request.headers.get("Stripe-Signature"))
     except InvalidWebhook as error:
         return jsonify(error={"code": error.code, "message": str(error)}), 400

@@ -1,0 +1,282 @@
+"""Paying invoices by card: with a company's saved card, or the card a guest just entered.
+
+However often a payer clicks, however many tabs or retries, however the provider fails, an
+invoice is never charged twice. Four things make that so:
+
+1. A payment row, with its idempotency key, is committed *before* the provider is called,
+   and the key is unique in the database: a resubmitted form finds the payment it made.
+2. While a payment is in flight, each of its invoices has an `InvoicePaymentClaim` whose
+   primary key is the invoice id: a second payment of the same invoice fails at the
+   database, not in a check that two requests could both pass.
+3. What is due is re-read after the claims are taken, under a row lock, so over-payment
+   is refused against the latest figures.
+4. When the provider's answer is lost (a server error, a timeout, a dropped connection),
+   the payment stays in flight with its claims held: it may have been charged. Only the
+   provider's record, asked later (portal.payments.provider_events), settles it.
+
+Because of (1) these functions commit, at the points marked; that is the one place the
+rule "a request commits once, at its end" bends, and why.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.audit import Actor
+from portal.billing.money import to_decimal
+from portal.billing.payable import amount_owed, undisputed_amounts_due
+from portal.db import run_as_writer
+from portal.models import (
+    Company,
+    Invoice,
+    InvoicePaymentClaim,
+    Payment,
+    PaymentAllocation,
+    PaymentChannel,
+    PaymentStatus,
+)
+from portal.models.types import utcnow
+from portal.payments.cards import company_card
+from portal.payments.context import PaymentContext
+from portal.payments.errors import OutcomeUnknown, PaymentError, PaymentInProgress, PaymentNotAllowed
+from portal.payments.gateway import ChargeStatus
+from portal.payments.provider_events import check_payment
+from portal.payments.queries import company_payment
+from portal.payments.settlement import record_failure, settle_from_provider
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """What a payer asked for: invoices, optionally part of a single one, with a card."""
+
+    invoice_ids: tuple[int, ...]
+    attempt_key: str
+    amount: int | None = None
+    card_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ChargeSource:
+    """What to charge: a company's saved card, or the card a guest just entered."""
+
+    customer_id: str | None
+    card_id: str
+    summary: str
+    channel: str
+    saved_card_id: int | None = None
+
+
+def pay_invoices(session: Session, context: PaymentContext, actor: Actor, *, company: Company,
+                 request: PaymentRequest, receipt_email: str | None) -> Payment:
+    """Charge a saved card for the invoices in `request`; returns the payment in whatever state it reached.
+
+    A request with an `attempt_key` already used returns that attempt's payment and charges
+    nothing. Raises `PaymentInProgress` or `PaymentNotAllowed` before anything is charged.
+    """
+    idempotency_key = f"pay-{company.id}-{request.attempt_key}"
+    existing = _payment_by_key(session, idempotency_key)
+    if existing is not None:
+        return existing
+    card = company_card(session, company, request.card_id)
+    source = ChargeSource(customer_id=company.provider_customer_id, card_id=card.provider_id,
+                          summary=f"{card.brand.title()} •••• {card.last4}", saved_card_id=card.id,
+                          channel=PaymentChannel.PORTAL)
+    return charge_invoices(session, context, actor, company=company, request=request, source=source,
+                           idempotency_key=idempotency_key, receipt_email=receipt_email)
+
+
+def charge_invoices(session: Session, context: PaymentContext, actor: Actor, *, company: Company,
+                    request: PaymentRequest, source: ChargeSource, idempotency_key: str,
+                    receipt_email: str | None) -> Payment:
+    """Open the payment (claims, checks), commit it, then charge `source`; see the module's guarantees."""
+    _free_abandoned_claims(session, context, request.invoice_ids)
+    try:
+        payment = run_as_writer(session, lambda: _open_payment(
+            session, actor, company=company, request=request, source=source, idempotency_key=idempotency_key,
+            receipt_email=receipt_email))
+    except _DuplicateAttempt:
+        return _payment_by_key(session, idempotency_key)
+    except (PaymentInProgress, PaymentNotAllowed):
+        # The same form, submitted twice at once, may have been paid between the first
+        # look-up and this refusal ("already paid"): it is shown that payment, not refused.
+        existing = _payment_by_key(session, idempotency_key)
+        if existing is not None:
+            return existing
+        raise
+    session.commit()  # (1) the payment row exists before the provider hears of it
+
+    try:
+        charge = context.gateway.charge(
+            customer_id=source.customer_id, card_id=source.card_id, amount=payment.amount,
+            currency=payment.currency, idempotency_key=idempotency_key, off_session=False,
+            metadata={"payment_id": str(payment.id), "payment_key": idempotency_key,
+                      "company_ref": company.external_ref},
+        )
+    except OutcomeUnknown:
+        # (4) It may have been charged: keep the claims and let the provider's record decide.
+        log.warning("No answer from the provider for payment %s; its outcome is being checked", payment.id)
+        run_as_writer(session, lambda: audit.record(
+            session, "payment.outcome_unknown", actor, company_id=payment.company_id, payment_id=payment.id,
+            amount=payment.amount, currency=payment.currency))
+        session.commit()
+        return payment
+    except PaymentError as error:
+        run_as_writer(session, lambda: record_failure(session, actor, payment, str(error)))
+        session.commit()
+        return payment
+    # The card may be charged: recording that must not fail for want of the database's write lock.
+    run_as_writer(session, lambda: settle_from_provider(session, context, actor, payment, charge))
+    session.commit()
+    return payment
+
+
+class _DuplicateAttempt(Exception):
+    pass
+
+
+def _open_payment(session, actor, *, company, request, source, idempotency_key, receipt_email) -> Payment:
+    if not request.invoice_ids:
+        raise PaymentNotAllowed("Choose at least one invoice to pay.")
+    if request.amount is not None and len(request.invoice_ids) != 1:
+        raise PaymentNotAllowed("A partial amount can only be paid on a single invoice.")
+    invoices = _invoices_to_pay(session, company, request)
+    amounts = [request.amount] if request.amount is not None else _payable_amounts(session, invoices)
+    payment = Payment(company_id=company.id, amount=sum(amounts), currency=invoices[0].currency,
+                      status=PaymentStatus.PROCESSING, idempotency_key=idempotency_key,
+                      method_summary=source.summary, saved_card_id=source.saved_card_id, channel=source.channel,
+                      created_by_user_id=actor.user_id, receipt_email=receipt_email,
+                      allocations=[PaymentAllocation(invoice=invoice, amount=amount)
+                                   for invoice, amount in zip(invoices, amounts)])
+    session.add(payment)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise _DuplicateAttempt() from None
+    session.add_all(InvoicePaymentClaim(invoice_id=invoice.id, payment_id=payment.id) for invoice in invoices)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise PaymentInProgress("A payment of one of these invoices is already under way. "
+                                "Wait for it to finish, then check what is still due.") from None
+    # (3) Now that no other payment can claim these invoices, re-read them under lock: a
+    # payment that settled since the first read must not be paid again.
+    fresh = _invoices_to_pay(session, company, request)
+    if request.amount is None and _payable_amounts(session, fresh) != amounts:
+        session.rollback()
+        raise PaymentNotAllowed("What is due on these invoices has just changed. Check it and try again.")
+    audit.record(session, "payment.started", actor, company_id=company.id, payment_id=payment.id,
+                 amount=payment.amount, currency=payment.currency,
+                 invoices=[invoice.number for invoice in invoices])
+    return payment
+
+
+def _invoices_to_pay(session: Session, company: Company, request: PaymentRequest) -> list[Invoice]:
+    """The company's invoices named in `request`, locked and freshly read; refused if any cannot be paid so."""
+    invoices = list(session.scalars(
+        select(Invoice)
+        .where(Invoice.company_id == company.id, Invoice.id.in_(request.invoice_ids),
+               Invoice.issued_at.is_not(None))
+        .order_by(Invoice.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ))
+    problem = _refusal(invoices, request, undisputed_amounts_due(session, invoices))
+    if problem:
+        session.rollback()
+        raise PaymentNotAllowed(problem)
+    return invoices
+
+
+def _payable_amounts(session: Session, invoices: list[Invoice]) -> list[int]:
+    # An active dispute holds its amount back: only the rest of what is due is charged.
+    payable = undisputed_amounts_due(session, invoices)
+    return [payable[invoice.id] for invoice in invoices]
+
+
+def _refusal(invoices: list[Invoice], request: PaymentRequest, payable: dict[int, int]) -> str | None:
+    if len(invoices) != len(set(request.invoice_ids)):
+        return "One of these invoices cannot be found."
+    for invoice in invoices:
+        if invoice.voided_at is not None:
+            return f"Invoice {invoice.number} is void: there is nothing to pay."
+        if amount_owed(invoice) <= 0:
+            return f"Invoice {invoice.number} is already paid."
+        if payable[invoice.id] <= 0:
+            return (f"All that is due on invoice {invoice.number} is disputed: "
+                    "it can be paid once the dispute is resolved.")
+    # One charge has one currency: invoices in two are never charged together.
+    if len({invoice.currency for invoice in invoices}) > 1:
+        return "Invoices in different currencies must be paid separately."
+    if request.amount is not None:
+        if request.amount <= 0:
+            return "Enter an amount greater than zero."
+        if request.amount > payable[invoices[0].id]:
+            due = to_decimal(payable[invoices[0].id], invoices[0].currency)
+            if payable[invoices[0].id] < invoices[0].amount_due:
+                return (f"That is more than the {due} {invoices[0].currency} that can be paid on invoice "
+                        f"{invoices[0].number}: the rest is disputed.")
+            return f"That is more than the {due} {invoices[0].currency} still due on invoice {invoices[0].number}."
+    return None
+
+
+def _payment_by_key(session: Session, idempotency_key: str) -> Payment | None:
+    return session.scalar(select(Payment).where(Payment.idempotency_key == idempotency_key))
+
+
+def _free_abandoned_claims(session: Session, context: PaymentContext, invoice_ids: tuple[int, ...]) -> None:
+    """Settle the 3-D Secure attempts on these invoices left unfinished too long, so they hold nothing.
+
+    A stranger with a leaked PAY NOW link could otherwise start one and walk away, keeping
+    the invoice from being paid until the reconcile job next ran.
+    """
+    abandoned = session.scalars(
+        select(Payment)
+        .join(InvoicePaymentClaim, InvoicePaymentClaim.payment_id == Payment.id)
+        .where(InvoicePaymentClaim.invoice_id.in_(invoice_ids), Payment.status == PaymentStatus.REQUIRES_ACTION,
+               Payment.created_at < utcnow() - context.abandon_after)
+    ).unique().all()
+    for payment in abandoned:
+        check_payment(session, context, Actor.system("abandoned"), payment)
+
+
+def check_after_authentication(session: Session, context: PaymentContext, actor: Actor, *, company: Company,
+                               payment_id: int) -> Payment:
+    """After 3-D Secure on the page, ask the provider how the charge ended and apply it."""
+    payment = company_payment(session, company.id, payment_id)
+    check_payment(session, context, actor, payment)
+    return payment
+
+
+def cancel_payment(session: Session, context: PaymentContext, actor: Actor, *, company: Company,
+                   payment_id: int) -> Payment:
+    """Abandon a payment still waiting for 3-D Secure, freeing its invoices."""
+    payment = company_payment(session, company.id, payment_id)
+    if payment.status != PaymentStatus.REQUIRES_ACTION:
+        return payment
+    try:
+        charge = context.gateway.cancel_charge(payment.provider_reference)
+    except OutcomeUnknown:
+        raise
+    except PaymentError:
+        # Refused: the cardholder finished it meanwhile, one way or the other.
+        check_payment(session, context, actor, payment)
+        return payment
+    run_as_writer(session, lambda: settle_from_provider(session, context, actor, payment, charge))
+    session.commit()
+    return payment
+
+
+def authentication_secret(context: PaymentContext, payment: Payment) -> str | None:
+    """What the page needs to finish 3-D Secure for `payment`, if the provider still waits for it."""
+    if payment.status != PaymentStatus.REQUIRES_ACTION or not payment.provider_reference:
+        return None
+    charge = context.gateway.retrieve_charge(payment.provider_reference)
+    return charge.client_secret if charge.status == ChargeStatus.REQUIRES_ACTION else None

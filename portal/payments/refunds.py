@@ -1,0 +1,150 @@
+"""Giving money back: on one invoice's share of a card payment, or on a payment's unallocated credit.
+
+As with charges, the refund row is committed before the provider is asked, and an answer
+lost on the way leaves it pending, never failed: it may have been made. While it is
+pending its amount counts as refunded for what may still be refunded, so a second click
+cannot give the same money back twice; the reconcile job settles it from the provider's
+record.
+"""
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.audit import Actor
+from portal.billing.balances import refresh_invoice_balance
+from portal.billing.money import to_decimal
+from portal.db import run_as_writer
+from portal.models import Payment, PaymentAllocation, PaymentChannel, PaymentStatus, Refund, RefundStatus
+from portal.models.types import utcnow
+from portal.payments.context import PaymentContext
+from portal.payments.errors import OutcomeUnknown, PaymentError, RefundNotAllowed
+from portal.payments.gateway import RefundResult, RefundState
+
+
+def refund_allocation(session: Session, context: PaymentContext, actor: Actor, *, payment_id: int,
+                      allocation_id: int, amount: int, reason: str = "") -> Refund:
+    """Give back `amount` of what one invoice received from a card payment; reopens that much on it.
+
+    Returns the refund succeeded, or pending when the provider's answer was lost; raises
+    `RefundNotAllowed` before asking the provider, `PaymentError` when it refused.
+    """
+    def open_refund() -> Refund:
+        allocation = session.get(PaymentAllocation, allocation_id, with_for_update=True)
+        if allocation is None or allocation.payment_id != payment_id:
+            raise RefundNotAllowed("No such payment line.")
+        payment = _refundable_payment(allocation.payment)
+        _check_amount(amount, refundable_amount(session, allocation), payment.currency,
+                      "can still be refunded on this invoice.")
+        return _new_refund(session, actor, payment, allocation, amount, reason)
+
+    return _make_refund(session, context, actor, run_as_writer(session, open_refund))
+
+
+def refund_unallocated(session: Session, context: PaymentContext, actor: Actor, *, payment_id: int,
+                       amount: int, reason: str = "") -> Refund:
+    """Give back `amount` of what a payment took that settles no invoice (money needing attention)."""
+    def open_refund() -> Refund:
+        payment = session.get(Payment, payment_id, with_for_update=True)
+        if payment is None:
+            raise RefundNotAllowed("No such payment.")
+        _refundable_payment(payment)
+        _check_amount(amount, unallocated_refundable_amount(session, payment), payment.currency,
+                      "of this payment's unallocated credit can still be refunded.")
+        return _new_refund(session, actor, payment, None, amount, reason)
+
+    return _make_refund(session, context, actor, run_as_writer(session, open_refund))
+
+
+def _refundable_payment(payment: Payment) -> Payment:
+    if payment.status != PaymentStatus.SUCCEEDED or not payment.provider_reference or payment.channel not in (
+        PaymentChannel.PORTAL, PaymentChannel.GUEST
+    ):
+        raise RefundNotAllowed("Only a succeeded card payment can be refunded here.")
+    return payment
+
+
+def _check_amount(amount: int, refundable: int, currency: str, what: str) -> None:
+    if amount <= 0 or amount > refundable:
+        raise RefundNotAllowed(f"At most {to_decimal(refundable, currency)} {currency} {what}")
+
+
+def _new_refund(session: Session, actor: Actor, payment: Payment, allocation: PaymentAllocation | None,
+                amount: int, reason: str) -> Refund:
+    refund = Refund(payment=payment, allocation=allocation, amount=amount, idempotency_key=f"refund-{uuid.uuid4()}",
+                    reason=reason, created_by_user_id=actor.user_id)
+    session.add(refund)
+    session.flush()
+    audit.record(session, "refund.started", actor, company_id=payment.company_id,
+                 invoice_id=allocation.invoice_id if allocation else None, payment_id=payment.id, amount=amount,
+                 currency=payment.currency, reason=reason)
+    return refund
+
+
+def _make_refund(session: Session, context: PaymentContext, actor: Actor, refund: Refund) -> Refund:
+    session.commit()  # the refund row exists before the provider hears of it
+    try:
+        result = context.gateway.refund(
+            reference=refund.payment.provider_reference, amount=refund.amount, idempotency_key=refund.idempotency_key,
+            metadata={"refund_id": str(refund.id), "refund_key": refund.idempotency_key,
+                      "payment_id": str(refund.payment_id)},
+        )
+    except OutcomeUnknown:
+        run_as_writer(session, lambda: _audit_refund(session, "refund.outcome_unknown", actor, refund))
+        session.commit()
+        return refund
+    except PaymentError as error:
+        run_as_writer(session, lambda: record_refund_failure(session, actor, refund, str(error)))
+        session.commit()
+        raise
+    run_as_writer(session, lambda: settle_refund_from_provider(session, actor, refund, result))
+    session.commit()
+    return refund
+
+
+def settle_refund_from_provider(session: Session, actor: Actor, refund: Refund, result: RefundResult) -> None:
+    """Bring `refund` in line with where it stands at the provider; safe to repeat."""
+    session.refresh(refund, with_for_update=True)
+    refund.checked_at = utcnow()
+    refund.provider_reference = refund.provider_reference or result.reference
+    match result.state:
+        case RefundState.SUCCEEDED if refund.status != RefundStatus.SUCCEEDED:
+            # Even one we had recorded as failed: the provider gave the money back, so the books must say so.
+            refund.status = RefundStatus.SUCCEEDED
+            if refund.allocation is not None:
+                refresh_invoice_balance(session, refund.allocation.invoice)
+            _audit_refund(session, "refund.succeeded", actor, refund)
+        case RefundState.FAILED if refund.status == RefundStatus.PENDING:
+            record_refund_failure(session, actor, refund, "The card processor could not make the refund.")
+
+
+def record_refund_failure(session: Session, actor: Actor, refund: Refund, message: str) -> None:
+    """Nothing was given back: what it was for may be refunded again."""
+    refund.status = RefundStatus.FAILED
+    refund.failure_message = message
+    _audit_refund(session, "refund.failed", actor, refund, reason=message)
+
+
+def _audit_refund(session: Session, action: str, actor: Actor, refund: Refund, **details) -> None:
+    audit.record(session, action, actor, company_id=refund.payment.company_id,
+                 invoice_id=refund.allocation.invoice_id if refund.allocation else None,
+                 payment_id=refund.payment_id, amount=refund.amount, currency=refund.payment.currency, **details)
+
+
+def refundable_amount(session: Session, allocation: PaymentAllocation) -> int:
+    """What may still be refunded on one invoice's share of a payment (pending refunds count as made)."""
+    return allocation.amount - _refunded(session, Refund.allocation_id == allocation.id)
+
+
+def unallocated_refundable_amount(session: Session, payment: Payment) -> int:
+    """What may still be refunded of a payment's unallocated credit (pending refunds count as made)."""
+    return payment.unallocated_amount - _refunded(
+        session, Refund.payment_id == payment.id, Refund.allocation_id.is_(None))
+
+
+def _refunded(session: Session, *conditions) -> int:
+    return session.scalar(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(*conditions, Refund.status != RefundStatus.FAILED)
+    )
