@@ -1,7 +1,7 @@
 """Creating or updating companies and invoices from the supplier's ERP, idempotently.
 
-Sending the same data twice changes nothing and says so; what may not change once money
-has moved (an invoice's amounts after a payment or credit) is refused with a reason.
+Sending the same data twice changes nothing and says so; an invoice's amounts that something
+rests on (a payment or credit, a dispute, a card payment in flight) are refused with a reason.
 """
 
 from dataclasses import dataclass, field
@@ -9,14 +9,21 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal import audit
 from portal.audit import Actor
 from portal.billing.errors import InvalidInvoice, InvoiceConflict, UnknownCompany
-from portal.billing.invoices import LineInput, check_invoice_terms, create_invoice, set_invoice_lines
+from portal.billing.invoices import (
+    LineInput,
+    check_invoice_terms,
+    create_invoice,
+    lock_invoice,
+    refuse_while_being_paid,
+    set_invoice_lines,
+)
 from portal.billing.money import is_iso_currency
-from portal.models import Company, Invoice
+from portal.models import Company, Dispute, Invoice
 
 
 class Outcome:
@@ -75,8 +82,9 @@ def upsert_invoice(
 ) -> tuple[Invoice, str]:
     """Create invoice `number` (issued) or bring it in line with `data`; returns it and the outcome.
 
-    Raises `InvoiceConflict` when the change would rewrite money already settled, touch a
-    void invoice, or move the invoice to another company.
+    Raises `InvoiceConflict` when the change would rewrite money already settled, disputed
+    or being paid, touch a void invoice, or move the invoice to another company. Terms (PO
+    number, dates, custom fields) may change whatever the invoice's state, unless it is void.
     """
     company = session.scalar(select(Company).where(Company.external_ref == data.company_ref))
     if company is None:
@@ -90,6 +98,7 @@ def upsert_invoice(
         )
         return invoice, Outcome.CREATED
 
+    lock_invoice(session, invoice)
     check_invoice_terms(number, data.issue_date, data.due_date, data.currency, data.lines)
     if invoice.company_id != company.id:
         raise InvoiceConflict(
@@ -112,13 +121,8 @@ def upsert_invoice(
         return invoice, Outcome.UNCHANGED
     if invoice.voided_at is not None:
         raise InvoiceConflict("a void invoice cannot be changed", code="invoice_void")
-    if amounts_change and (invoice.amount_paid or invoice.amount_credited):
-        raise InvoiceConflict(
-            "the amounts of an invoice with payments or credit notes cannot change; "
-            "issue a credit note or a new invoice instead",
-            code="invoice_has_payments",
-            field="lines",
-        )
+    if amounts_change:
+        _refuse_new_amounts(session, invoice)
     for name, value in changed_terms.items():
         setattr(invoice, name, value)
     changed = sorted(changed_terms)
@@ -132,6 +136,47 @@ def upsert_invoice(
         amount=invoice.amount_total, currency=invoice.currency, occurred_at=now, changed=changed,
     )
     return invoice, Outcome.UPDATED
+
+
+def _refuse_new_amounts(session: Session, invoice: Invoice) -> None:
+    """Refuse to change the lines, amounts or currency of `invoice` when something rests on them.
+
+    Call it with the invoice locked: a payment or a dispute of it cannot begin meanwhile.
+    """
+    if invoice.amount_paid or invoice.amount_credited:
+        raise InvoiceConflict(
+            "the amounts of an invoice with payments or credit notes cannot change; "
+            "issue a credit note or a new invoice instead",
+            code="invoice_has_payments",
+            field="lines",
+        )
+    disputes = session.scalars(
+        select(Dispute).where(Dispute.invoice_id == invoice.id).options(selectinload(Dispute.lines))
+    ).all()
+    active = next((dispute for dispute in disputes if dispute.is_active), None)
+    if active is not None:
+        raise InvoiceConflict(_disputed_message(invoice, active), code="invoice_disputed", field="lines")
+    if any(dispute.lines for dispute in disputes):
+        # The dispute's record points at the very lines it was about: they stay as they were.
+        raise InvoiceConflict(
+            f"lines of invoice {invoice.number} were disputed, and the closed dispute's record names them, "
+            "so its lines and currency cannot change; issue a credit note, or void it and issue a new invoice",
+            code="invoice_lines_in_closed_dispute",
+            field="lines",
+        )
+    refuse_while_being_paid(session, invoice)
+
+
+def _disputed_message(invoice: Invoice, dispute: Dispute) -> str:
+    if dispute.lines:
+        position = {line.id: line.position for line in invoice.lines}
+        numbers = sorted(position[line.invoice_line_id] for line in dispute.lines)
+        disputed = f"on line(s) {', '.join(map(str, numbers))}, which new lines would replace"
+    else:
+        disputed = "over part of its amount"
+    return (f"invoice {invoice.number} has a dispute in progress {disputed}: its lines, amounts and currency "
+            "cannot change until the dispute is resolved; resolve it (with a credit note if the customer is "
+            "right), or issue a credit note")
 
 
 def _line_key(line) -> tuple:

@@ -62,10 +62,22 @@ def put_company(body: dict, ref: str):
     return _answer(company_json(company, outcome), 201 if outcome == Outcome.CREATED else 200)
 
 
+INVOICE_CHANGE_REFUSED = (
+    "refused by the invoice's state, the invoice left unchanged; `error.code` says why: "
+    "`invoice_void` (a void invoice cannot change); "
+    "`invoice_company_mismatch` (the number belongs to another company's invoice); "
+    "`invoice_has_payments` (lines and currency are fixed once paid or credited: issue a credit note); "
+    "`invoice_disputed` (lines and currency are fixed while a dispute is in progress: resolve it first); "
+    "`invoice_lines_in_closed_dispute` (a closed dispute named the lines: issue a credit note or a new invoice); "
+    "`payment_in_progress` (a card payment of the invoice is in flight: retry once it has finished). "
+    "Terms alone (PO number, dates, custom fields) may change in every state but void."
+)
+
+
 @operation("/invoices/<number>", "PUT", summary="Create or update an invoice (idempotent)",
            request_schema=schemas.INVOICE_REQUEST, path={"number": schemas.INVOICE_NUMBER},
            responses={201: ("created", schemas.INVOICE), 200: ("updated or unchanged", schemas.INVOICE),
-                      **_errors(400, 401, 409, 422)})
+                      **_errors(400, 401, 422), 409: (INVOICE_CHANGE_REFUSED, schemas.ERROR)})
 def put_invoice(body: dict, number: str):
     data = InvoiceData(
         company_ref=body["company_ref"],
