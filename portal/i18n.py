@@ -1,12 +1,14 @@
 """Languages and locale-aware formatting for pages: French first, English second."""
 
+from urllib.parse import urlencode
 
-from flask import Flask, request, session
+from babel.numbers import get_currency_symbol
+from flask import Flask, current_app, request, session
 from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale, lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from flask_login import current_user
 
-from portal.billing.money import to_decimal
+from portal.billing.money import minor_unit_digits, to_decimal
 from portal.billing.status import InvoiceStatus
 from portal.disputes.attachments import MAX_FILES_PER_MESSAGE
 from portal.models import DisputeReason, DisputeStatus, PaymentStatus
@@ -131,8 +133,43 @@ def money(amount: int | None, currency: str) -> str:
     return format_currency(to_decimal(amount, currency), currency)
 
 
+def typed_amount(amount: int | None, currency: str) -> str:
+    """Minor units as a person types them on this page, without the currency: 123456 EUR is
+    "1 234,56" in French and "1,234.56" in English; 500 JPY is "500"."""
+    if amount is None:
+        return ""
+    return format_decimal(to_decimal(amount, currency), format=_decimal_pattern(currency, "#,##0"))
+
+
+def amount_example(currency: str) -> str:
+    """An amount to show as an example of what to type in `currency`: "1234,56" in French, "1234" in yen."""
+    digits = minor_unit_digits(currency)
+    return format_decimal(to_decimal(int("1234" + "56789"[:digits]), currency), format=_decimal_pattern(currency, "0"))
+
+
+def this_page_in(language: str) -> str:
+    """This page's address, its query kept (the pay page's invoices, the list's filters), in `language`."""
+    if len(request.query_string) > current_app.config["ACQUIT_MAX_QUERY_STRING_BYTES"]:
+        # The page refusing an oversized address must not write it back out.
+        return f"{request.path}?{urlencode([('lang', language)])}"
+    query = [(name, value) for name, value in request.args.items(multi=True) if name != "lang"]
+    return f"{request.path}?{urlencode([*query, ('lang', language)])}"
+
+
+def currency_symbol(currency: str) -> str:
+    """How the page's language writes `currency` next to an amount: "€", "¥" in English, "JPY" in French."""
+    return get_currency_symbol(currency, get_locale())
+
+
+def _decimal_pattern(currency: str, integer_pattern: str) -> str:
+    digits = minor_unit_digits(currency)
+    return integer_pattern + ("." + "0" * digits if digits else "")
+
+
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["typed_amount"] = typed_amount
+    app.jinja_env.filters["currency_symbol"] = currency_symbol
     app.jinja_env.filters["format_decimal"] = format_decimal
     app.jinja_env.filters["short_date"] = lambda value: format_date(value, format="medium") if value else ""
     app.jinja_env.filters["long_date"] = lambda value: format_date(value, format="long") if value else ""
@@ -144,3 +181,4 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["dispute_status_label"] = lambda status: DISPUTE_STATUS_LABELS.get(status, status)
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["this_page_in"] = this_page_in

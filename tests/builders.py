@@ -69,13 +69,15 @@ class Builders:
 
     def invoice(self, company: Company, *, total: int = 10_000, number: str | None = None,
                 issue_date: date | None = None, due_date: date | None = None, po_number: str | None = None,
-                tax_rate: str = "0", issue: bool = True, custom_fields: dict | None = None) -> Invoice:
-        """An invoice of one line whose total is exactly `total` (tax 0 % unless told)."""
+                tax_rate: str = "0", issue: bool = True, custom_fields: dict | None = None,
+                currency: str | None = None) -> Invoice:
+        """An invoice of one line whose total is exactly `total` minor units (tax 0 % unless told), in the
+        company's currency unless told."""
         issue_date = issue_date or date.today() - timedelta(days=10)
         invoice = create_invoice(
             self.session, self.ACTOR, company=company, number=number or f"INV-T-{next(_sequence):06d}",
             issue_date=issue_date, due_date=due_date or issue_date + timedelta(days=30),
-            currency=company.currency, po_number=po_number, custom_fields=custom_fields, issue=issue,
+            currency=currency or company.currency, po_number=po_number, custom_fields=custom_fields, issue=issue,
             lines=[LineInput(description="Services", quantity=Decimal(1), unit_amount=total,
                              tax_rate=Decimal(tax_rate))],
         )

@@ -8,7 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from babel.core import Locale
-from babel.numbers import get_currency_precision, list_currencies
+from babel.numbers import get_currency_precision, get_currency_symbol, get_decimal_symbol, list_currencies
 
 from portal.billing.errors import InvalidAmount
 
@@ -40,16 +40,24 @@ def to_decimal(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-minor_unit_digits(currency))
 
 
-def parse_amount(text: str, currency: str) -> int:
+def parse_amount(text: str, currency: str, *, locale: str | None = None) -> int:
     """What a person typed ("1 234,56", "1,234.56", "1234.5 €") as minor units.
 
     The last `.` or `,` is the decimal separator when at most the currency's number of
     decimals follow it and it appears once; every other `.`, `,` or space groups thousands.
     Negative amounts and more decimals than the currency has are refused.
+
+    With the `locale` the person reads the page in, a lone separator that is that locale's
+    decimal symbol is never read as thousands: "1,234" in French (or "1.234" in English)
+    is a decimal the currency does not have, refused rather than taken as a thousand times
+    more. The locale's symbol for `currency` ("¥", "$US") may be typed with the figure.
     """
     if text is None:
         raise _invalid(text)
-    compact = "".join(ch for ch in str(text).strip() if ch not in _IGNORED_IN_AMOUNTS)
+    typed = str(text).strip()
+    if locale is not None:
+        typed = typed.replace(get_currency_symbol(currency, locale), "")
+    compact = "".join(ch for ch in typed if ch not in _IGNORED_IN_AMOUNTS)
     if compact.upper().endswith(currency.upper()):
         compact = compact[: -len(currency)]
     if not compact or len(compact) > _MAX_AMOUNT_TEXT:
@@ -63,6 +71,8 @@ def parse_amount(text: str, currency: str) -> int:
         if compact.count(separator) == 1 and decimals <= digits:
             integer_part, fraction = compact[:last_separator], compact[last_separator + 1 :]
         elif decimals > digits and decimals != 3:
+            raise _invalid(text)
+        elif compact.count(separator) == 1 and locale is not None and separator == get_decimal_symbol(locale):
             raise _invalid(text)
     groups = re.split(r"[.,]", integer_part)
     # Thousands are grouped with one separator, from a leading group that is not zero:

@@ -1,12 +1,13 @@
 """Form pieces the blueprints share: amounts typed in a currency, ids of rows."""
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import get_locale, gettext as _
 from flask_wtf import FlaskForm
 from wtforms.validators import NumberRange, ValidationError
 
 from portal.billing.errors import InvalidAmount
 from portal.billing.money import parse_amount
 from portal.db import MAX_ROW_ID
+from portal.i18n import amount_example
 
 
 #: An id sent in a form: beyond what the database stores it is refused as invalid, never looked up.
@@ -19,13 +20,19 @@ def row_ids(values) -> list[int]:
     return [number for number in numbers if isinstance(number, int) and 1 <= number <= MAX_ROW_ID]
 
 
+def typed_amount_in_minor_units(text: str, currency: str) -> int:
+    """What was typed on the page as minor units of `currency`, read in the page's language
+    ("1 234,56" in French, "1,234.56" in English); `InvalidAmount` if it is no such amount."""
+    return parse_amount(text, currency, locale=str(get_locale()))
+
+
 def check_amount(field, currency: str) -> None:
-    """Validate `field`, if filled in, as an amount in `currency`."""
+    """Validate `field`, if filled in, as an amount in `currency`; the refusal shows an example in that currency."""
     if field.data:
         try:
-            parse_amount(field.data, currency)
+            typed_amount_in_minor_units(field.data, currency)
         except InvalidAmount:
-            raise ValidationError(_l("Enter an amount such as 1234.56.")) from None
+            raise ValidationError(_("Enter an amount such as %(example)s.", example=amount_example(currency))) from None
 
 
 class AmountForm(FlaskForm):
@@ -40,4 +47,4 @@ class AmountForm(FlaskForm):
         check_amount(field, self.currency)
 
     def amount_in_minor_units(self) -> int | None:
-        return parse_amount(self.amount.data, self.currency) if self.amount.data else None
+        return typed_amount_in_minor_units(self.amount.data, self.currency) if self.amount.data else None

@@ -46,8 +46,32 @@
     });
   }
 
+  // The Pay button names the card it charges. When another card is ticked the button says so,
+  // and the form tells the server which card it named: the server charges no other.
+  function setUpCardChoice(form) {
+    var button = form.querySelector("[data-pay]");
+    var named = form.querySelector("[data-named-card]");
+    var radios = form.querySelectorAll("input[name=card][data-pay-label]");
+    if (!button || !named) {
+      return;
+    }
+    function nameTheTickedCard() {
+      radios.forEach(function (radio) {
+        if (radio.checked) {
+          button.textContent = radio.dataset.payLabel;
+          named.value = radio.value;
+        }
+      });
+    }
+    radios.forEach(function (radio) { radio.addEventListener("change", nameTheTickedCard); });
+    // Back to this page from history, the browser may tick the card chosen before.
+    window.addEventListener("pageshow", nameTheTickedCard);
+    nameTheTickedCard();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-card-setup]").forEach(setUpCardForm);
     document.querySelectorAll("form[data-payment-authentication]").forEach(setUpAuthentication);
+    document.querySelectorAll("form[data-pay-form]").forEach(setUpCardChoice);
   });
 })();

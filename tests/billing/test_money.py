@@ -43,6 +43,32 @@ def test_parse_amount_reads_three_digits_after_a_lone_separator_as_thousands_in_
     assert parse_amount("1,234", "EUR") == 123400
 
 
+@pytest.mark.parametrize(("text", "currency", "locale"), [
+    ("1,234", "EUR", "fr"),
+    ("1.234", "EUR", "en"),
+    ("1,234", "JPY", "fr"),
+    ("1.234", "JPY", "en"),
+])
+def test_parse_amount_never_reads_the_locales_decimal_symbol_as_thousands(text, currency, locale):
+    with pytest.raises(InvalidAmount):
+        parse_amount(text, currency, locale=locale)
+
+
+@pytest.mark.parametrize(("text", "currency", "locale", "minor_units"), [
+    ("1.234", "EUR", "fr", 123400),
+    ("1,234", "EUR", "en", 123400),
+    ("1 234,56", "EUR", "fr", 123456),
+    ("1,234.56", "EUR", "fr", 123456),
+    ("1,5", "EUR", "en", 150),
+    ("1 234", "JPY", "fr", 1234),
+    ("¥500", "JPY", "en", 500),
+    ("500\u00a0JPY", "JPY", "fr", 500),
+    ("12,50\u00a0$US", "USD", "fr", 1250),
+])
+def test_parse_amount_in_a_locale_reads_its_grouping_and_currency_symbol(text, currency, locale, minor_units):
+    assert parse_amount(text, currency, locale=locale) == minor_units
+
+
 def test_parse_amount_reads_a_lone_separator_as_decimal_in_a_three_decimal_currency():
     assert parse_amount("1.234", "BHD") == 1234
     assert parse_amount("1,234.567", "BHD") == 1234567

@@ -13,12 +13,15 @@ from playwright.sync_api import expect
 
 from portal import clock
 from portal.billing.status import InvoiceStatus, invoice_status
-from portal.models import Payment, PaymentStatus
+from sqlalchemy import select
+
+from portal.models import Payment, PaymentStatus, SavedCard
 from tests.browser.conftest import see_what_the_server_committed
 
 pytestmark = pytest.mark.browser
 
 VISA = "4242424242424242"
+SECOND_CARD = "5555555555554444"  # localstripe calls every card a Visa: the last four tell them apart
 NEEDS_AUTHENTICATION = "4000002760003184"
 CARD_FORM = "form[data-card-setup]"
 RECEIPT_URL = re.compile(r"/payments/(\d+)$")
@@ -115,3 +118,70 @@ def test_a_card_that_asks_for_3d_secure_is_confirmed_on_the_receipt_page(page, s
     assert invoice.amount_due == 0
     [charge] = stripe_server.succeeded_charges()
     assert (charge["amount"], charge["payment_intent"]) == (12_345, payment.provider_reference)
+
+
+def company_card(session, company, last4: str) -> SavedCard:
+    see_what_the_server_committed(session)
+    return session.scalar(select(SavedCard).where(SavedCard.company_id == company.id, SavedCard.last4 == last4))
+
+
+def test_a_card_added_from_the_pay_page_is_the_card_named_and_the_card_charged(page, sign_in, enter_card, payer,
+                                                                               live_db, stripe_server):
+    user, company, (first, second, _) = payer
+    sign_in(page, user)
+    save_card(page, enter_card, VISA)
+    page.goto(f"/payments/new?invoice={first.id}&invoice={second.id}")
+    pay_button = page.locator("[data-pay]")
+    expect(pay_button).to_have_text("Pay €191.34 with Visa •••• 4242")
+
+    page.get_by_role("link", name="Use another card").click()
+    page.wait_for_url(re.compile(r"/payments/cards/new\?next="))
+    form = page.locator(CARD_FORM)
+    enter_card(form, SECOND_CARD)
+    form.locator("button[type=submit]").click()
+
+    page.wait_for_url(re.compile(r"/payments/new\?invoice=\d+&invoice=\d+&card=\d+$"))
+    expect(page.locator(".flash-success")).to_contain_text("Card Visa •••• 4444 saved.")
+    expect(page.get_by_label(re.compile(r"Visa •••• 4444"))).to_be_checked()
+    expect(pay_button).to_have_text("Pay €191.34 with Visa •••• 4444")
+    # Ticking a card renames the button at once.
+    page.get_by_label(re.compile(r"Visa •••• 4242")).check()
+    expect(pay_button).to_have_text("Pay €191.34 with Visa •••• 4242")
+    page.get_by_label(re.compile(r"Visa •••• 4444")).check()
+    expect(pay_button).to_have_text("Pay €191.34 with Visa •••• 4444")
+    pay_button.click()
+
+    page.wait_for_url(RECEIPT_URL)
+    expect(page.locator("h1")).to_have_text("Payment received — thank you")
+    expect(page.locator("main")).to_contain_text("Visa •••• 4444")
+    old_card, new_card = company_card(live_db, company, "4242"), company_card(live_db, company, "4444")
+    assert old_card.is_default and not new_card.is_default
+    [charge] = stripe_server.succeeded_charges(customer=company.provider_customer_id)
+    assert (charge["amount"], charge["payment_method"]) == (19_134, new_card.provider_id)
+    assert charge["payment_method"] != old_card.provider_id
+
+
+def test_without_javascript_a_card_ticked_is_named_before_it_is_charged(page, new_context, sign_in, enter_card, payer,
+                                                                        live_db, stripe_server):
+    user, company, (invoice, *_) = payer
+    sign_in(page, user)
+    save_card(page, enter_card, VISA)
+    save_card(page, enter_card, SECOND_CARD)
+    no_script = new_context(java_script_enabled=False).new_page()
+    sign_in(no_script, user)
+    no_script.goto(f"/payments/new?invoice={invoice.id}")
+    pay_button = no_script.locator("[data-pay]")
+    expect(pay_button).to_have_text("Pay with Visa •••• 4242")
+
+    no_script.get_by_label(re.compile(r"Visa •••• 4444")).check()
+    # Without JavaScript the button cannot follow the tick: it still names the default card.
+    expect(pay_button).to_have_text("Pay with Visa •••• 4242")
+    pay_button.click()
+
+    expect(no_script.locator("fieldset.cards")).to_contain_text("nothing was charged")
+    assert stripe_server.payment_intents(customer=company.provider_customer_id) == []
+    expect(pay_button).to_have_text("Pay with Visa •••• 4444")
+    pay_button.click()
+    no_script.wait_for_url(RECEIPT_URL)
+    [charge] = stripe_server.succeeded_charges(customer=company.provider_customer_id)
+    assert charge["payment_method"] == company_card(live_db, company, "4444").provider_id

@@ -5,9 +5,7 @@ from wtforms import RadioField, SelectField, SelectMultipleField, StringField, S
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from portal.billing.errors import InvalidAmount
-from portal.billing.money import parse_amount
-from portal.blueprints.forms import AmountForm
+from portal.blueprints.forms import AmountForm, check_amount, typed_amount_in_minor_units
 from portal.disputes.attachments import Upload
 from portal.disputes.service import MAX_MESSAGE_LENGTH, MAX_NOTE_LENGTH, DisputeClaim
 from portal.i18n import DISPUTE_REASON_LABELS, money
@@ -53,10 +51,7 @@ class RaiseDisputeForm(FlaskForm):
             return
         if not field.data:
             raise ValidationError(_l("Enter the amount you dispute."))
-        try:
-            parse_amount(field.data, self.currency)
-        except InvalidAmount:
-            raise ValidationError(_l("Enter an amount such as 1234.56.")) from None
+        check_amount(field, self.currency)
 
     def validate_lines(self, field):
         if self.scope.data == "lines" and not field.data:
@@ -67,7 +62,8 @@ class RaiseDisputeForm(FlaskForm):
         return DisputeClaim(
             reason=self.reason.data,
             message=self.message.data,
-            amount=parse_amount(self.amount.data, self.currency) if self.scope.data == "amount" else None,
+            amount=(typed_amount_in_minor_units(self.amount.data, self.currency)
+                    if self.scope.data == "amount" else None),
             line_ids=tuple(self.lines.data or ()) if self.scope.data == "lines" else (),
             uploads=uploads(self.attachments),
         )
