@@ -11,7 +11,7 @@ from flask_login import current_user
 from portal.billing.money import minor_unit_digits, to_decimal
 from portal.billing.status import InvoiceStatus
 from portal.disputes.attachments import MAX_FILES_PER_MESSAGE
-from portal.models import DisputeReason, DisputeStatus, PaymentStatus
+from portal.models import DisputeReason, DisputeStatus, PaymentAttention, PaymentStatus, RefundStatus
 
 SUPPORTED_LOCALES = ("fr", "en")
 LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
@@ -102,6 +102,19 @@ PAYMENT_STATUS_LABELS = {
     PaymentStatus.FAILED: lazy_pgettext("payment status", "Failed"),
 }
 
+REFUND_STATUS_LABELS = {
+    RefundStatus.PENDING: lazy_pgettext("refund status", "Being confirmed"),
+    RefundStatus.SUCCEEDED: lazy_pgettext("refund status", "Refunded"),
+    RefundStatus.FAILED: lazy_pgettext("refund status", "Failed"),
+}
+
+PAYMENT_ATTENTION_LABELS = {
+    PaymentAttention.LATE_SUCCESS: _l("Reported failed to the payer, then confirmed by the card processor"),
+    PaymentAttention.AMOUNT_MISMATCH: _l("The card processor took another amount or currency than asked"),
+    PaymentAttention.OVERPAID: _l("The invoices no longer owed all of it"),
+    PaymentAttention.UNEXPECTED_CHARGE: _l("The card processor reports a second charge for this payment"),
+}
+
 
 def dispute_refusal(error) -> str:
     """What a refusal of the disputes domain says, in the page's language."""
@@ -176,6 +189,8 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["timestamp"] = lambda value: format_datetime(value, format="medium") if value else ""
     app.jinja_env.filters["status_label"] = lambda status: STATUS_LABELS.get(status, status)
     app.jinja_env.filters["payment_status_label"] = lambda status: PAYMENT_STATUS_LABELS.get(status, status)
+    app.jinja_env.filters["refund_status_label"] = lambda status: REFUND_STATUS_LABELS.get(status, status)
+    app.jinja_env.filters["attention_label"] = lambda reason: PAYMENT_ATTENTION_LABELS.get(reason, reason)
     app.jinja_env.filters["audit_label"] = lambda action: AUDIT_ACTION_LABELS.get(action, action)
     app.jinja_env.filters["dispute_reason_label"] = lambda reason: DISPUTE_REASON_LABELS.get(reason, reason)
     app.jinja_env.filters["dispute_status_label"] = lambda status: DISPUTE_STATUS_LABELS.get(status, status)

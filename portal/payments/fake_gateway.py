@@ -109,6 +109,10 @@ class FakeGateway:
 
     def cancel_charge(self, reference: str) -> Charge:
         self._maybe_fail()
+        if self.charges[reference].status == ChargeStatus.SUCCEEDED:
+            # As Stripe does: a charge that has succeeded can only be refunded.
+            raise PaymentError("This PaymentIntent's status is succeeded; it cannot be canceled.",
+                               code="payment_intent_unexpected_state")
         self.charges[reference] = replace(self.charges[reference], status=ChargeStatus.FAILED, client_secret=None,
                                           failure_message="Canceled.")
         return self.charges[reference]

@@ -81,6 +81,7 @@ def check_payment(session: Session, context: PaymentContext, actor: Actor, payme
     now = now or utcnow()
     if payment.status not in IN_FLIGHT_PAYMENT_STATUSES:
         return
+    session.commit()  # no lock is held while the provider is asked
     gateway = context.gateway
     charge = (gateway.retrieve_charge(payment.provider_reference) if payment.provider_reference
               else gateway.find_charge(payment_key=payment.idempotency_key))
@@ -132,6 +133,7 @@ def check_refund(session: Session, context: PaymentContext, actor: Actor, refund
     now = now or utcnow()
     if refund.status != RefundStatus.PENDING:
         return
+    session.commit()  # no lock is held while the provider is asked
     gateway = context.gateway
     result = (gateway.retrieve_refund(refund.provider_reference) if refund.provider_reference
               else gateway.find_refund(charge_reference=refund.payment.provider_reference,

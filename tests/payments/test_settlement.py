@@ -398,9 +398,6 @@ def test_a_new_attempt_is_refused_while_a_3d_secure_payment_is_within_the_time_l
     assert db.get(InvoicePaymentClaim, invoice.id).payment_id == waiting_3ds_payment.id
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FakeGateway.cancel_charge (portal/payments/fake_gateway.py:110) cancels a charge that already succeeded; "
-    "Stripe and localstripe refuse to cancel it (400), so cancel_payment finds it paid"))
 def test_a_cancel_arriving_after_the_cardholder_finished_3d_secure_leaves_the_payment_succeeded(
         db, context, gateway, company, payer, waiting_3ds_payment):
     invoice = waiting_3ds_payment.allocations[0].invoice

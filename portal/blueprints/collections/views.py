@@ -8,15 +8,16 @@ from portal.audit import Actor
 from portal.billing import exports
 from portal.billing.aging import company_balances
 from portal.blueprints.collections import blueprint
-from portal.blueprints.collections.forms import RefundForm
+from portal.blueprints.collections.forms import AttentionClearedForm, CreditRefundForm, RefundForm
 from portal.blueprints.downloads import csv_download
 from portal.blueprints.guards import staff_required
 from portal.blueprints.invoices.forms import HistoryFilterForm
 from portal.blueprints.payments import payment_context
 from portal.extensions import db
-from portal.models import Company
-from portal.payments.queries import payment_or_none, recent_payments
-from portal.payments.refunds import refund_allocation
+from portal.models import Company, RefundStatus
+from portal.payments.queries import payment_or_none, payments_needing_attention, recent_payments
+from portal.payments.refunds import refund_allocation, refund_unallocated
+from portal.payments.settlement import clear_attention
 from portal.payments.errors import PaymentError
 
 
@@ -32,13 +33,19 @@ def payments():
     return render_template("collections/payments.html", payments=recent_payments(db.session))
 
 
+@blueprint.route("/attention")
+@staff_required
+def attention():
+    return render_template("collections/attention.html", payments=payments_needing_attention(db.session))
+
+
 @blueprint.route("/payments/<int:payment_id>")
 @staff_required
 def payment(payment_id: int):
     found = payment_or_none(db.session, payment_id)
     if found is None:
-        return render_template("errors/error.html", code=404, message=_("We could not find that page.")), 404
-    return render_template("collections/payment.html", payment=found, form=RefundForm(currency=found.currency))
+        return _not_found()
+    return _payment_page(found)
 
 
 @blueprint.route("/payments/<int:payment_id>/refunds", methods=["POST"])
@@ -46,18 +53,71 @@ def payment(payment_id: int):
 def refund(payment_id: int):
     found = payment_or_none(db.session, payment_id)
     if found is None:
-        return render_template("errors/error.html", code=404, message=_("We could not find that page.")), 404
+        return _not_found()
     form = RefundForm(currency=found.currency)
     if not form.validate_on_submit():
-        return render_template("collections/payment.html", payment=found, form=form), 400
+        return _payment_page(found, form=form, status=400)
     try:
-        refund_allocation(db.session, payment_context(), Actor.user(current_user),
-                                  payment_id=found.id, allocation_id=form.allocation_id.data,
+        made = refund_allocation(db.session, payment_context(), Actor.user(current_user),
+                                 payment_id=found.id, allocation_id=form.allocation_id.data,
+                                 amount=form.amount_in_minor_units(), reason=form.reason.data or "")
+    except PaymentError as error:
+        return _payment_page(found, form=form, error=str(error), status=409)
+    _say_how_the_refund_went(made)
+    return redirect(url_for("collections.payment", payment_id=found.id), code=303)
+
+
+@blueprint.route("/payments/<int:payment_id>/credit-refunds", methods=["POST"])
+@staff_required
+def refund_credit(payment_id: int):
+    found = payment_or_none(db.session, payment_id)
+    if found is None:
+        return _not_found()
+    form = CreditRefundForm(currency=found.currency)
+    if not form.validate_on_submit():
+        return _payment_page(found, credit_form=form, status=400)
+    try:
+        made = refund_unallocated(db.session, payment_context(), Actor.user(current_user), payment_id=found.id,
                                   amount=form.amount_in_minor_units(), reason=form.reason.data or "")
     except PaymentError as error:
-        return render_template("collections/payment.html", payment=found, form=form, error=str(error)), 409
-    flash(_("Refund made."), "success")
+        return _payment_page(found, credit_form=form, error=str(error), status=409)
+    _say_how_the_refund_went(made)
     return redirect(url_for("collections.payment", payment_id=found.id), code=303)
+
+
+@blueprint.route("/payments/<int:payment_id>/attention-cleared", methods=["POST"])
+@staff_required
+def clear_payment_attention(payment_id: int):
+    found = payment_or_none(db.session, payment_id)
+    if found is None:
+        return _not_found()
+    form = AttentionClearedForm()
+    if not form.validate_on_submit():
+        return _payment_page(found, attention_form=form, status=400)
+    clear_attention(db.session, Actor.user(current_user), found, note=form.note.data)
+    flash(_("Taken off the list of money needing attention."), "success")
+    return redirect(url_for("collections.attention"), code=303)
+
+
+def _payment_page(found, *, form=None, credit_form=None, attention_form=None, error=None, status=200):
+    return render_template(
+        "collections/payment.html", payment=found, error=error,
+        form=form or RefundForm(formdata=None, currency=found.currency),
+        credit_form=credit_form or CreditRefundForm(formdata=None, currency=found.currency),
+        attention_form=attention_form or AttentionClearedForm(formdata=None),
+    ), status
+
+
+def _say_how_the_refund_went(refund) -> None:
+    if refund.status == RefundStatus.PENDING:
+        flash(_("The card processor did not confirm the refund. We are checking with it: "
+                "do not refund again; this page will show the result."), "info")
+    else:
+        flash(_("Refund made."), "success")
+
+
+def _not_found():
+    return render_template("errors/error.html", code=404, message=_("We could not find that page.")), 404
 
 
 @blueprint.route("/exports/invoices.csv")

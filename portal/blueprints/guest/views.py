@@ -10,7 +10,7 @@ from portal.billing.pdf import render_invoice_pdf
 from portal.billing.status import InvoiceStatus, invoice_status
 from portal.blueprints.guest import blueprint, guest_limits, pay_links
 from portal.blueprints.guest.forms import GuestPayForm
-from portal.blueprints.payments import payment_context
+from portal.blueprints.payments import checked_payment_poll, payment_context
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.db import begin_write
 from portal.extensions import db
@@ -70,6 +70,8 @@ def payment(token: str, payment_id: int):
     paid = service.guest_payment(db.session, found, payment_id)
     if paid is None:
         return _link_error_page(PayLinkError(), 404)
+    if (poll_answer := checked_payment_poll(paid)) is not None:
+        return poll_answer
     client_secret = authentication_secret(payment_context(), paid) if (
         paid.status == PaymentStatus.REQUIRES_ACTION) else None
     return render_template("guest/payment.html", invoice=found, payment=paid, token=token,

@@ -8,7 +8,7 @@ from flask_login import current_user
 from portal.audit import Actor
 from portal.billing import history
 from portal.blueprints.guards import clerk_required, current_company, payer_required
-from portal.blueprints.payments import blueprint, payment_context
+from portal.blueprints.payments import blueprint, checked_payment_poll, payment_context
 from portal.blueprints.redirects import local_path, with_query_parameter
 from portal.blueprints.forms import row_ids
 from portal.blueprints.payments.forms import MAX_INVOICES_PER_PAYMENT, CardSetupForm, ConfirmForm, PayForm
@@ -81,6 +81,8 @@ def create():
 @clerk_required
 def show(payment_id: int):
     payment = company_payment(db.session, current_company().id, payment_id)
+    if (poll_answer := checked_payment_poll(payment)) is not None:
+        return poll_answer
     client_secret = None
     if payment.status == PaymentStatus.REQUIRES_ACTION:
         client_secret = authentication_secret(payment_context(), payment)
