@@ -19,7 +19,8 @@ def main() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (db_group, demo_command, outbox_group, apikey_group, import_group, export_group, payments_group):
+    for command in (db_group, demo_command, outbox_group, apikey_group, import_group, export_group, payments_group,
+                    autopay_group):
         app.cli.add_command(command)
 
 
@@ -278,3 +279,31 @@ def payments_reconcile(loop: bool, every: int) -> None:
         time.sleep(every)
     if report.errors:
         raise click.ClickException(f"{report.errors} could not be checked; the log says why. They stay in flight.")
+
+
+@click.group("autopay", help="Invoices charged to a saved card on their due date.")
+def autopay_group() -> None:
+    pass
+
+
+@autopay_group.command("run", help="Charge every invoice due under an active autopay enrolment, once; send the "
+                                   "advance notices. Safe to run often and on several machines at once.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
+@with_appcontext
+def autopay_run(as_of) -> None:
+    from portal import clock
+    from portal.autopay.run import run_autopay
+    from portal.autopay.setup import autopay_context
+    from portal.extensions import db
+
+    payments = current_app.extensions.get("acquit.payments")
+    if payments is None:
+        raise click.ClickException("card payments are not configured (set STRIPE_SECRET_KEY and the other keys)")
+    report = run_autopay(db.session, autopay_context(current_app.config, payments),
+                         as_of=as_of.date() if as_of else clock.today())
+    click.echo(f"{report.charged} charged, {report.declined} declined, {report.needs_customer} sent to the customer, "
+               f"{report.in_flight} being confirmed, {report.skipped} skipped, {report.paused} enrolments paused, "
+               f"{report.notices} advance notices, {report.errors} errors.")
+    if report.errors:
+        raise click.ClickException(f"{report.errors} invoices could not be handled; the log says why.")

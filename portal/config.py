@@ -58,6 +58,8 @@ class Settings:
     stripe_js_url: str = "https://js.stripe.com/v3/"
     stripe_timeout_seconds: int = 30
     payment_abandon_minutes: int = 15
+    autopay_retry_days: str = "1,3,7"
+    autopay_notice_days: int = 3
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -89,6 +91,8 @@ class Settings:
             stripe_js_url=_env("ACQUIT_STRIPE_JS_URL", "https://js.stripe.com/v3/"),
             stripe_timeout_seconds=_env_int("ACQUIT_STRIPE_TIMEOUT", 30),
             payment_abandon_minutes=_env_int("ACQUIT_PAYMENT_ABANDON_MINUTES", 15),
+            autopay_retry_days=_env("ACQUIT_AUTOPAY_RETRY_DAYS", "1,3,7"),
+            autopay_notice_days=_env_int("ACQUIT_AUTOPAY_NOTICE_DAYS", 3),
         )
 
     def flask_config(self, instance_path: str) -> dict:
@@ -129,6 +133,9 @@ class Settings:
             "ACQUIT_STRIPE_TIMEOUT": self.stripe_timeout_seconds,
             # A payment waiting for 3-D Secure this long is cancelled and its invoices freed.
             "ACQUIT_PAYMENT_ABANDON_MINUTES": self.payment_abandon_minutes,
+            # Autopay: days after the first try that a declined card is tried again; days of notice before a charge.
+            "ACQUIT_AUTOPAY_RETRY_DAYS": self.autopay_retry_days,
+            "ACQUIT_AUTOPAY_NOTICE_DAYS": self.autopay_notice_days,
             "BABEL_DEFAULT_LOCALE": self.default_locale,
             "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
             "SESSION_COOKIE_HTTPONLY": True,

@@ -11,7 +11,7 @@ from flask_login import current_user
 from portal.billing.money import minor_unit_digits, to_decimal
 from portal.billing.status import InvoiceStatus
 from portal.disputes.attachments import MAX_FILES_PER_MESSAGE
-from portal.models import DisputeReason, DisputeStatus, PaymentAttention, PaymentStatus, RefundStatus
+from portal.models import CARD_CHANNELS, DisputeReason, DisputeStatus, PaymentAttention, PaymentStatus, RefundStatus
 
 SUPPORTED_LOCALES = ("fr", "en")
 LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
@@ -195,5 +195,6 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["dispute_reason_label"] = lambda reason: DISPUTE_REASON_LABELS.get(reason, reason)
     app.jinja_env.filters["dispute_status_label"] = lambda status: DISPUTE_STATUS_LABELS.get(status, status)
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
+    app.jinja_env.globals["CARD_CHANNELS"] = [str(channel) for channel in CARD_CHANNELS]
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["this_page_in"] = this_page_in

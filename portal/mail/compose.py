@@ -38,6 +38,12 @@ def render(name: str, locale: str, **context) -> ComposedEmail:
     return ComposedEmail(subject=" ".join(subject.split()), text=text, html=html)
 
 
+def render_text(name: str, locale: str, **context) -> str:
+    """The text template `NAME.txt` rendered in `locale` (falling back to French): a document, not an e-mail."""
+    environment = _environment(locale if locale in SUPPORTED_LOCALES else SUPPORTED_LOCALES[0])
+    return environment.get_template(f"{name}.txt").render(**context).strip()
+
+
 @lru_cache(maxsize=None)
 def _environment(locale: str) -> Environment:
     environment = Environment(

@@ -3,6 +3,14 @@
 from portal.models.api_key import ApiKey
 from portal.models.audit import AuditEvent
 from portal.models.card import SavedCard
+from portal.models.autopay import (
+    AutopayApproval,
+    AutopayAttempt,
+    AutopayAttemptStatus,
+    AutopayEnrolment,
+    AutopayNotice,
+    AutopayStatus,
+)
 from portal.models.company import Company
 from portal.models.credit_note import CreditNote
 from portal.models.dispute import (
@@ -17,6 +25,7 @@ from portal.models.dispute import (
 from portal.models.invoice import Invoice, InvoiceLine
 from portal.models.outbox import OutboxMessage
 from portal.models.payment import (
+    CARD_CHANNELS,
     IN_FLIGHT_PAYMENT_STATUSES,
     InvoicePaymentClaim,
     Payment,
@@ -32,6 +41,12 @@ from portal.models.throttle import ThrottleHit
 from portal.models.user import LoginAttempt, Role, User, UserKind
 
 __all__ = [
+    "AutopayApproval",
+    "AutopayAttempt",
+    "AutopayAttemptStatus",
+    "AutopayEnrolment",
+    "AutopayNotice",
+    "AutopayStatus",
     "ACTIVE_DISPUTE_STATUSES",
     "ApiKey",
     "AuditEvent",
@@ -48,6 +63,7 @@ __all__ = [
     "InvoicePaymentClaim",
     "LoginAttempt",
     "OutboxMessage",
+    "CARD_CHANNELS",
     "IN_FLIGHT_PAYMENT_STATUSES",
     "Payment",
     "PaymentAllocation",

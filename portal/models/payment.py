@@ -36,7 +36,12 @@ class PaymentChannel(enum.StrEnum):
 
     PORTAL = "portal"
     GUEST = "guest"
+    AUTOPAY = "autopay"
     OFFLINE = "offline"
+
+
+#: Channels whose payments are card charges at the provider, and so can be refunded there.
+CARD_CHANNELS = (PaymentChannel.PORTAL, PaymentChannel.GUEST, PaymentChannel.AUTOPAY)
 
 
 class Payment(Base):
@@ -64,6 +69,9 @@ class Payment(Base):
     # Where a receipt goes: the clerk who paid, or the address a guest gave.
     receipt_email: Mapped[str | None] = mapped_column(String(254))
     failure_message: Mapped[str | None] = mapped_column(Text)
+    # Why it failed, in words a program can act on: "card_declined", "authentication_required",
+    # "expired_card", "never_reached" (the provider has no record of it), "canceled"...
+    failure_code: Mapped[str | None] = mapped_column(String(40))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

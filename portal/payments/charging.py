@@ -70,6 +70,8 @@ class ChargeSource:
     summary: str
     channel: str
     saved_card_id: int | None = None
+    # Charged with nobody at the page (autopay): the bank may then refuse what needs the cardholder.
+    off_session: bool = False
 
 
 def pay_invoices(session: Session, context: PaymentContext, actor: Actor, *, company: Company,
@@ -114,7 +116,7 @@ def charge_invoices(session: Session, context: PaymentContext, actor: Actor, *, 
     try:
         charge = context.gateway.charge(
             customer_id=source.customer_id, card_id=source.card_id, amount=payment.amount,
-            currency=payment.currency, idempotency_key=idempotency_key, off_session=False,
+            currency=payment.currency, idempotency_key=idempotency_key, off_session=source.off_session,
             metadata={"payment_id": str(payment.id), "payment_key": idempotency_key,
                       "company_ref": company.external_ref},
         )
@@ -127,7 +129,7 @@ def charge_invoices(session: Session, context: PaymentContext, actor: Actor, *, 
         session.commit()
         return payment
     except PaymentError as error:
-        run_as_writer(session, lambda: record_failure(session, actor, payment, str(error)))
+        run_as_writer(session, lambda: record_failure(session, actor, payment, str(error), code=error.code))
         session.commit()
         return payment
     # The card may be charged: recording that must not fail for want of the database's write lock.

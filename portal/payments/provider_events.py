@@ -87,7 +87,8 @@ def check_payment(session: Session, context: PaymentContext, actor: Actor, payme
               else gateway.find_charge(payment_key=payment.idempotency_key))
     if charge is None:
         if now - payment.created_at > context.lost_after:
-            run_as_writer(session, lambda: record_failure(session, actor, payment, NEVER_REACHED_MESSAGE))
+            run_as_writer(session, lambda: record_failure(session, actor, payment, NEVER_REACHED_MESSAGE,
+                                                          code="never_reached"))
         else:
             run_as_writer(session, lambda: _mark_checked(payment, now))
         session.commit()

@@ -17,7 +17,7 @@ from portal.audit import Actor
 from portal.billing.balances import refresh_invoice_balance
 from portal.billing.money import to_decimal
 from portal.db import run_as_writer
-from portal.models import Payment, PaymentAllocation, PaymentChannel, PaymentStatus, Refund, RefundStatus
+from portal.models import CARD_CHANNELS, Payment, PaymentAllocation, PaymentStatus, Refund, RefundStatus
 from portal.models.types import utcnow
 from portal.payments.context import PaymentContext
 from portal.payments.errors import OutcomeUnknown, PaymentError, RefundNotAllowed
@@ -59,8 +59,8 @@ def refund_unallocated(session: Session, context: PaymentContext, actor: Actor, 
 
 
 def _refundable_payment(payment: Payment) -> Payment:
-    if payment.status != PaymentStatus.SUCCEEDED or not payment.provider_reference or payment.channel not in (
-        PaymentChannel.PORTAL, PaymentChannel.GUEST
+    if payment.status != PaymentStatus.SUCCEEDED or not payment.provider_reference or (
+        payment.channel not in CARD_CHANNELS
     ):
         raise RefundNotAllowed("Only a succeeded card payment can be refunded here.")
     return payment

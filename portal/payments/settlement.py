@@ -56,7 +56,8 @@ def settle_from_provider(session: Session, context: PaymentContext, actor: Actor
         case ChargeStatus.SUCCEEDED:
             _record_success(session, context, actor, payment, charge)
         case ChargeStatus.FAILED if payment.status in IN_FLIGHT_PAYMENT_STATUSES:
-            record_failure(session, actor, payment, charge.failure_message or NOT_MADE_MESSAGE)
+            record_failure(session, actor, payment, charge.failure_message or NOT_MADE_MESSAGE,
+                           code=charge.failure_code or "canceled")
         case ChargeStatus.REQUIRES_ACTION if payment.status in IN_FLIGHT_PAYMENT_STATUSES:
             payment.status = PaymentStatus.REQUIRES_ACTION
         case ChargeStatus.PROCESSING if payment.status in IN_FLIGHT_PAYMENT_STATUSES:
@@ -129,13 +130,14 @@ def flag_for_attention(session: Session, actor: Actor, payment: Payment, reason:
                  allocated=payment.allocated_amount, **details)
 
 
-def record_failure(session: Session, actor: Actor, payment: Payment, message: str) -> None:
+def record_failure(session: Session, actor: Actor, payment: Payment, message: str, *, code: str) -> None:
     """The provider said no, or never heard of the payment: nothing was taken, its invoices are free again."""
     payment.status = PaymentStatus.FAILED
     payment.failure_message = message
+    payment.failure_code = code
     release_claims(session, payment)
     audit.record(session, "payment.failed", actor, company_id=payment.company_id, payment_id=payment.id,
-                 amount=payment.amount, currency=payment.currency, reason=message)
+                 amount=payment.amount, currency=payment.currency, reason=message, code=code)
     for allocation in payment.allocations:
         audit.record(session, "payment.failed", actor, company_id=payment.company_id,
                      invoice_id=allocation.invoice_id, payment_id=payment.id, amount=allocation.amount,
@@ -155,7 +157,7 @@ def send_receipt(session: Session, context: PaymentContext, payment: Payment) ->
         allocations=[(allocation.invoice, allocation.amount) for allocation in payment.allocations],
         supplier_name=context.supplier_name,
         # A guest has no account to see it in: their receipt is the e-mail itself.
-        receipt_url=f"{context.base_url}/payments/{payment.id}" if payment.channel == PaymentChannel.PORTAL else None,
+        receipt_url=f"{context.base_url}/payments/{payment.id}" if payment.channel != PaymentChannel.GUEST else None,
     )
     outbox.enqueue(session, [payment.receipt_email], message)
 

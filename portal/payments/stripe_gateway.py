@@ -108,7 +108,9 @@ class StripeGateway:
                 # Real Stripe refuses an off-session charge that needs 3-D Secure outright.
                 raise PaymentError("This card needs the cardholder to confirm the payment.",
                                    code="authentication_required") from error
-            raise PaymentDeclined(error.user_message or DECLINED_MESSAGE) from error
+            # "expired_card" and the like say what to do next; a bare decline is "card_declined".
+            raise PaymentDeclined(error.user_message or DECLINED_MESSAGE,
+                                  code=error.code if error.code and error.code != "card_declined" else None) from error
         except stripe.StripeError as error:
             raise _payment_error(error) from error
         return _charge(intent)

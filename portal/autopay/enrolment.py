@@ -1,0 +1,253 @@
+"""Enrolling a company in autopay, stopping it, and what it will charge next.
+
+The mandate a clerk accepts is the text the page showed for the terms they chose; it is
+stored word for word with who accepted it, when and from which address. A company has at
+most one enrolment that is not cancelled; enrolling again (another card, other terms)
+replaces it. Cancelling takes effect at once: the next run charges nothing for the company.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.audit import Actor
+from portal.autopay.errors import AutopayNotAllowed
+from portal.autopay.settings import AutopaySettings
+from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amounts_due
+from portal.mail import compose, outbox
+from portal.models import (
+    AutopayApproval,
+    AutopayAttempt,
+    AutopayAttemptStatus,
+    AutopayEnrolment,
+    AutopayStatus,
+    Company,
+    Invoice,
+    SavedCard,
+    User,
+)
+from portal.models.types import utcnow
+
+
+@dataclass(frozen=True)
+class EnrolmentTerms:
+    """What a clerk chooses: which card, how early, and above what an invoice waits for approval."""
+
+    card_id: int
+    days_before_due: int = 0
+    # In the company's currency; None: no maximum.
+    max_amount: int | None = None
+
+
+@dataclass(frozen=True)
+class MandateContext:
+    supplier_name: str
+    locale: str
+    settings: AutopaySettings
+
+
+def card_summary(card: SavedCard) -> str:
+    return f"{card.brand.title()} •••• {card.last4}"
+
+
+def mandate_text(session: Session, company: Company, terms: EnrolmentTerms, context: MandateContext) -> str:
+    """The authorisation a clerk accepts for `terms`, in their language."""
+    card = _usable_card(session, company, terms.card_id)
+    return compose.render_text(
+        "autopay_mandate", context.locale, supplier_name=context.supplier_name, company_name=company.name,
+        card_summary=card_summary(card), days_before_due=terms.days_before_due, max_amount=terms.max_amount,
+        max_currency=company.currency, notice_days=context.settings.notice_days,
+    )
+
+
+def enrol(session: Session, user: User, *, company: Company, terms: EnrolmentTerms, accepted_text: str,
+          ip_address: str, context: MandateContext) -> AutopayEnrolment:
+    """Start autopay for `company` on `terms`, `user` having accepted `accepted_text`; replaces a live enrolment.
+
+    Refused unless `accepted_text` is exactly the mandate for these terms: what is stored is
+    what the clerk read.
+    """
+    _require_payer(user, company)
+    if not 0 <= terms.days_before_due <= 30:
+        raise AutopayNotAllowed("Choose between 0 and 30 days before the due date.", code="invalid_days")
+    if terms.max_amount is not None and terms.max_amount <= 0:
+        raise AutopayNotAllowed("The maximum must be greater than zero.", code="invalid_maximum")
+    text = mandate_text(session, company, terms, context)
+    if accepted_text.strip() != text:
+        raise AutopayNotAllowed("The terms have changed since the page was shown. Read them again and accept.",
+                                code="mandate_changed")
+    previous = live_enrolment(session, company.id)
+    if previous is not None:
+        _end(session, previous, Actor.user(user), AutopayStatus.CANCELLED, action="autopay.replaced")
+        session.flush()
+    enrolment = AutopayEnrolment(
+        company_id=company.id, saved_card_id=terms.card_id, days_before_due=terms.days_before_due,
+        max_amount=terms.max_amount, max_currency=company.currency if terms.max_amount else None,
+        mandate_text=text, accepted_by_user_id=user.id, accepted_ip=ip_address, status=AutopayStatus.ACTIVE,
+    )
+    session.add(enrolment)
+    session.flush()
+    audit.record(session, "autopay.enrolled", Actor.user(user), company_id=company.id, enrolment_id=enrolment.id,
+                 card=card_summary(enrolment.card), days_before_due=terms.days_before_due,
+                 max_amount=terms.max_amount, ip=ip_address)
+    outbox.enqueue(session, [user.email], compose.render(
+        "autopay_enrolled", context.locale, company=company, enrolment=enrolment,
+        supplier_name=context.supplier_name))
+    return enrolment
+
+
+def cancel(session: Session, user: User, *, company: Company) -> AutopayEnrolment | None:
+    """Stop autopay for `company` now; returns the enrolment stopped, if there was one."""
+    _require_payer(user, company)
+    enrolment = live_enrolment(session, company.id)
+    if enrolment is not None:
+        _end(session, enrolment, Actor.user(user), AutopayStatus.CANCELLED, action="autopay.cancelled")
+    return enrolment
+
+
+def _end(session: Session, enrolment: AutopayEnrolment, actor: Actor, status: AutopayStatus, *, action: str) -> None:
+    enrolment.status = status
+    enrolment.ended_at = utcnow()
+    enrolment.ended_by_user_id = actor.user_id
+    audit.record(session, action, actor, company_id=enrolment.company_id, enrolment_id=enrolment.id)
+
+
+def live_enrolment(session: Session, company_id: int) -> AutopayEnrolment | None:
+    """The company's enrolment that is active or paused, if any."""
+    return session.scalar(select(AutopayEnrolment).where(
+        AutopayEnrolment.company_id == company_id, AutopayEnrolment.status != AutopayStatus.CANCELLED))
+
+
+def approve(session: Session, user: User, *, company: Company, invoice: Invoice) -> AutopayApproval:
+    """Let autopay charge `invoice` although it is above the enrolment's maximum (up to what is due now)."""
+    _require_payer(user, company)
+    if invoice.company_id != company.id:
+        raise AutopayNotAllowed("No such invoice.", code="not_found")
+    amount = undisputed_amounts_due(session, [invoice])[invoice.id]
+    if amount <= 0:
+        raise AutopayNotAllowed("Nothing can be charged on this invoice now.", code="nothing_due")
+    approval = session.get(AutopayApproval, invoice.id) or AutopayApproval(invoice_id=invoice.id)
+    approval.amount, approval.currency = amount, invoice.currency
+    approval.approved_by_user_id, approval.approved_at = user.id, utcnow()
+    session.add(approval)
+    audit.record(session, "autopay.approved", Actor.user(user), company_id=company.id, invoice_id=invoice.id,
+                 amount=amount, currency=invoice.currency)
+    return approval
+
+
+def charge_date(invoice: Invoice, enrolment: AutopayEnrolment) -> date:
+    """The day autopay first charges `invoice`: its due date, or that many days before."""
+    return invoice.due_date - timedelta(days=enrolment.days_before_due)
+
+
+def above_maximum(enrolment: AutopayEnrolment, invoice: Invoice, amount: int,
+                  approval: AutopayApproval | None) -> bool:
+    """Whether `amount` on `invoice` needs a clerk's approval first (and has none that covers it)."""
+    if enrolment.max_amount is None:
+        return False
+    if approval is not None and approval.currency == invoice.currency and amount <= approval.amount:
+        return False
+    # A maximum in one currency cannot vouch for an amount in another.
+    return invoice.currency != enrolment.max_currency or amount > enrolment.max_amount
+
+
+class Plan:
+    """What autopay will do with one of the company's open invoices."""
+
+    CHARGE = "charge"
+    WAIT_FOR_APPROVAL = "above_maximum"
+    DISPUTED = "disputed"
+    STOPPED = "stopped"  # declined too often, or the customer was asked to pay by hand
+
+
+@dataclass(frozen=True)
+class UpcomingCharge:
+    invoice: Invoice
+    charge_on: date
+    amount: int
+    plan: str
+
+
+def upcoming_charges(session: Session, company_id: int, *, today: date,
+                     limit: int | None = 50) -> list[UpcomingCharge]:
+    """The company's open invoices in the order autopay will charge them, with when, how much, or why not."""
+    enrolment = live_enrolment(session, company_id)
+    if enrolment is None or enrolment.status != AutopayStatus.ACTIVE:
+        return []
+    statement = (
+        select(Invoice)
+        .where(Invoice.company_id == company_id, Invoice.issued_at.is_not(None), Invoice.voided_at.is_(None),
+               Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited > 0)
+        .order_by(Invoice.due_date, Invoice.id)
+    )
+    invoices = list(session.scalars(statement if limit is None else statement.limit(limit)))
+    return [_plan(enrolment, invoice, facts, today) for invoice, facts in _facts(session, invoices).items()]
+
+
+def autopay_dates(session: Session, company_id: int, invoices: list[Invoice], *, today: date) -> dict[int, date]:
+    """For the invoice list: the day autopay will charge each of `invoices` that it will charge."""
+    enrolment = live_enrolment(session, company_id)
+    if enrolment is None or enrolment.status != AutopayStatus.ACTIVE:
+        return {}
+    plans = [_plan(enrolment, invoice, facts, today) for invoice, facts in _facts(session, invoices).items()]
+    return {plan.invoice.id: plan.charge_on for plan in plans if plan.plan == Plan.CHARGE}
+
+
+@dataclass(frozen=True)
+class _InvoiceFacts:
+    payable: int
+    disputed: bool
+    approval: AutopayApproval | None
+    last_attempt: AutopayAttempt | None
+
+
+def _facts(session: Session, invoices: list[Invoice]) -> dict[Invoice, _InvoiceFacts]:
+    ids = [invoice.id for invoice in invoices]
+    payable = undisputed_amounts_due(session, invoices)
+    disputed = disputed_amounts(session, ids)
+    approvals = {approval.invoice_id: approval for approval in session.scalars(
+        select(AutopayApproval).where(AutopayApproval.invoice_id.in_(ids)))} if ids else {}
+    last_attempts: dict[int, AutopayAttempt] = {}
+    if ids:
+        for attempt in session.scalars(select(AutopayAttempt).where(
+                AutopayAttempt.invoice_id.in_(ids), AutopayAttempt.attempt_number > 0)
+                .order_by(AutopayAttempt.attempt_number)):
+            last_attempts[attempt.invoice_id] = attempt
+    return {invoice: _InvoiceFacts(payable=payable[invoice.id], disputed=invoice.id in disputed,
+                                   approval=approvals.get(invoice.id), last_attempt=last_attempts.get(invoice.id))
+            for invoice in invoices if amount_owed(invoice) > 0}
+
+
+def _plan(enrolment: AutopayEnrolment, invoice: Invoice, facts: _InvoiceFacts, today: date) -> UpcomingCharge:
+    charge_on = max(charge_date(invoice, enrolment), today)
+    last = facts.last_attempt
+    if last is not None and last.status in (AutopayAttemptStatus.DECLINED, AutopayAttemptStatus.NEEDS_CUSTOMER):
+        if last.next_try_on is None:
+            return UpcomingCharge(invoice, charge_on, facts.payable, Plan.STOPPED)
+        charge_on = max(last.next_try_on, today)
+    if facts.disputed:
+        return UpcomingCharge(invoice, charge_on, facts.payable, Plan.DISPUTED)
+    if above_maximum(enrolment, invoice, facts.payable, facts.approval):
+        return UpcomingCharge(invoice, charge_on, facts.payable, Plan.WAIT_FOR_APPROVAL)
+    return UpcomingCharge(invoice, charge_on, facts.payable, Plan.CHARGE)
+
+
+def _usable_card(session: Session, company: Company, card_id: int) -> SavedCard:
+    card = session.scalar(select(SavedCard).where(SavedCard.id == card_id, SavedCard.company_id == company.id,
+                                                  SavedCard.removed_at.is_(None)))
+    if card is None:
+        raise AutopayNotAllowed("Choose one of your saved cards.", code="no_card")
+    return card
+
+
+def _require_payer(user: User, company: Company) -> None:
+    if not (user.is_clerk and user.company_id == company.id and user.can_pay):
+        raise AutopayNotAllowed("Only the company's admins and payers can change autopay.", code="not_allowed")
+
+
+def card_expired(card: SavedCard, on: date) -> bool:
+    """A card is good through the last day of its expiry month."""
+    return (card.exp_year, card.exp_month) < (on.year, on.month)

@@ -1,0 +1,131 @@
+"""The autopay run's rules, quickly, against the in-memory gateway.
+
+tests/autopay/test_autopay_against_localstripe.py proves the same against localstripe.
+"""
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.audit import Actor
+from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, mandate_text
+from portal.autopay.run import AutopayContext, run_autopay
+from portal.autopay.settings import AutopaySettings
+from portal.guest.links import PayLinks
+from portal.models import AutopayAttempt, AutopayAttemptStatus, AutopayStatus, OutboxMessage, Payment, PaymentStatus
+from portal.payments import fake_gateway
+from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.payments.context import PaymentContext
+from portal.payments.fake_gateway import FakeGateway
+
+DUE = date(2026, 12, 15)
+SETTINGS = AutopaySettings(retry_days=(1, 3, 7), notice_days=3)
+
+
+@pytest.fixture
+def gateway():
+    return FakeGateway()
+
+
+@pytest.fixture
+def context(gateway):
+    payments = PaymentContext(gateway=gateway, supplier_name="Supplier", base_url="http://portal.test")
+    return AutopayContext(payments=payments, settings=SETTINGS, links=PayLinks("secret", "http://portal.test"))
+
+
+@pytest.fixture
+def company(make):
+    return make.company()
+
+
+@pytest.fixture
+def payer(make, company):
+    return make.user(company)
+
+
+def enrolled(db, context, gateway, company, payer, *, number=fake_gateway.SUCCEEDS, days_before_due=0,
+             max_amount=None):
+    setup = start_saving_card(db, context.payments, company=company, email=payer.email)
+    gateway.complete_setup(setup.setup_id, number)
+    card = finish_saving_card(db, context.payments, Actor.user(payer), company=company, setup_id=setup.setup_id)
+    terms = EnrolmentTerms(card_id=card.id, days_before_due=days_before_due, max_amount=max_amount)
+    mandate = MandateContext(supplier_name="Supplier", locale="en", settings=SETTINGS)
+    enrolment = enrol(db, payer, company=company, terms=terms, accepted_text=mandate_text(db, company, terms, mandate),
+                      ip_address="192.0.2.1", context=mandate)
+    db.commit()
+    return enrolment
+
+
+def charges(gateway):
+    return [charge for charge in gateway.charges.values() if charge.status == fake_gateway.ChargeStatus.SUCCEEDED]
+
+
+def test_an_invoice_is_charged_on_its_due_date_once(db, make, context, gateway, company, payer):
+    enrolled(db, context, gateway, company, payer)
+    invoice = make.invoice(company, total=120_00, due_date=DUE)
+
+    before = run_autopay(db, context, as_of=DUE - timedelta(days=1))
+    on_the_day = run_autopay(db, context, as_of=DUE)
+    again = run_autopay(db, context, as_of=DUE)
+
+    assert (before.charged, on_the_day.charged, again.charged) == (0, 1, 0)
+    assert [charge.amount for charge in charges(gateway)] == [120_00]
+    db.refresh(invoice)
+    assert invoice.amount_due == 0
+    payment = db.scalar(select(Payment))
+    assert (payment.channel, payment.status) == ("autopay", PaymentStatus.SUCCEEDED)
+
+
+def test_a_declined_card_is_retried_on_schedule_then_autopay_stops_for_the_invoice(db, make, context, gateway,
+                                                                                  company, payer):
+    enrolled(db, context, gateway, company, payer, number=fake_gateway.DECLINED_ON_CHARGE)
+    make.invoice(company, total=50_00, due_date=DUE)
+
+    tried_on = [day for day in (DUE + timedelta(days=offset) for offset in range(0, 12))
+                if run_autopay(db, context, as_of=day).declined]
+
+    assert tried_on == [DUE, DUE + timedelta(days=1), DUE + timedelta(days=3), DUE + timedelta(days=7)]
+    last = db.scalar(select(AutopayAttempt).order_by(AutopayAttempt.attempt_number.desc()).limit(1))
+    assert (last.status, last.next_try_on) == (AutopayAttemptStatus.DECLINED, None)
+
+
+def test_a_card_that_needs_the_cardholder_gets_a_pay_now_link_and_is_not_retried(db, make, context, gateway,
+                                                                                company, payer):
+    enrolled(db, context, gateway, company, payer, number=fake_gateway.NEEDS_AUTHENTICATION)
+    invoice = make.invoice(company, total=50_00, due_date=DUE)
+
+    report = run_autopay(db, context, as_of=DUE)
+    later = run_autopay(db, context, as_of=DUE + timedelta(days=2))
+
+    assert (report.needs_customer, later.needs_customer, later.charged) == (1, 0, 0)
+    mail = db.scalars(select(OutboxMessage).where(OutboxMessage.subject.contains(invoice.number))).all()
+    assert any("http://portal.test/pay/" in message.body_text for message in mail)
+    assert db.scalar(select(func.count()).select_from(Payment).where(Payment.status == PaymentStatus.REQUIRES_ACTION)) == 0
+
+
+def test_a_disputed_invoice_is_skipped_with_its_reason(db, make, context, gateway, company, payer, dispute_context):
+    enrolled(db, context, gateway, company, payer)
+    invoice = make.invoice(company, total=50_00, due_date=DUE)
+    make.dispute(dispute_context, invoice, payer)
+    db.commit()
+
+    report = run_autopay(db, context, as_of=DUE)
+
+    assert (report.charged, report.skipped) == (0, 1)
+    skip = db.scalar(select(AutopayAttempt).where(AutopayAttempt.invoice_id == invoice.id))
+    assert (skip.status, skip.reason) == (AutopayAttemptStatus.SKIPPED, "disputed")
+    assert gateway.charges == {}
+
+
+def test_an_expired_card_pauses_autopay(db, make, context, gateway, company, payer):
+    enrolment = enrolled(db, context, gateway, company, payer)
+    enrolment.card.exp_year, enrolment.card.exp_month = 2026, 11
+    make.invoice(company, total=50_00, due_date=DUE)
+    db.commit()
+
+    report = run_autopay(db, context, as_of=DUE)
+
+    db.refresh(enrolment)
+    assert (report.paused, enrolment.status, enrolment.paused_reason) == (1, AutopayStatus.PAUSED, "expired_card")
+    assert gateway.charges == {}
