@@ -97,6 +97,13 @@ class Payment(Base):
             return 0
         return self.amount - self.allocated_amount
 
+    @property
+    def credit_left(self) -> int:
+        """What of the unallocated credit is neither refunded nor being refunded."""
+        given_back = sum(refund.amount for refund in self.refunds
+                         if refund.allocation_id is None and refund.status != RefundStatus.FAILED)
+        return self.unallocated_amount - given_back
+
 
 class PaymentAllocation(Base):
     """The part of one payment that settles one invoice."""

@@ -140,8 +140,8 @@ def refundable_amount(session: Session, allocation: PaymentAllocation) -> int:
 
 def unallocated_refundable_amount(session: Session, payment: Payment) -> int:
     """What may still be refunded of a payment's unallocated credit (pending refunds count as made)."""
-    return payment.unallocated_amount - _refunded(
-        session, Refund.payment_id == payment.id, Refund.allocation_id.is_(None))
+    session.refresh(payment, ["refunds"])
+    return payment.credit_left
 
 
 def _refunded(session: Session, *conditions) -> int:
