@@ -1,4 +1,4 @@
-"""The `acquit` command: the Flask CLI plus Acquit's own groups (db, demo, outbox)."""
+"""The `acquit` command: the Flask CLI plus Acquit's own groups (db, demo, outbox, worker, …)."""
 
 import signal
 import sys
@@ -20,7 +20,7 @@ def main() -> None:
 
 def register(app: Flask) -> None:
     for command in (db_group, demo_command, outbox_group, apikey_group, import_group, export_group, payments_group,
-                    autopay_group):
+                    autopay_group, worker_command):
         app.cli.add_command(command)
 
 
@@ -45,7 +45,7 @@ def db_downgrade(revision: str) -> None:
     click.echo(f"Database at {revision}.")
 
 
-@click.command("demo", help="Create the database, load the demo supplier and serve the portal.")
+@click.command("demo", help="Create the database, load the demo supplier and serve the portal (with the worker).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--reset", is_flag=True, help="Delete all data first and load the demo afresh.")
@@ -56,6 +56,7 @@ def db_downgrade(revision: str) -> None:
 def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port: int) -> None:
     from portal import clock, demo
     from portal.extensions import db
+    from portal.jobs.worker import BackgroundWorker
 
     database_url = current_app.config["ACQUIT_DATABASE_URL"]
     if reset:
@@ -81,12 +82,19 @@ def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port:
     click.echo(f"Serving the portal on http://{host}:{port}/  (Ctrl+C to stop)")
     # A `kill` stops the demo as Ctrl+C does, so the fake Stripe is not left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Autopay, reconcile and the outbox run as `acquit worker` would, in a thread of the demo.
+    worker = BackgroundWorker(current_app._get_current_object())
+    worker.start()
     try:
         # Flask's app.run() refuses to serve from inside a `flask` CLI command; its server does not.
         run_simple(host, port, current_app._get_current_object(), threaded=True)
     finally:
-        if stripe_server is not None:
-            stripe_server.stop()
+        try:
+            # The worker's job in progress finishes before the fake Stripe it may be calling goes away.
+            worker.stop()
+        finally:
+            if stripe_server is not None:
+                stripe_server.stop()
 
 
 def _start_local_stripe(port: int, webhook_url: str):
@@ -139,6 +147,15 @@ def outbox_deliver() -> None:
     sent = outbox.deliver(db.session, smtp_settings(current_app))
     db.session.commit()
     click.echo(f"{sent} e-mail(s) sent.")
+
+
+@click.command("worker", help="Run autopay, payment reconcile and outbox delivery on a schedule until stopped "
+                              "(SIGTERM or Ctrl+C: the job in progress finishes first). Safe on several machines.")
+@with_appcontext
+def worker_command() -> None:
+    from portal.jobs.worker import run_worker
+
+    run_worker(current_app._get_current_object())
 
 
 @click.group("apikey", help="API keys for the supplier's ERP.")

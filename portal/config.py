@@ -60,6 +60,9 @@ class Settings:
     payment_abandon_minutes: int = 15
     autopay_retry_days: str = "1,3,7"
     autopay_notice_days: int = 3
+    worker_autopay_minutes: int = 15
+    worker_reconcile_seconds: int = 60
+    worker_outbox_seconds: int = 60
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -93,6 +96,9 @@ class Settings:
             payment_abandon_minutes=_env_int("ACQUIT_PAYMENT_ABANDON_MINUTES", 15),
             autopay_retry_days=_env("ACQUIT_AUTOPAY_RETRY_DAYS", "1,3,7"),
             autopay_notice_days=_env_int("ACQUIT_AUTOPAY_NOTICE_DAYS", 3),
+            worker_autopay_minutes=_env_int("ACQUIT_WORKER_AUTOPAY_MINUTES", 15),
+            worker_reconcile_seconds=_env_int("ACQUIT_WORKER_RECONCILE_SECONDS", 60),
+            worker_outbox_seconds=_env_int("ACQUIT_WORKER_OUTBOX_SECONDS", 60),
         )
 
     def flask_config(self, instance_path: str) -> dict:
@@ -136,6 +142,11 @@ class Settings:
             # Autopay: days after the first try that a declined card is tried again; days of notice before a charge.
             "ACQUIT_AUTOPAY_RETRY_DAYS": self.autopay_retry_days,
             "ACQUIT_AUTOPAY_NOTICE_DAYS": self.autopay_notice_days,
+            # `acquit worker`: how often it runs each job. An autopay run acts only on what is
+            # due, so a day's charges go in its first run of the day.
+            "ACQUIT_WORKER_AUTOPAY_MINUTES": self.worker_autopay_minutes,
+            "ACQUIT_WORKER_RECONCILE_SECONDS": self.worker_reconcile_seconds,
+            "ACQUIT_WORKER_OUTBOX_SECONDS": self.worker_outbox_seconds,
             "BABEL_DEFAULT_LOCALE": self.default_locale,
             "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
             "SESSION_COOKIE_HTTPONLY": True,

@@ -8,15 +8,17 @@ committed one cannot lose its e-mail: what the SMTP server did not accept stays 
 import logging
 import smtplib
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from portal.billing.pdf import render_invoice_pdf
 from portal.billing.status import invoice_status
 from portal.clock import today
+from portal.db import run_as_writer
 from portal.mail.compose import ComposedEmail
 from portal.models import Invoice, OutboxMessage
 from portal.models.types import utcnow
@@ -61,41 +63,101 @@ def take_enqueued_ids(session: Session) -> set[int]:
 
 
 def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = None) -> int:
-    """Send pending messages (all, or those in `ids`); returns how many were sent.
+    """Send pending messages (all, or those in `ids`), each once; returns how many were sent.
+
+    Any number of deliveries may run at once (the worker on several machines, a cron job, the
+    requests sending their own mail): a message is claimed in a committed transaction before it
+    is sent and marked sent in another after, so no two deliveries send it. A claim left by a
+    delivery that died is taken again once it is CLAIM_EXPIRES_AFTER old; a delivery killed
+    between the SMTP server's "accepted" and marking the message sent is the one way an e-mail
+    goes twice. Whatever `session` had open is committed first.
 
     With no SMTP configured, messages stay pending and are written to the log instead, so a
     demo without a mail server still shows its password-reset links.
     """
+    if ids is not None and not ids:
+        return 0
+    if smtp is None:
+        _log_unsent(session, ids)
+        return 0
+    sent = 0
+    # Each message is tried at most once per delivery, in order: a failed one waits for the next.
+    after_id = 0
+    while (message := run_as_writer(session, lambda: _claim_next(session, ids, after_id))) is not None:
+        session.commit()
+        after_id = message_id = message.id
+        try:
+            _send(session, smtp, message)
+        except Exception as error:
+            session.rollback()
+            error_text = f"{type(error).__name__}: {error}"[:2000]
+            if isinstance(error, (smtplib.SMTPException, OSError)):
+                log.error("Sending e-mail %s failed: %s", message_id, error_text)
+            else:
+                log.exception("Could not send e-mail %s", message_id)
+            run_as_writer(session, lambda: _release(session, message_id, error_text))
+        else:
+            run_as_writer(session, lambda: _mark_sent(session, message_id))
+            sent += 1
+        session.commit()
+    return sent
+
+
+#: A claim this old belongs to a delivery that died: the message is taken again (a send takes seconds).
+CLAIM_EXPIRES_AFTER = timedelta(minutes=10)
+
+
+def _claim_next(session: Session, ids: set[int] | None, after_id: int) -> OutboxMessage | None:
+    """Take the first unclaimed pending message after `after_id`, counting the attempt; the caller commits.
+
+    PostgreSQL locks the row and skips rows another delivery is claiming; SQLite runs this
+    as the one writer (BEGIN IMMEDIATE), so the claim it reads is the latest.
+    """
+    now = utcnow()
+    statement = (
+        select(OutboxMessage)
+        .where(OutboxMessage.status == "pending", OutboxMessage.attempts < MAX_ATTEMPTS, OutboxMessage.id > after_id,
+               or_(OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at < now - CLAIM_EXPIRES_AFTER))
+        .order_by(OutboxMessage.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if ids is not None:
+        statement = statement.where(OutboxMessage.id.in_(ids))
+    message = session.scalars(statement).first()
+    if message is not None:
+        # Counted when taken: a message whose sending kills the process still runs out of attempts.
+        message.attempts += 1
+        message.claimed_at = now
+    return message
+
+
+def _mark_sent(session: Session, message_id: int) -> None:
+    message = session.get(OutboxMessage, message_id)
+    message.status = "sent"
+    message.sent_at = utcnow()
+    message.claimed_at = None
+    message.last_error = None
+
+
+def _release(session: Session, message_id: int, error: str) -> None:
+    message = session.get(OutboxMessage, message_id)
+    message.claimed_at = None
+    message.last_error = error
+
+
+def _log_unsent(session: Session, ids: set[int] | None) -> None:
     statement = select(OutboxMessage).where(
         OutboxMessage.status == "pending", OutboxMessage.attempts < MAX_ATTEMPTS
     ).order_by(OutboxMessage.id)
     if ids is not None:
-        if not ids:
-            return 0
         statement = statement.where(OutboxMessage.id.in_(ids))
-    messages = session.scalars(statement).all()
-    if smtp is None:
-        for message in messages:
-            log.warning(
-                "No SMTP server configured (ACQUIT_SMTP_HOST); e-mail %s stays in the outbox.\n"
-                "To: %s\nSubject: %s\n\n%s",
-                message.id, ", ".join(message.recipients), message.subject, message.body_text,
-            )
-        return 0
-    sent = 0
-    for message in messages:
-        message.attempts += 1
-        try:
-            _send(session, smtp, message)
-        except (smtplib.SMTPException, OSError) as error:
-            message.last_error = f"{type(error).__name__}: {error}"[:2000]
-            log.error("Sending e-mail %s failed: %s", message.id, message.last_error)
-            continue
-        message.status = "sent"
-        message.sent_at = utcnow()
-        message.last_error = None
-        sent += 1
-    return sent
+    for message in session.scalars(statement):
+        log.warning(
+            "No SMTP server configured (ACQUIT_SMTP_HOST); e-mail %s stays in the outbox.\n"
+            "To: %s\nSubject: %s\n\n%s",
+            message.id, ", ".join(message.recipients), message.subject, message.body_text,
+        )
 
 
 def _send(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:

@@ -24,6 +24,9 @@ class OutboxMessage(Base):
     locale: Mapped[str | None] = mapped_column(String(5))
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When a delivery took the message to send it; set, it keeps other deliveries off it until
+    # it expires (see `portal.mail.outbox.CLAIM_EXPIRES_AFTER`), cleared when the send ends.
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

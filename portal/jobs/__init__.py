@@ -1,0 +1,1 @@
+"""Periodic jobs in one long-lived process: `schedule` runs them, `worker` wires Acquit's own."""

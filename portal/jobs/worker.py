@@ -1,0 +1,125 @@
+"""`acquit worker`: autopay, reconcile and outbox delivery on a schedule, in one process.
+
+Each job is also a command of its own for cron (`acquit autopay run`, `acquit payments
+reconcile`, `acquit outbox deliver`), and each is safe to run on several machines at once:
+autopay claims each invoice's attempt, settling a payment is idempotent, and the outbox
+claims each message before sending it. So any number of workers may share one PostgreSQL.
+Every unit of work (an invoice charged, a payment settled, an e-mail sent) commits on its
+own, so stopping a worker at any moment loses nothing.
+"""
+
+import logging
+import signal
+import threading
+from datetime import timedelta
+from functools import partial
+
+from flask import Flask
+
+from portal import clock, deliver_enqueued_mail, smtp_settings
+from portal.extensions import db
+from portal.jobs.schedule import Job, Scheduler, describe_interval
+from portal.mail import outbox
+from portal.payments.context import PaymentContext
+
+log = logging.getLogger(__name__)
+
+
+def worker_jobs(app: Flask) -> list[Job]:
+    """The jobs `app`'s configuration calls for; says once in the log which it leaves out and why."""
+    config = app.config
+    jobs = []
+    payments = app.extensions.get("acquit.payments")
+    if payments is None:
+        log.warning("Card payments are not configured (STRIPE_SECRET_KEY): the worker runs no autopay and no "
+                    "reconcile.")
+    else:
+        jobs.append(Job("autopay", timedelta(minutes=config["ACQUIT_WORKER_AUTOPAY_MINUTES"]),
+                        partial(run_autopay_job, app, payments)))
+        jobs.append(Job("reconcile", timedelta(seconds=config["ACQUIT_WORKER_RECONCILE_SECONDS"]),
+                        partial(run_reconcile_job, app, payments)))
+    if smtp_settings(app) is None:
+        # Delivering would only log every waiting e-mail again each round.
+        log.warning("No SMTP server configured (ACQUIT_SMTP_HOST): the worker does not deliver the outbox; "
+                    "e-mails its jobs write are shown in the log.")
+    else:
+        jobs.append(Job("outbox", timedelta(seconds=config["ACQUIT_WORKER_OUTBOX_SECONDS"]),
+                        partial(run_outbox_job, app)))
+    return jobs
+
+
+def run_autopay_job(app: Flask, payments: PaymentContext) -> str:
+    """One autopay run for today; in an app context."""
+    from portal.autopay.run import run_autopay
+    from portal.autopay.setup import autopay_context
+
+    report = run_autopay(db.session, autopay_context(app.config, payments), as_of=clock.today())
+    # Its notices and receipts go now, as a request's do, rather than at the outbox's next round.
+    deliver_enqueued_mail(app)
+    return (f"{report.charged} charged, {report.declined} declined, {report.needs_customer} sent to the customer, "
+            f"{report.in_flight} being confirmed, {report.skipped} skipped, {report.paused} enrolments paused, "
+            f"{report.notices} advance notices, {report.errors} errors")
+
+
+def run_reconcile_job(app: Flask, payments: PaymentContext) -> str:
+    """One reconcile round; in an app context."""
+    from portal.payments.provider_events import reconcile
+
+    report = reconcile(db.session, payments)
+    deliver_enqueued_mail(app)
+    return (f"{report.checked} checked: {report.settled} settled, {report.failed} failed, "
+            f"{report.still_open} still open, {report.errors} could not be checked")
+
+
+def run_outbox_job(app: Flask) -> str:
+    """Send what waits in the outbox; in an app context."""
+    sent = outbox.deliver(db.session, smtp_settings(app))
+    db.session.commit()
+    return f"{sent} e-mail(s) sent"
+
+
+def run_worker(app: Flask) -> None:
+    """Run the jobs until SIGTERM or SIGINT (from the main thread): the job in progress finishes
+    first; a second signal stops at once."""
+    scheduler = Scheduler(worker_jobs(app), context=app.app_context)
+    received: list[str] = []
+
+    def stop(signum, _frame):
+        if scheduler.stopping:
+            raise KeyboardInterrupt
+        received.append(signal.Signals(signum).name)
+        scheduler.stop()
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+    log.info("Worker started: %s.", _describe(scheduler.jobs) or "no jobs to run")
+    try:
+        scheduler.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    log.info("Worker stopped (%s).", ", ".join(received) or "asked to")
+
+
+class BackgroundWorker:
+    """The worker in a daemon thread of this process (the demo's); `stop()` ends it."""
+
+    def __init__(self, app: Flask):
+        self.scheduler = Scheduler(worker_jobs(app), context=app.app_context)
+        self._thread = threading.Thread(target=self.scheduler.run, name="acquit-worker", daemon=True)
+
+    def start(self) -> None:
+        log.info("Worker started in the background: %s.", _describe(self.scheduler.jobs) or "no jobs to run")
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Let the job in progress finish (up to `timeout` seconds), then return."""
+        self.scheduler.stop()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("Worker still busy after %s s; left to end with the process.", timeout)
+        else:
+            log.info("Worker stopped.")
+
+
+def _describe(jobs: list[Job]) -> str:
+    return ", ".join(f"{job.name} every {describe_interval(job.every)}" for job in jobs)
