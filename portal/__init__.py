@@ -79,6 +79,7 @@ def _sign_in_first():
 def register_blueprints(app: Flask) -> None:
     from portal.blueprints.api import blueprint as api
     from portal.blueprints.auth import blueprint as auth
+    from portal.blueprints.autopay import blueprint as autopay
     from portal.blueprints.collections import blueprint as collections
     from portal.blueprints.disputes import blueprint as disputes
     from portal.blueprints.guest import blueprint as guest
@@ -86,7 +87,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.blueprints.payments import blueprint as payments
     from portal.blueprints.webhooks import blueprint as webhooks
 
-    for blueprint in (auth, invoices, payments, disputes, guest, collections, api, webhooks):
+    for blueprint in (auth, invoices, payments, autopay, disputes, guest, collections, api, webhooks):
         app.register_blueprint(blueprint)
 
 

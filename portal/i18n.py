@@ -11,7 +11,15 @@ from flask_login import current_user
 from portal.billing.money import minor_unit_digits, to_decimal
 from portal.billing.status import InvoiceStatus
 from portal.disputes.attachments import MAX_FILES_PER_MESSAGE
-from portal.models import CARD_CHANNELS, DisputeReason, DisputeStatus, PaymentAttention, PaymentStatus, RefundStatus
+from portal.models import (
+    CARD_CHANNELS,
+    AutopayAttemptStatus,
+    DisputeReason,
+    DisputeStatus,
+    PaymentAttention,
+    PaymentStatus,
+    RefundStatus,
+)
 
 SUPPORTED_LOCALES = ("fr", "en")
 LANGUAGE_NAMES = {"fr": "Français", "en": "English"}
@@ -48,6 +56,16 @@ AUDIT_ACTION_LABELS = {
     "dispute.rejected": _l("Dispute rejected"),
     "dispute.withdrawn": _l("Dispute withdrawn"),
     "dispute.closed_invoice_voided": _l("Dispute closed: the invoice was cancelled"),
+    "autopay.enrolled": _l("Autopay turned on"),
+    "autopay.replaced": _l("Autopay terms replaced"),
+    "autopay.cancelled": _l("Autopay stopped"),
+    "autopay.paused": _l("Autopay paused"),
+    "autopay.approved": _l("Approved for autopay above the maximum"),
+    "autopay.notice_sent": _l("Autopay charge announced by e-mail"),
+    "autopay.charged": _l("Charged by autopay"),
+    "autopay.declined": _l("Autopay charge declined"),
+    "autopay.needs_customer": _l("Autopay: the bank asked for the cardholder"),
+    "autopay.skipped": _l("Not charged by autopay"),
 }
 
 # The e-mails say the same in portal/mail/templates/_dispute_reason.txt.
@@ -94,6 +112,44 @@ DISPUTE_REFUSALS = {
     "too_many_files": _l("Attach at most %(count)d files to one message."),
 }
 
+# What a refusal of autopay (AutopayNotAllowed's `code`) says to the clerk refused.
+AUTOPAY_REFUSALS = {
+    "invalid_days": _l("Choose between 0 and 30 days before the due date."),
+    "invalid_maximum": _l("The maximum must be greater than zero."),
+    "mandate_changed": _l("The terms have changed since the page was shown. Read them again and accept."),
+    "no_card": _l("Choose one of your saved cards."),
+    "not_allowed": _l("Only your company's admins and payers can change autopay."),
+    "not_found": _l("We could not find that page."),
+    "nothing_due": _l("Nothing can be charged on this invoice now."),
+}
+
+# Why autopay did not charge an invoice, or paused: AutopayAttempt.reason and AutopayEnrolment.paused_reason.
+AUTOPAY_REASON_LABELS = {
+    "disputed": _l("The invoice is disputed"),
+    "above_maximum": _l("Above the maximum: waiting for the customer's approval"),
+    "card_declined": _l("The card was declined"),
+    "insufficient_funds": _l("Insufficient funds on the card"),
+    "incorrect_cvc": _l("The card's security code was refused"),
+    "processing_error": _l("The card processor could not process the charge"),
+    "expired_card": _l("The card has expired"),
+    "card_removed": _l("The card was removed"),
+    "resource_missing": _l("The card processor no longer knows the card"),
+    "authentication_required": _l("The bank asked for the cardholder: a PAY NOW link was e-mailed"),
+    "never_reached": _l("The charge never reached the card processor"),
+    "canceled": _l("The charge was cancelled"),
+    "payment_in_progress": _l("Another payment of the invoice was under way"),
+    "payment_not_allowed": _l("Nothing to charge: the invoice was paid, voided or disputed meanwhile"),
+}
+
+AUTOPAY_ATTEMPT_STATUS_LABELS = {
+    AutopayAttemptStatus.DECLINED: lazy_pgettext("autopay attempt", "Declined"),
+    AutopayAttemptStatus.NEEDS_CUSTOMER: lazy_pgettext("autopay attempt", "Needs the cardholder"),
+    AutopayAttemptStatus.SKIPPED: lazy_pgettext("autopay attempt", "Not charged"),
+    AutopayAttemptStatus.SUCCEEDED: lazy_pgettext("autopay attempt", "Charged"),
+    AutopayAttemptStatus.PROCESSING: lazy_pgettext("autopay attempt", "Being confirmed"),
+    AutopayAttemptStatus.CLAIMED: lazy_pgettext("autopay attempt", "Being charged"),
+}
+
 PAYMENT_STATUS_LABELS = {
     PaymentStatus.PENDING: lazy_pgettext("payment status", "Pending"),
     PaymentStatus.PROCESSING: lazy_pgettext("payment status", "Being confirmed"),
@@ -124,6 +180,19 @@ def dispute_refusal(error) -> str:
     if error.code == "too_many_files":
         return str(message) % {"count": MAX_FILES_PER_MESSAGE}
     return str(message)
+
+
+def autopay_refusal(error) -> str:
+    """What a refusal of autopay says, in the page's language."""
+    return str(AUTOPAY_REFUSALS.get(error.code, _l("That action is not available here.")))
+
+
+def autopay_reason(code: str | None, fallback: str | None = None) -> str:
+    """Why autopay did not charge, in the page's language; `fallback` (the card processor's words) for a code
+    this list does not know."""
+    if code in AUTOPAY_REASON_LABELS:
+        return str(AUTOPAY_REASON_LABELS[code])
+    return fallback or code or ""
 
 
 def select_locale() -> str:
@@ -194,6 +263,10 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["audit_label"] = lambda action: AUDIT_ACTION_LABELS.get(action, action)
     app.jinja_env.filters["dispute_reason_label"] = lambda reason: DISPUTE_REASON_LABELS.get(reason, reason)
     app.jinja_env.filters["dispute_status_label"] = lambda status: DISPUTE_STATUS_LABELS.get(status, status)
+    app.jinja_env.filters["autopay_attempt_label"] = lambda status: AUTOPAY_ATTEMPT_STATUS_LABELS.get(status, status)
+    app.jinja_env.filters["autopay_reason"] = autopay_reason
+    # "15 Dec" / "15 déc.": a date close enough that its year goes without saying.
+    app.jinja_env.filters["day_and_month"] = lambda value: format_date(value, format="d MMM") if value else ""
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["CARD_CHANNELS"] = [str(channel) for channel in CARD_CHANNELS]
     app.jinja_env.globals["get_locale"] = get_locale

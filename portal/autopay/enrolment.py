@@ -63,6 +63,18 @@ def mandate_text(session: Session, company: Company, terms: EnrolmentTerms, cont
     )
 
 
+def mandate_to_review(session: Session, user: User, *, company: Company, terms: EnrolmentTerms,
+                      context: MandateContext) -> str:
+    """The mandate `user` is asked to accept for `terms`; refused for the same reasons `enrol` would refuse them."""
+    _require_payer(user, company)
+    # The same rules as `enrol`'s: the review page must not show terms that accepting would refuse.
+    if not 0 <= terms.days_before_due <= 30:
+        raise AutopayNotAllowed("Choose between 0 and 30 days before the due date.", code="invalid_days")
+    if terms.max_amount is not None and terms.max_amount <= 0:
+        raise AutopayNotAllowed("The maximum must be greater than zero.", code="invalid_maximum")
+    return mandate_text(session, company, terms, context)
+
+
 def enrol(session: Session, user: User, *, company: Company, terms: EnrolmentTerms, accepted_text: str,
           ip_address: str, context: MandateContext) -> AutopayEnrolment:
     """Start autopay for `company` on `terms`, `user` having accepted `accepted_text`; replaces a live enrolment.
@@ -194,6 +206,18 @@ def autopay_dates(session: Session, company_id: int, invoices: list[Invoice], *,
         return {}
     plans = [_plan(enrolment, invoice, facts, today) for invoice, facts in _facts(session, invoices).items()]
     return {plan.invoice.id: plan.charge_on for plan in plans if plan.plan == Plan.CHARGE}
+
+
+def invoice_plan(session: Session, enrolment: AutopayEnrolment | None, invoice: Invoice, *,
+                 today: date) -> UpcomingCharge | None:
+    """For an invoice's page: what autopay under `enrolment` will do with `invoice`.
+
+    None if autopay is not on or the invoice owes nothing.
+    """
+    if enrolment is None or enrolment.status != AutopayStatus.ACTIVE:
+        return None
+    facts = _facts(session, [invoice]).get(invoice)
+    return None if facts is None else _plan(enrolment, invoice, facts, today)
 
 
 @dataclass(frozen=True)

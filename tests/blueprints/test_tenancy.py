@@ -92,6 +92,14 @@ ROUTE_ACCESS = {
     "collections.reject_dispute": Access.STAFF,
     "collections.dispute_attachment": Access.STAFF,
     "webhooks.stripe_webhook": Access.PROVIDER,
+    "autopay.index": Access.CUSTOMER,
+    "autopay.choose_terms": Access.CUSTOMER,
+    "autopay.review": Access.CUSTOMER,
+    "autopay.enrol": Access.CUSTOMER,
+    "autopay.confirm_cancel": Access.CUSTOMER,
+    "autopay.cancel": Access.CUSTOMER,
+    "autopay.approve": Access.CUSTOMER,
+    "collections.autopay": Access.STAFF,
 }
 
 HOW_TO_CLASSIFY = """\
@@ -264,7 +272,7 @@ def test_the_object_routes_are_known(app):
     assert {rule.endpoint for rule in object_routes(app)} >= {
         "invoices.detail", "invoices.pdf", "payments.show", "payments.check", "payments.cancel",
         "payments.make_default_card", "payments.remove_card", "disputes.new", "disputes.show",
-        "disputes.post_message", "disputes.withdraw", "disputes.attachment",
+        "disputes.post_message", "disputes.withdraw", "disputes.attachment", "autopay.approve",
     }
 
 
@@ -335,7 +343,7 @@ def test_a_clerk_asking_for_b_invoices_as_json_gets_a_bare_404(app, client, logi
     login_as(tenants.clerk)
     for rule in invoice_routes(app):
         url = url_for_rule(app, rule, tenants.b_ids)
-        response = client.get(url, headers={"Accept": "application/json"})
+        response = send(client, methods(rule)[0], url, headers={"Accept": "application/json"})
 
         assert response.status_code == 404
         assert response.json == {"error": {"code": 404, "message": "We could not find that page."}}

@@ -2,6 +2,7 @@ from flask import Response, abort, current_app, render_template, request
 from flask_login import current_user
 
 from portal import clock
+from portal.autopay.enrolment import autopay_dates, invoice_plan, live_enrolment
 from portal.billing import exports, history
 from portal.billing.payable import undisputed_amount_due, undisputed_amounts_due
 from portal.billing.pdf import render_invoice_pdf
@@ -27,10 +28,15 @@ def index():
     status_code = 200 if page is not None else 400
     # What a clerk may tick to pay: an invoice wholly held back by a dispute has nothing payable.
     payable = undisputed_amounts_due(db.session, [row.invoice for row in page.rows]) if page else {}
+    # The day autopay will charge each row it will charge: a fixed number of queries for the whole page.
+    autopay_on = autopay_dates(db.session, company.id, [row.invoice for row in page.rows],
+                               today=clock.today()) if page else {}
     if htmx and not htmx.history_restore_request:
-        return render_template("invoices/_results.html", form=form, page=page, payable=payable), status_code
+        return render_template("invoices/_results.html", form=form, page=page, payable=payable,
+                               autopay_on=autopay_on), status_code
     owed = history.amount_owed(db.session, company.id, today=clock.today())
-    return render_template("invoices/index.html", form=form, page=page, owed=owed, payable=payable), status_code
+    return render_template("invoices/index.html", form=form, page=page, owed=owed, payable=payable,
+                           autopay_on=autopay_on), status_code
 
 
 @blueprint.route("/<int:invoice_id>")
@@ -38,6 +44,7 @@ def index():
 def detail(invoice_id: int):
     company = current_company()
     invoice = history.find_customer_invoice(db.session, company.id, invoice_id)
+    autopay = live_enrolment(db.session, company.id)
     return render_template(
         "invoices/detail.html",
         invoice=invoice,
@@ -48,6 +55,8 @@ def detail(invoice_id: int):
         active_dispute=disputes.active_dispute(db.session, invoice.id),
         payable=undisputed_amount_due(db.session, invoice),
         can_dispute=current_user.can_pay and disputes.dispute_refusal(db.session, invoice) is None,
+        autopay_plan=invoice_plan(db.session, autopay, invoice, today=clock.today()),
+        autopay=autopay,
     )
 
 
