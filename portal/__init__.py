@@ -136,10 +136,6 @@ def deliver_enqueued_mail(app: Flask) -> None:
     ids = outbox.take_enqueued_ids(db.session)
     if not ids:
         return
-    # Delivery reads the messages, then marks them sent: on SQLite that write fails at once
-    # if another request committed in between (see `begin_write`), and the request, whose
-    # work (a payment, say) is already committed, answered 500.
-    begin_write(db.session)
     outbox.deliver(db.session, smtp_settings(app), ids)
     db.session.commit()
 

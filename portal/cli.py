@@ -279,6 +279,7 @@ def payments_group() -> None:
 @click.option("--every", default=60, show_default=True, type=click.IntRange(min=5), help="Seconds between rounds.")
 @with_appcontext
 def payments_reconcile(loop: bool, every: int) -> None:
+    from portal import deliver_enqueued_mail
     from portal.extensions import db
     from portal.payments.provider_events import reconcile
 
@@ -287,9 +288,9 @@ def payments_reconcile(loop: bool, every: int) -> None:
         raise click.ClickException("card payments are not configured (set STRIPE_SECRET_KEY and the other keys)")
     while True:
         report = reconcile(db.session, context)
+        deliver_enqueued_mail(current_app)
         db.session.close()
-        click.echo(f"{report.checked} checked: {report.settled} settled, {report.failed} failed, "
-                   f"{report.still_open} still open, {report.errors} could not be checked.")
+        click.echo(f"{report.summary()}.")
         if not loop:
             break
         # Each payment is settled in its own transaction, so stopping the loop at any point loses nothing.
@@ -309,7 +310,7 @@ def autopay_group() -> None:
               help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
 @with_appcontext
 def autopay_run(as_of) -> None:
-    from portal import clock
+    from portal import clock, deliver_enqueued_mail
     from portal.autopay.run import run_autopay
     from portal.autopay.setup import autopay_context
     from portal.extensions import db
@@ -319,8 +320,8 @@ def autopay_run(as_of) -> None:
         raise click.ClickException("card payments are not configured (set STRIPE_SECRET_KEY and the other keys)")
     report = run_autopay(db.session, autopay_context(current_app.config, payments),
                          as_of=as_of.date() if as_of else clock.today())
-    click.echo(f"{report.charged} charged, {report.declined} declined, {report.needs_customer} sent to the customer, "
-               f"{report.in_flight} being confirmed, {report.skipped} skipped, {report.paused} enrolments paused, "
-               f"{report.notices} advance notices, {report.errors} errors.")
+    # Its notices and receipts go now (under cron, nothing else would send them until `outbox deliver`).
+    deliver_enqueued_mail(current_app)
+    click.echo(f"{report.summary()}.")
     if report.errors:
         raise click.ClickException(f"{report.errors} invoices could not be handled; the log says why.")

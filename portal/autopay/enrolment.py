@@ -82,12 +82,7 @@ def enrol(session: Session, user: User, *, company: Company, terms: EnrolmentTer
     Refused unless `accepted_text` is exactly the mandate for these terms: what is stored is
     what the clerk read.
     """
-    _require_payer(user, company)
-    if not 0 <= terms.days_before_due <= 30:
-        raise AutopayNotAllowed("Choose between 0 and 30 days before the due date.", code="invalid_days")
-    if terms.max_amount is not None and terms.max_amount <= 0:
-        raise AutopayNotAllowed("The maximum must be greater than zero.", code="invalid_maximum")
-    text = mandate_text(session, company, terms, context)
+    text = mandate_to_review(session, user, company=company, terms=terms, context=context)
     if accepted_text.strip() != text:
         raise AutopayNotAllowed("The terms have changed since the page was shown. Read them again and accept.",
                                 code="mandate_changed")

@@ -56,9 +56,7 @@ def run_autopay_job(app: Flask, payments: PaymentContext) -> str:
     report = run_autopay(db.session, autopay_context(app.config, payments), as_of=clock.today())
     # Its notices and receipts go now, as a request's do, rather than at the outbox's next round.
     deliver_enqueued_mail(app)
-    return (f"{report.charged} charged, {report.declined} declined, {report.needs_customer} sent to the customer, "
-            f"{report.in_flight} being confirmed, {report.skipped} skipped, {report.paused} enrolments paused, "
-            f"{report.notices} advance notices, {report.errors} errors")
+    return report.summary()
 
 
 def run_reconcile_job(app: Flask, payments: PaymentContext) -> str:
@@ -67,8 +65,7 @@ def run_reconcile_job(app: Flask, payments: PaymentContext) -> str:
 
     report = reconcile(db.session, payments)
     deliver_enqueued_mail(app)
-    return (f"{report.checked} checked: {report.settled} settled, {report.failed} failed, "
-            f"{report.still_open} still open, {report.errors} could not be checked")
+    return report.summary()
 
 
 def run_outbox_job(app: Flask) -> str:

@@ -160,6 +160,10 @@ class ReconcileReport:
     still_open: int = 0
     errors: int = 0
 
+    def summary(self) -> str:
+        return (f"{self.checked} checked: {self.settled} settled, {self.failed} failed, "
+                f"{self.still_open} still open, {self.errors} could not be checked")
+
 
 def reconcile(session: Session, context: PaymentContext, *, now: datetime | None = None) -> ReconcileReport:
     """Ask the provider about every payment and refund still in flight, and settle what has ended."""
