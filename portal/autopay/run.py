@@ -89,6 +89,11 @@ class AutopayRunReport:
     notices: int = 0
     errors: int = 0
 
+    def summary(self) -> str:
+        return (f"{self.charged} charged, {self.declined} declined, {self.needs_customer} sent to the customer, "
+                f"{self.in_flight} being confirmed, {self.skipped} skipped, {self.paused} enrolments paused, "
+                f"{self.notices} advance notices, {self.errors} errors")
+
 
 def run_autopay(session: Session, context: AutopayContext, *, as_of: date) -> AutopayRunReport:
     """Follow up earlier attempts, send advance notices, then charge what is due on `as_of`."""
@@ -304,7 +309,10 @@ def _follow_up(session: Session, context: AutopayContext, as_of: date, report: A
             payment = session.scalar(select(Payment).where(Payment.idempotency_key == payment_key(attempt)))
             if payment is None:
                 if utcnow() - attempt.created_at > ORPHANED_AFTER:
-                    _charge(session, context, attempt, as_of, report)
+                    still_to_charge = run_as_writer(session, lambda: _still_to_charge(session, attempt, report))
+                    session.commit()
+                    if still_to_charge:
+                        _charge(session, context, attempt, as_of, report)
                 continue
             try:
                 check_payment(session, context.payments, ACTOR, payment)
@@ -319,6 +327,20 @@ def _follow_up(session: Session, context: AutopayContext, as_of: date, report: A
             report.errors += 1
 
 
+def _still_to_charge(session: Session, attempt: AutopayAttempt, report: AutopayRunReport) -> bool:
+    """Whether a dead run's claim is still to be charged: not if autopay was stopped since (it is then skipped)."""
+    session.refresh(attempt, with_for_update=True)
+    if attempt.status != AutopayAttemptStatus.CLAIMED:
+        return False  # another run has dealt with it
+    enrolment = session.get(AutopayEnrolment, attempt.enrolment_id, populate_existing=True)
+    if enrolment.status == AutopayStatus.ACTIVE:
+        return True
+    # Cancelling takes effect at once, even on a charge a run had claimed and not yet made.
+    _settle_attempt(session, attempt, AutopayAttemptStatus.SKIPPED, f"enrolment_{enrolment.status}")
+    report.skipped += 1
+    return False
+
+
 # Telling people --------------------------------------------------------------------------
 
 
@@ -328,6 +350,13 @@ def _send_notices(session: Session, context: AutopayContext, as_of: date, report
     enrolments = list(session.scalars(select(AutopayEnrolment).where(AutopayEnrolment.status == AutopayStatus.ACTIVE)))
     for enrolment in enrolments:
         def notify() -> int:
+            # Two runs at once would each find an invoice not yet noticed and insert its notice:
+            # on PostgreSQL the second failed on the unique row and the whole run with it. The
+            # enrolment's row lock makes the second wait for the first to commit, then read it.
+            locked = session.scalar(select(AutopayEnrolment).where(AutopayEnrolment.id == enrolment.id)
+                                    .with_for_update().execution_options(populate_existing=True))
+            if locked.status != AutopayStatus.ACTIVE:
+                return 0
             plans = [plan for plan in upcoming_charges(session, enrolment.company_id, today=as_of, limit=None)
                      if plan.plan == Plan.CHARGE and plan.charge_on <= horizon]
             noticed = {tuple(row) for row in session.execute(
@@ -345,8 +374,14 @@ def _send_notices(session: Session, context: AutopayContext, as_of: date, report
                   charges=sorted(new, key=lambda plan: (plan.charge_on, plan.invoice.number)))
             return len(new)
 
-        report.notices += run_as_writer(session, notify)
-        session.commit()
+        try:
+            report.notices += run_as_writer(session, notify)
+            session.commit()
+        except Exception:
+            # One company's notice must not stop the other companies' notices, nor the charges.
+            log.exception("Autopay could not send the advance notice of enrolment %s", enrolment.id)
+            session.rollback()
+            report.errors += 1
 
 
 def _pause(session: Session, context: AutopayContext, enrolment: AutopayEnrolment, reason: str) -> None:
