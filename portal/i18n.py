@@ -169,6 +169,7 @@ PAYMENT_ATTENTION_LABELS = {
     PaymentAttention.AMOUNT_MISMATCH: _l("The card processor took another amount or currency than asked"),
     PaymentAttention.OVERPAID: _l("The invoices no longer owed all of it"),
     PaymentAttention.UNEXPECTED_CHARGE: _l("The card processor reports a second charge for this payment"),
+    PaymentAttention.LATE_REFUND: _l("A refund recorded as not made was made after all"),
 }
 
 

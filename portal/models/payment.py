@@ -29,6 +29,7 @@ class PaymentAttention(enum.StrEnum):
     AMOUNT_MISMATCH = "amount_mismatch"  # the provider took another amount or currency than we asked for
     OVERPAID = "overpaid"  # the invoices no longer owed all of it: the rest is an unallocated credit
     UNEXPECTED_CHARGE = "unexpected_charge"  # the provider reports another charge as this payment's
+    LATE_REFUND = "late_refund"  # a refund recorded as never made was made after all: more may be given back
 
 
 class PaymentChannel(enum.StrEnum):
@@ -149,9 +150,10 @@ class Refund(Base):
     provider_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     failure_message: Mapped[str | None] = mapped_column(Text)
+    # As a payment's: "never_reached" when the provider had no record of it when we gave up.
+    failure_code: Mapped[str | None] = mapped_column(String(40))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     payment: Mapped[Payment] = relationship(back_populates="refunds")

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 NEVER_REACHED_MESSAGE = "The payment never reached the card processor."
 #: A payer's page asks the provider about a payment at most this often.
 CHECK_INTERVAL = timedelta(seconds=3)
+#: How long reconcile keeps asking about a payment or refund it gave up as never having reached
+#: the provider: a request held up on the way may still be carried out, and must then be recorded.
+RECHECK_LOST_FOR = timedelta(days=7)
 
 
 # Webhooks -------------------------------------------------------------------------------
@@ -75,18 +78,19 @@ def check_payment(session: Session, context: PaymentContext, actor: Actor, payme
     """Ask the provider where an in-flight `payment` stands and settle it; commits.
 
     A charge left waiting for 3-D Secure longer than `context.abandon_after` is cancelled;
-    a payment the provider has no record of after `context.lost_after` never reached it.
+    a payment the provider has no record of after `context.lost_after` never reached it (and
+    is asked about again for a while, in case it was only held up on the way).
     Raises `OutcomeUnknown` if the provider cannot be asked now (it stays in flight).
     """
     now = now or utcnow()
-    if payment.status not in IN_FLIGHT_PAYMENT_STATUSES:
+    if not (payment.status in IN_FLIGHT_PAYMENT_STATUSES or _given_up_as_lost(payment)):
         return
     session.commit()  # no lock is held while the provider is asked
     gateway = context.gateway
     charge = (gateway.retrieve_charge(payment.provider_reference) if payment.provider_reference
               else gateway.find_charge(payment_key=payment.idempotency_key))
     if charge is None:
-        if now - payment.created_at > context.lost_after:
+        if payment.status in IN_FLIGHT_PAYMENT_STATUSES and now - payment.created_at > context.lost_after:
             run_as_writer(session, lambda: record_failure(session, actor, payment, NEVER_REACHED_MESSAGE,
                                                           code="never_reached"))
         else:
@@ -97,6 +101,10 @@ def check_payment(session: Session, context: PaymentContext, actor: Actor, payme
         charge = _cancel_abandoned(context, charge)
     run_as_writer(session, lambda: settle_from_provider(session, context, actor, payment, charge))
     session.commit()
+
+
+def _given_up_as_lost(row: Payment | Refund) -> bool:
+    return row.status == PaymentStatus.FAILED and row.failure_code == "never_reached" and not row.provider_reference
 
 
 def _cancel_abandoned(context: PaymentContext, charge: Charge) -> Charge:
@@ -130,9 +138,9 @@ def check_payment_if_due(session: Session, context: PaymentContext, payment: Pay
 
 def check_refund(session: Session, context: PaymentContext, actor: Actor, refund: Refund, *,
                  now: datetime | None = None) -> None:
-    """Ask the provider where a pending `refund` stands and settle it; commits."""
+    """Ask the provider where a pending `refund` (or one given up as lost) stands and settle it; commits."""
     now = now or utcnow()
-    if refund.status != RefundStatus.PENDING:
+    if not (refund.status == RefundStatus.PENDING or _given_up_as_lost(refund)):
         return
     session.commit()  # no lock is held while the provider is asked
     gateway = context.gateway
@@ -140,9 +148,9 @@ def check_refund(session: Session, context: PaymentContext, actor: Actor, refund
               else gateway.find_refund(charge_reference=refund.payment.provider_reference,
                                        refund_key=refund.idempotency_key))
     if result is None:
-        if now - refund.created_at > context.lost_after:
+        if refund.status == RefundStatus.PENDING and now - refund.created_at > context.lost_after:
             run_as_writer(session, lambda: record_refund_failure(
-                session, actor, refund, "The refund never reached the card processor."))
+                session, actor, refund, "The refund never reached the card processor.", code="never_reached"))
             session.commit()
         return
     run_as_writer(session, lambda: settle_refund_from_provider(session, actor, refund, result))
@@ -170,10 +178,21 @@ def reconcile(session: Session, context: PaymentContext, *, now: datetime | None
     now = now or utcnow()
     report = ReconcileReport()
     actor = Actor.system("reconcile")
+    recently = now - RECHECK_LOST_FOR
     payment_ids = list(session.scalars(
-        select(Payment.id).where(Payment.status.in_(IN_FLIGHT_PAYMENT_STATUSES)).order_by(Payment.id)
+        select(Payment.id).where(or_(
+            Payment.status.in_(IN_FLIGHT_PAYMENT_STATUSES),
+            and_(Payment.status == PaymentStatus.FAILED, Payment.failure_code == "never_reached",
+                 Payment.created_at >= recently)))
+        .order_by(Payment.id)
     ))
-    refund_ids = list(session.scalars(select(Refund.id).where(Refund.status == RefundStatus.PENDING).order_by(Refund.id)))
+    refund_ids = list(session.scalars(
+        select(Refund.id).where(or_(
+            Refund.status == RefundStatus.PENDING,
+            and_(Refund.status == RefundStatus.FAILED, Refund.failure_code == "never_reached",
+                 Refund.created_at >= recently)))
+        .order_by(Refund.id)
+    ))
     for payment_id in payment_ids:
         _reconcile_one(session, report, session.get(Payment, payment_id),
                        lambda payment: check_payment(session, context, actor, payment, now=now))
@@ -184,7 +203,9 @@ def reconcile(session: Session, context: PaymentContext, *, now: datetime | None
 
 
 def _reconcile_one(session: Session, report: ReconcileReport, row: Payment | Refund, check) -> None:
-    report.checked += 1
+    # Payments and refunds end in the same two words.
+    rechecked = row.status == PaymentStatus.FAILED
+    report.checked += not rechecked
     try:
         check(row)
     except Exception:
@@ -193,7 +214,10 @@ def _reconcile_one(session: Session, report: ReconcileReport, row: Payment | Ref
         session.rollback()
         report.errors += 1
         return
-    # Payments and refunds end in the same two words.
+    if rechecked:
+        if row.status == PaymentStatus.FAILED:
+            return  # still nowhere to be found at the provider: nothing new to report
+        report.checked += 1
     report.settled += row.status == PaymentStatus.SUCCEEDED
     report.failed += row.status == PaymentStatus.FAILED
     report.still_open += row.status not in (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED)

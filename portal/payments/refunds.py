@@ -17,11 +17,20 @@ from portal.audit import Actor
 from portal.billing.balances import refresh_invoice_balance
 from portal.billing.money import to_decimal
 from portal.db import run_as_writer
-from portal.models import CARD_CHANNELS, Payment, PaymentAllocation, PaymentStatus, Refund, RefundStatus
+from portal.models import (
+    CARD_CHANNELS,
+    Payment,
+    PaymentAllocation,
+    PaymentAttention,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 from portal.models.types import utcnow
 from portal.payments.context import PaymentContext
 from portal.payments.errors import OutcomeUnknown, PaymentError, RefundNotAllowed
 from portal.payments.gateway import RefundResult, RefundState
+from portal.payments.settlement import flag_for_attention
 
 
 def refund_allocation(session: Session, context: PaymentContext, actor: Actor, *, payment_id: int,
@@ -96,7 +105,7 @@ def _make_refund(session: Session, context: PaymentContext, actor: Actor, refund
         session.commit()
         return refund
     except PaymentError as error:
-        run_as_writer(session, lambda: record_refund_failure(session, actor, refund, str(error)))
+        run_as_writer(session, lambda: record_refund_failure(session, actor, refund, str(error), code=error.code))
         session.commit()
         raise
     run_as_writer(session, lambda: settle_refund_from_provider(session, actor, refund, result))
@@ -111,19 +120,25 @@ def settle_refund_from_provider(session: Session, actor: Actor, refund: Refund, 
     refund.provider_reference = refund.provider_reference or result.reference
     match result.state:
         case RefundState.SUCCEEDED if refund.status != RefundStatus.SUCCEEDED:
-            # Even one we had recorded as failed: the provider gave the money back, so the books must say so.
+            # Even one we had recorded as failed: the provider gave the money back, so the books
+            # must say so, and a person must see whether it was given back twice.
+            if refund.status == RefundStatus.FAILED:
+                flag_for_attention(session, actor, refund.payment, PaymentAttention.LATE_REFUND,
+                                   refund_id=refund.id, refund_amount=refund.amount)
             refund.status = RefundStatus.SUCCEEDED
             if refund.allocation is not None:
                 refresh_invoice_balance(session, refund.allocation.invoice)
             _audit_refund(session, "refund.succeeded", actor, refund)
         case RefundState.FAILED if refund.status == RefundStatus.PENDING:
-            record_refund_failure(session, actor, refund, "The card processor could not make the refund.")
+            record_refund_failure(session, actor, refund, "The card processor could not make the refund.",
+                                  code="refund_failed")
 
 
-def record_refund_failure(session: Session, actor: Actor, refund: Refund, message: str) -> None:
+def record_refund_failure(session: Session, actor: Actor, refund: Refund, message: str, *, code: str) -> None:
     """Nothing was given back: what it was for may be refunded again."""
     refund.status = RefundStatus.FAILED
     refund.failure_message = message
+    refund.failure_code = code
     _audit_refund(session, "refund.failed", actor, refund, reason=message)
 
 
