@@ -67,6 +67,9 @@ MAX_DAYS_BEFORE_DUE = 30
 ORPHANED_AFTER = timedelta(minutes=5)
 #: Failures that say nothing about the card's funds: they do not count towards the retry schedule.
 NOT_A_DECLINE = ("never_reached", "expired_card", "card_removed")
+#: How an off-session charge ends when the bank wanted the cardholder: refused at once (real Stripe),
+#: or left waiting for them and cancelled, by this run or, if its answer was lost, by reconcile.
+WANTED_THE_CARDHOLDER = ("authentication_required", "canceled")
 #: Failures an admin must fix (another card) before autopay can go on.
 CARD_UNUSABLE = ("expired_card", "card_removed", "resource_missing")
 
@@ -256,7 +259,7 @@ def _record_outcome(session: Session, context: AutopayContext, attempt: AutopayA
     elif payment.status != PaymentStatus.FAILED:
         attempt.status = AutopayAttemptStatus.PROCESSING
         report.in_flight += 1
-    elif needs_customer or payment.failure_code == "authentication_required":
+    elif needs_customer or payment.failure_code in WANTED_THE_CARDHOLDER:
         _settle_attempt(session, attempt, AutopayAttemptStatus.NEEDS_CUSTOMER, "authentication_required")
         _tell_payer(session, context, attempt, "autopay_needs_customer", pay_url=context.links.link_for(invoice).url)
         report.needs_customer += 1

@@ -17,6 +17,7 @@ from portal.models import AutopayAttempt, AutopayAttemptStatus, AutopayStatus, O
 from portal.payments import fake_gateway
 from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.context import PaymentContext
+from portal.payments.errors import OutcomeUnknown
 from portal.payments.fake_gateway import FakeGateway
 
 DUE = date(2026, 12, 15)
@@ -129,3 +130,26 @@ def test_an_expired_card_pauses_autopay(db, make, context, gateway, company, pay
     db.refresh(enrolment)
     assert (report.paused, enrolment.status, enrolment.paused_reason) == (1, AutopayStatus.PAUSED, "expired_card")
     assert gateway.charges == {}
+
+
+def test_a_cardholder_charge_whose_cancel_went_unanswered_still_sends_the_pay_now_link(db, make, context, gateway,
+                                                                                      company, payer):
+    enrolled(db, context, gateway, company, payer, number=fake_gateway.NEEDS_AUTHENTICATION)
+    invoice = make.invoice(company, total=50_00, due_date=DUE)
+    # The charge waits for the cardholder; the run's cancel of it gets no answer.
+    real_cancel = gateway.cancel_charge
+
+    def unanswered_cancel(reference):
+        real_cancel(reference)
+        raise OutcomeUnknown("connection lost")
+
+    gateway.cancel_charge = unanswered_cancel
+    first = run_autopay(db, context, as_of=DUE)
+    gateway.cancel_charge = real_cancel
+    later = run_autopay(db, context, as_of=DUE + timedelta(days=1))
+
+    assert (first.errors, later.needs_customer, later.declined) == (1, 1, 0)
+    attempt = db.scalar(select(AutopayAttempt).where(AutopayAttempt.invoice_id == invoice.id))
+    assert attempt.status == AutopayAttemptStatus.NEEDS_CUSTOMER
+    mail = db.scalars(select(OutboxMessage).where(OutboxMessage.subject.contains(invoice.number))).all()
+    assert any("http://portal.test/pay/" in message.body_text for message in mail)
