@@ -205,12 +205,14 @@ def reconcile(session: Session, context: PaymentContext, *, now: datetime | None
 def _reconcile_one(session: Session, report: ReconcileReport, row: Payment | Refund, check) -> None:
     # Payments and refunds end in the same two words.
     rechecked = row.status == PaymentStatus.FAILED
+    # Read now: after a failed flush the row cannot be read until the session is rolled back.
+    label = f"{type(row).__name__.lower()} {row.id}"
     report.checked += not rechecked
     try:
         check(row)
     except Exception:
         # One the provider or our data cannot explain must not keep the others in flight.
-        log.exception("Could not reconcile %s %s; left as it was", type(row).__name__.lower(), row.id)
+        log.exception("Could not reconcile %s; left as it was", label)
         session.rollback()
         report.errors += 1
         return

@@ -123,6 +123,10 @@ def settle_refund_from_provider(session: Session, actor: Actor, refund: Refund, 
             # Even one we had recorded as failed: the provider gave the money back, so the books
             # must say so, and a person must see whether it was given back twice.
             if refund.status == RefundStatus.FAILED:
+                if refund.allocation is not None and refundable_amount(session, refund.allocation) < refund.amount:
+                    # Staff refunded the invoice again meanwhile: the invoice cannot give back more
+                    # than it received, so this one is counted against the payment as a whole.
+                    refund.allocation = None
                 flag_for_attention(session, actor, refund.payment, PaymentAttention.LATE_REFUND,
                                    refund_id=refund.id, refund_amount=refund.amount)
             refund.status = RefundStatus.SUCCEEDED
