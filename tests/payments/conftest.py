@@ -215,3 +215,23 @@ def hidden_field(pattern: re.Pattern, html: str) -> str:
     found = pattern.search(html)
     assert found, f"no {pattern.pattern} in the page:\n{html[:3000]}"
     return found.group(1)
+
+
+# --- The stripe library reaching localstripe through a proxy that fails on purpose ----------
+
+#: The portal's Stripe timeout, in seconds, in the fault tests: an answer held back costs one second.
+FAULT_TEST_TIMEOUT = 1
+
+
+@pytest.fixture
+def fault_proxy(stripe_server):
+    """A `FaultProxy` (tests/payments/fault_proxy.py) in front of this test's emptied localstripe."""
+    from tests.payments.fault_proxy import FaultProxy
+
+    with FaultProxy.start(stripe_server.api_base) as proxy:
+        yield proxy
+
+
+def stripe_config_through(proxy, server: LocalStripe) -> dict:
+    """App config for paying through `server` by way of `proxy`, giving up on an answer after a second."""
+    return {**stripe_config(server), "ACQUIT_STRIPE_API_BASE": proxy.url, "ACQUIT_STRIPE_TIMEOUT": FAULT_TEST_TIMEOUT}
