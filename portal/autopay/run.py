@@ -224,7 +224,8 @@ def _charge(session: Session, context: AutopayContext, attempt: AutopayAttempt, 
         )
     except (PaymentInProgress, PaymentNotAllowed) as error:
         # Paid, voided or disputed since the attempt was taken: nothing to charge now.
-        run_as_writer(session, lambda: _settle_attempt(session, attempt, AutopayAttemptStatus.SKIPPED, error.code))
+        reason = error.code
+        run_as_writer(session, lambda: _settle_attempt(session, attempt, AutopayAttemptStatus.SKIPPED, reason))
         session.commit()
         report.skipped += 1
         return

@@ -129,7 +129,8 @@ def charge_invoices(session: Session, context: PaymentContext, actor: Actor, *, 
         session.commit()
         return payment
     except PaymentError as error:
-        run_as_writer(session, lambda: record_failure(session, actor, payment, str(error), code=error.code))
+        message, code = str(error), error.code
+        run_as_writer(session, lambda: record_failure(session, actor, payment, message, code=code))
         session.commit()
         return payment
     # The card may be charged: recording that must not fail for want of the database's write lock.

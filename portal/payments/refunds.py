@@ -105,7 +105,8 @@ def _make_refund(session: Session, context: PaymentContext, actor: Actor, refund
         session.commit()
         return refund
     except PaymentError as error:
-        run_as_writer(session, lambda: record_refund_failure(session, actor, refund, str(error), code=error.code))
+        message, code = str(error), error.code
+        run_as_writer(session, lambda: record_refund_failure(session, actor, refund, message, code=code))
         session.commit()
         raise
     run_as_writer(session, lambda: settle_refund_from_provider(session, actor, refund, result))

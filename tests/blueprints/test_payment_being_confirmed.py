@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import Payment, PaymentStatus, Role
-from portal.payments import fake_gateway
 from portal.payments.errors import OutcomeUnknown
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import visible_text

@@ -34,7 +34,9 @@ from sqlalchemy.orm import Session
 from portal.audit import Actor
 from portal.models import Company, Invoice, SavedCard, User
 from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.payments import fake_gateway
 from portal.payments.context import PaymentContext
+from portal.payments.fake_gateway import FakeGateway
 from tests.conftest import migrated_database
 from tests.live import LiveServer, engine_of, serve, session_on
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe, WebhookInbox
@@ -235,3 +237,28 @@ def fault_proxy(stripe_server):
 def stripe_config_through(proxy, server: LocalStripe) -> dict:
     """App config for paying through `server` by way of `proxy`, giving up on an answer after a second."""
     return {**stripe_config(server), "ACQUIT_STRIPE_API_BASE": proxy.url, "ACQUIT_STRIPE_TIMEOUT": FAULT_TEST_TIMEOUT}
+
+
+# --- The in-memory gateway, for fast tests of the services' rules ------------------------
+# Modules that prove the same against localstripe define `gateway` for themselves.
+
+
+@pytest.fixture
+def gateway() -> FakeGateway:
+    return FakeGateway()
+
+
+@pytest.fixture
+def context(gateway) -> PaymentContext:
+    """The payment services' context on the in-memory gateway."""
+    return PaymentContext(gateway=gateway, supplier_name="Supplier", base_url="http://portal.test")
+
+
+def save_fake_card(db, context: PaymentContext, gateway: FakeGateway, company: Company, payer: User,
+                   number: str = fake_gateway.SUCCEEDS) -> SavedCard:
+    """Save a test card for `company` through the services, as Stripe.js would complete it; committed."""
+    setup = start_saving_card(db, context, company=company, email=payer.email)
+    gateway.complete_setup(setup.setup_id, number)
+    card = finish_saving_card(db, context, Actor.user(payer), company=company, setup_id=setup.setup_id)
+    db.commit()
+    return card

@@ -10,20 +10,8 @@ from portal.audit import Actor
 from portal.models import AuditEvent, InvoicePaymentClaim, PaymentStatus
 from portal.payments import fake_gateway
 from portal.payments.errors import PaymentInProgress, PaymentNotAllowed, OutcomeUnknown
-from portal.payments.fake_gateway import FakeGateway
 from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.charging import PaymentRequest, pay_invoices
-from portal.payments.context import PaymentContext
-
-
-@pytest.fixture
-def gateway():
-    return FakeGateway()
-
-
-@pytest.fixture
-def context(gateway):
-    return PaymentContext(gateway=gateway, supplier_name="Supplier", base_url="http://portal.test")
 
 
 @pytest.fixture

@@ -19,23 +19,10 @@ from portal.billing.invoices import LineInput, create_invoice
 from portal.blueprints.disputes import dispute_context
 from portal.disputes.service import post_message
 from portal.models import DisputeStatus, InvoicePaymentClaim, Payment, PaymentAttention, PaymentStatus
-from portal.payments import fake_gateway
-from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.charging import PaymentRequest, pay_invoices
-from portal.payments.context import PaymentContext
 from portal.payments.errors import OutcomeUnknown, PaymentNotAllowed
-from portal.payments.fake_gateway import FakeGateway
 from portal.payments.provider_events import reconcile
-
-
-@pytest.fixture
-def gateway():
-    return FakeGateway()
-
-
-@pytest.fixture
-def context(gateway):
-    return PaymentContext(gateway=gateway, supplier_name="Supplier", base_url="http://portal.test")
+from tests.payments.conftest import save_fake_card
 
 
 @pytest.fixture
@@ -56,11 +43,7 @@ def payer(make, company):
 
 @pytest.fixture
 def card(db, context, gateway, company, payer):
-    setup = start_saving_card(db, context, company=company, email=payer.email)
-    gateway.complete_setup(setup.setup_id, fake_gateway.SUCCEEDS)
-    saved = finish_saving_card(db, context, Actor.user(payer), company=company, setup_id=setup.setup_id)
-    db.commit()
-    return saved
+    return save_fake_card(db, context, gateway, company, payer)
 
 
 def pay(db, context, payer, company, invoices, *, attempt="a1", amount=None):

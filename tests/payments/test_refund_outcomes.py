@@ -13,25 +13,13 @@ from sqlalchemy import func, select
 from portal.audit import Actor
 from portal.models import AuditEvent, Payment, PaymentAttention, PaymentStatus, Refund, RefundStatus
 from portal.payments import fake_gateway
-from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.charging import PaymentRequest, pay_invoices
-from portal.payments.context import PaymentContext
 from portal.payments.errors import OutcomeUnknown, PaymentError, RefundNotAllowed
-from portal.payments.fake_gateway import FakeGateway
 from portal.payments.provider_events import handle_webhook, reconcile
 from portal.payments.refunds import refund_allocation, refund_unallocated
+from tests.payments.conftest import save_fake_card
 
 STAFF = Actor.system("collections-tests")
-
-
-@pytest.fixture
-def gateway():
-    return FakeGateway()
-
-
-@pytest.fixture
-def context(gateway):
-    return PaymentContext(gateway=gateway, supplier_name="Supplier", base_url="http://portal.test")
 
 
 @pytest.fixture
@@ -42,14 +30,6 @@ def company(make):
 @pytest.fixture
 def payer(make, company):
     return make.user(company)
-
-
-def save_card(db, context, gateway, company, payer, number=fake_gateway.SUCCEEDS):
-    setup = start_saving_card(db, context, company=company, email=payer.email)
-    gateway.complete_setup(setup.setup_id, number)
-    card = finish_saving_card(db, context, Actor.user(payer), company=company, setup_id=setup.setup_id)
-    db.commit()
-    return card
 
 
 def pay(db, context, payer, company, invoices, *, attempt="a1"):
@@ -86,7 +66,7 @@ def invoice(make, company):
 @pytest.fixture
 def paid(db, context, gateway, company, payer, invoice) -> Payment:
     """A succeeded card payment of the whole 100.00 invoice."""
-    save_card(db, context, gateway, company, payer)
+    save_fake_card(db, context, gateway, company, payer)
     payment = pay(db, context, payer, company, [invoice])
     assert payment.status == PaymentStatus.SUCCEEDED
     assert fresh(db, invoice).amount_paid == 100_00
@@ -202,7 +182,7 @@ def overcharged_invoice(make, company):
 @pytest.fixture
 def overcharged(db, context, gateway, company, payer, overcharged_invoice) -> Payment:
     """A payment of a 100.00 invoice the provider reports as 120.00 taken: a 120.00 credit settling nothing."""
-    save_card(db, context, gateway, company, payer)
+    save_fake_card(db, context, gateway, company, payer)
     gateway.fail_after_next_call(OutcomeUnknown("connection reset"))
     payment = pay(db, context, payer, company, [overcharged_invoice], attempt="overcharged")
     charge = gateway.find_charge(payment_key=payment.idempotency_key)
@@ -244,7 +224,7 @@ def test_refunding_an_unallocated_credit_changes_no_invoice_balance(db, context,
 def test_a_late_success_credit_can_be_refunded_but_not_its_allocated_part(db, context, gateway, make, company,
                                                                          payer):
     """100.00 by card, failed at 3-D Secure; 40.00 paid by transfer; then the card charge reported succeeded."""
-    save_card(db, context, gateway, company, payer, fake_gateway.NEEDS_AUTHENTICATION)
+    save_fake_card(db, context, gateway, company, payer, fake_gateway.NEEDS_AUTHENTICATION)
     invoice = make.invoice(company, total=100_00)
     payment = pay(db, context, payer, company, [invoice])
     gateway.authenticate(payment.provider_reference, success=False)

@@ -14,26 +14,14 @@ from portal.audit import Actor
 from portal.models import AuditEvent, InvoicePaymentClaim, Payment, PaymentAttention, PaymentStatus
 from portal.models.types import utcnow
 from portal.payments import fake_gateway
-from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.charging import PaymentRequest, cancel_payment, pay_invoices
-from portal.payments.context import PaymentContext
 from portal.payments.errors import OutcomeUnknown, PaymentInProgress, PaymentNotAllowed
-from portal.payments.fake_gateway import FakeGateway
 from portal.payments.gateway import ChargeStatus
 from portal.payments.provider_events import check_payment, handle_webhook, reconcile
 from portal.payments.queries import payments_needing_attention
 from portal.payments.settlement import settle_from_provider
 from tests.blueprints.pages import page, table_rows
-
-
-@pytest.fixture
-def gateway():
-    return FakeGateway()
-
-
-@pytest.fixture
-def context(gateway):
-    return PaymentContext(gateway=gateway, supplier_name="Supplier", base_url="http://portal.test")
+from tests.payments.conftest import save_fake_card
 
 
 @pytest.fixture
@@ -44,14 +32,6 @@ def company(make):
 @pytest.fixture
 def payer(make, company):
     return make.user(company, locale="en")
-
-
-def save_card(db, context, gateway, company, payer, number=fake_gateway.SUCCEEDS):
-    setup = start_saving_card(db, context, company=company, email=payer.email)
-    gateway.complete_setup(setup.setup_id, number)
-    card = finish_saving_card(db, context, Actor.user(payer), company=company, setup_id=setup.setup_id)
-    db.commit()
-    return card
 
 
 def pay(db, context, payer, company, invoices, *, attempt="a1", amount=None, card=None):
@@ -108,7 +88,7 @@ def failed_3ds_payment(db, context, gateway, make, company, payer):
     payment here; then they passed it on a second try in the bank's window, so the same
     charge ends succeeded and a success event is on its way.
     """
-    save_card(db, context, gateway, company, payer, fake_gateway.NEEDS_AUTHENTICATION)
+    save_fake_card(db, context, gateway, company, payer, fake_gateway.NEEDS_AUTHENTICATION)
     invoice = make.invoice(company, total=100_00)
     payment = pay(db, context, payer, company, [invoice], attempt="3ds")
     assert payment.status == PaymentStatus.REQUIRES_ACTION
@@ -152,7 +132,7 @@ def test_a_late_success_for_an_invoice_paid_meanwhile_is_kept_as_an_unallocated_
                                                                                       failed_3ds_payment):
     late = failed_3ds_payment
     invoice = late.allocations[0].invoice
-    visa = save_card(db, context, gateway, company, payer)
+    visa = save_fake_card(db, context, gateway, company, payer)
     assert pay(db, context, payer, company, [invoice], attempt="second", card=visa).status == PaymentStatus.SUCCEEDED
 
     deliver_webhook(db, context, gateway, late.provider_reference)
@@ -207,7 +187,7 @@ def test_the_collections_attention_page_lists_a_late_success(db, context, gatewa
                          ids=["less", "more", "other-currency"])
 def test_a_charge_of_another_amount_or_currency_settles_nothing_and_records_what_was_taken(
         db, context, gateway, make, company, payer, taken_amount, taken_currency):
-    save_card(db, context, gateway, company, payer)
+    save_fake_card(db, context, gateway, company, payer)
     invoice = make.invoice(company, total=100_00)
     payment = lost_answer_payment(db, context, gateway, payer, company, [invoice])
     charge = the_charge(gateway)
@@ -230,7 +210,7 @@ def test_a_charge_of_another_amount_or_currency_settles_nothing_and_records_what
 
 def test_the_same_success_reported_by_webhook_check_and_reconcile_settles_once(db, context, gateway, make, company,
                                                                              payer):
-    save_card(db, context, gateway, company, payer)
+    save_fake_card(db, context, gateway, company, payer)
     invoice = make.invoice(company, total=100_00)
     payment = lost_answer_payment(db, context, gateway, payer, company, [invoice])
     reference = the_charge(gateway).reference
@@ -250,7 +230,7 @@ def test_the_same_success_reported_by_webhook_check_and_reconcile_settles_once(d
 
 
 def test_a_failure_reported_after_a_success_changes_nothing(db, context, gateway, make, company, payer):
-    save_card(db, context, gateway, company, payer)
+    save_fake_card(db, context, gateway, company, payer)
     invoice = make.invoice(company, total=100_00)
     payment = pay(db, context, payer, company, [invoice])
     assert payment.status == PaymentStatus.SUCCEEDED
@@ -272,7 +252,7 @@ def test_a_failure_reported_after_a_success_changes_nothing(db, context, gateway
 
 
 def test_a_charge_whose_answer_was_lost_keeps_the_invoice_claimed(db, context, gateway, make, company, payer):
-    save_card(db, context, gateway, company, payer)
+    save_fake_card(db, context, gateway, company, payer)
     invoice = make.invoice(company, total=100_00)
 
     payment = lost_answer_payment(db, context, gateway, payer, company, [invoice])
@@ -286,7 +266,7 @@ def test_a_charge_whose_answer_was_lost_keeps_the_invoice_claimed(db, context, g
 
 def test_reconcile_settles_a_charge_whose_answer_was_lost_and_the_invoice_cannot_be_paid_again(
         db, context, gateway, make, company, payer):
-    save_card(db, context, gateway, company, payer)
+    save_fake_card(db, context, gateway, company, payer)
     invoice = make.invoice(company, total=100_00)
     payment = lost_answer_payment(db, context, gateway, payer, company, [invoice])
 
@@ -304,7 +284,7 @@ def test_reconcile_settles_a_charge_whose_answer_was_lost_and_the_invoice_cannot
 
 def test_a_charge_that_never_reached_the_provider_stays_in_flight_until_the_time_limit(db, context, gateway, make,
                                                                                      company, payer):
-    save_card(db, context, gateway, company, payer)
+    save_fake_card(db, context, gateway, company, payer)
     invoice = make.invoice(company, total=100_00)
     gateway.fail_next_call(OutcomeUnknown("no route to the payment service"))
     payment = pay(db, context, payer, company, [invoice])
@@ -319,7 +299,7 @@ def test_a_charge_that_never_reached_the_provider_stays_in_flight_until_the_time
 
 def test_a_charge_that_never_reached_the_provider_is_failed_after_the_time_limit_and_may_be_paid_again(
         db, context, gateway, make, company, payer):
-    save_card(db, context, gateway, company, payer)
+    save_fake_card(db, context, gateway, company, payer)
     invoice = make.invoice(company, total=100_00)
     gateway.fail_next_call(OutcomeUnknown("no route to the payment service"))
     payment = pay(db, context, payer, company, [invoice])
@@ -341,7 +321,7 @@ def test_a_charge_that_never_reached_the_provider_is_failed_after_the_time_limit
 @pytest.fixture
 def waiting_3ds_payment(db, context, gateway, make, company, payer):
     """A 100.00 invoice whose 3-D Secure payment is still waiting for the cardholder."""
-    save_card(db, context, gateway, company, payer, fake_gateway.NEEDS_AUTHENTICATION)
+    save_fake_card(db, context, gateway, company, payer, fake_gateway.NEEDS_AUTHENTICATION)
     invoice = make.invoice(company, total=100_00)
     payment = pay(db, context, payer, company, [invoice], attempt="3ds")
     assert payment.status == PaymentStatus.REQUIRES_ACTION
@@ -372,7 +352,7 @@ def test_a_new_attempt_frees_an_abandoned_3d_secure_payment_without_waiting_for_
                                                                                          company, payer,
                                                                                          waiting_3ds_payment):
     invoice = waiting_3ds_payment.allocations[0].invoice
-    visa = save_card(db, context, gateway, company, payer)
+    visa = save_fake_card(db, context, gateway, company, payer)
     backdate(db, waiting_3ds_payment, context.abandon_after + timedelta(minutes=1))
 
     payment = pay(db, context, payer, company, [invoice], attempt="again", card=visa)
@@ -387,7 +367,7 @@ def test_a_new_attempt_frees_an_abandoned_3d_secure_payment_without_waiting_for_
 def test_a_new_attempt_is_refused_while_a_3d_secure_payment_is_within_the_time_limit(db, context, gateway, company,
                                                                                     payer, waiting_3ds_payment):
     invoice = waiting_3ds_payment.allocations[0].invoice
-    visa = save_card(db, context, gateway, company, payer)
+    visa = save_fake_card(db, context, gateway, company, payer)
     backdate(db, waiting_3ds_payment, context.abandon_after - timedelta(minutes=1))
 
     with pytest.raises(PaymentInProgress):
