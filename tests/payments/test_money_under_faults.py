@@ -625,13 +625,12 @@ def test_money_at_stripe_is_the_money_in_the_ledger(db, client, make, payments, 
     machine = MoneyUnderFaults
     machine.db, machine.client, machine.make, machine.payments = db, client, make, payments
     machine.server, machine.proxy, machine.inbox, machine.stripe_api = stripe_server, fault_proxy, inbox, stripe_api
-    # derandomize: CI explores the same sequences every run. A random run once ended with a charge of
-    # 1.71 refunded 3.28 at localstripe (two refunds of 1.64), not yet explained or reproduced. Its
-    # steps: invoices [171, 1906, 4219, 72415, 100, 8420]; a stale event delivered twice; pay invoice 0
-    # (visa); pay several with FORWARD_THEN_503 and FORWARD_THEN_429; an old event twice; reconcile
-    # 16 minutes later through FORWARD_THEN_502; a fresh attempt through FORWARD_THEN_502; refund 96 %
-    # of a share through DROP_BEFORE_FORWARD; a declined and a 3-D Secure (FORWARD_THEN_TIMEOUT)
-    # payment; then the same refund clicked again. Run it without derandomize to look for it.
+    # derandomize: CI explores the same sequences every run. Longer random runs (80 to 150 examples
+    # of 40 steps) pass: drop it to hunt. One random run ended with a charge refunded beyond its amount
+    # at localstripe (1.71 refunded 3.28, two refunds of 1.64): a refund given up for lost reached
+    # localstripe after all, and before reconcile told the portal, staff refunded the same again. Real
+    # Stripe refuses a refund beyond what the charge took; localstripe makes it. `_stripe_would_refuse`
+    # keeps the machine from asking what only localstripe would do.
     run_state_machine_as_test(MoneyUnderFaults, settings=settings(
         max_examples=20, stateful_step_count=30, deadline=None, derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]))
