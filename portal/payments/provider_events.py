@@ -67,7 +67,19 @@ def _payment_for_charge(session: Session, charge: Charge) -> Payment | None:
     payment = session.scalar(select(Payment).where(Payment.provider_reference == charge.reference))
     if payment is None and charge.metadata.get("payment_key"):
         payment = session.scalar(select(Payment).where(Payment.idempotency_key == charge.metadata["payment_key"]))
+        if payment is not None and not _made_for(payment, charge):
+            return None
     return payment
+
+
+def _made_for(payment: Payment, charge: Charge) -> bool:
+    """Whether a charge found by our key in its metadata was made for this very payment.
+
+    Keys are unique in one database only: a staging copy sharing the Stripe account, or a
+    database started afresh, has payments with the same keys that are not ours.
+    """
+    return (charge.metadata.get("payment_id") == str(payment.id)
+            and charge.metadata.get("company_ref") == payment.company.external_ref)
 
 
 # Asking the provider ---------------------------------------------------------------------
@@ -87,8 +99,13 @@ def check_payment(session: Session, context: PaymentContext, actor: Actor, payme
         return
     session.commit()  # no lock is held while the provider is asked
     gateway = context.gateway
-    charge = (gateway.retrieve_charge(payment.provider_reference) if payment.provider_reference
-              else gateway.find_charge(payment_key=payment.idempotency_key))
+    if payment.provider_reference:
+        charge = gateway.retrieve_charge(payment.provider_reference)
+    else:
+        charge = gateway.find_charge(payment_key=payment.idempotency_key)
+        if charge is not None and not _made_for(payment, charge):
+            log.warning("Charge %s carries payment %s's key but was not made for it", charge.reference, payment.id)
+            charge = None
     if charge is None:
         if payment.status in IN_FLIGHT_PAYMENT_STATUSES and now - payment.created_at > context.lost_after:
             run_as_writer(session, lambda: record_failure(session, actor, payment, NEVER_REACHED_MESSAGE,

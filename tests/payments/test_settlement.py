@@ -388,3 +388,23 @@ def test_a_cancel_arriving_after_the_cardholder_finished_3d_secure_leaves_the_pa
     assert gateway.charges[waiting_3ds_payment.provider_reference].status == ChargeStatus.SUCCEEDED
     assert fresh(db, waiting_3ds_payment).status == PaymentStatus.SUCCEEDED
     assert fresh(db, invoice).amount_due == 0
+
+
+def test_a_charge_carrying_our_key_but_made_for_another_database_settles_nothing(db, context, gateway, make,
+                                                                                   company, payer):
+    card = save_fake_card(db, context, gateway, company, payer)
+    invoice = make.invoice(company, total=100_00)
+    gateway.fail_next_call(OutcomeUnknown("no route to the payment service"))
+    payment = pay(db, context, payer, company, [invoice])
+    # A staging copy sharing the Stripe account made a payment with the very same key.
+    foreign = gateway.charge(customer_id=company.provider_customer_id, card_id=card.provider_id, amount=100_00,
+                             currency="EUR", idempotency_key=payment.idempotency_key, off_session=False,
+                             metadata={"payment_id": "424242", "payment_key": payment.idempotency_key,
+                                       "company_ref": "STAGING-CUSTOMER"})
+
+    report = reconcile(db, context)
+    outcome = deliver_webhook(db, context, gateway, foreign.reference)
+
+    assert (report.still_open, outcome) == (1, "ignored")
+    assert (fresh(db, payment).status, payment.provider_reference) == (PaymentStatus.PROCESSING, None)
+    assert fresh(db, invoice).amount_due == 100_00
