@@ -51,37 +51,36 @@ def payment(payment_id: int):
 @blueprint.route("/payments/<int:payment_id>/refunds", methods=["POST"])
 @staff_required
 def refund(payment_id: int):
-    found = payment_or_none(db.session, payment_id)
-    if found is None:
-        return _not_found()
-    form = RefundForm(currency=found.currency)
-    if not form.validate_on_submit():
-        return _payment_page(found, form=form, status=400)
-    try:
-        made = refund_allocation(db.session, payment_context(), Actor.user(current_user),
-                                 payment_id=found.id, allocation_id=form.allocation_id.data,
-                                 amount=form.amount_in_minor_units(), reason=form.reason.data or "")
-    except PaymentError as error:
-        return _payment_page(found, form=form, error=str(error), status=409)
-    _say_how_the_refund_went(made)
-    return redirect(url_for("collections.payment", payment_id=found.id), code=303)
+    return _refund(payment_id, RefundForm, "form", lambda found, form, actor: refund_allocation(
+        db.session, payment_context(), actor, payment_id=found.id, allocation_id=form.allocation_id.data,
+        amount=form.amount_in_minor_units(), reason=form.reason.data or ""))
 
 
 @blueprint.route("/payments/<int:payment_id>/credit-refunds", methods=["POST"])
 @staff_required
 def refund_credit(payment_id: int):
+    return _refund(payment_id, CreditRefundForm, "credit_form", lambda found, form, actor: refund_unallocated(
+        db.session, payment_context(), actor, payment_id=found.id,
+        amount=form.amount_in_minor_units(), reason=form.reason.data or ""))
+
+
+def _refund(payment_id: int, form_class, form_name: str, make_refund):
+    """Validate the refund form, ask for the refund, and say how it went (or show the page again, with why)."""
     found = payment_or_none(db.session, payment_id)
     if found is None:
         return _not_found()
-    form = CreditRefundForm(currency=found.currency)
+    form = form_class(currency=found.currency)
     if not form.validate_on_submit():
-        return _payment_page(found, credit_form=form, status=400)
+        return _payment_page(found, status=400, **{form_name: form})
     try:
-        made = refund_unallocated(db.session, payment_context(), Actor.user(current_user), payment_id=found.id,
-                                  amount=form.amount_in_minor_units(), reason=form.reason.data or "")
+        made = make_refund(found, form, Actor.user(current_user))
     except PaymentError as error:
-        return _payment_page(found, credit_form=form, error=str(error), status=409)
-    _say_how_the_refund_went(made)
+        return _payment_page(found, error=str(error), status=409, **{form_name: form})
+    if made.status == RefundStatus.PENDING:
+        flash(_("The card processor did not confirm the refund. We are checking with it: "
+                "do not refund again; this page will show the result."), "info")
+    else:
+        flash(_("Refund made."), "success")
     return redirect(url_for("collections.payment", payment_id=found.id), code=303)
 
 
@@ -106,14 +105,6 @@ def _payment_page(found, *, form=None, credit_form=None, attention_form=None, er
         credit_form=credit_form or CreditRefundForm(formdata=None, currency=found.currency),
         attention_form=attention_form or AttentionClearedForm(formdata=None),
     ), status
-
-
-def _say_how_the_refund_went(refund) -> None:
-    if refund.status == RefundStatus.PENDING:
-        flash(_("The card processor did not confirm the refund. We are checking with it: "
-                "do not refund again; this page will show the result."), "info")
-    else:
-        flash(_("Refund made."), "success")
 
 
 def _not_found():
