@@ -16,8 +16,10 @@ from portal import audit
 from portal.audit import Actor
 from portal.autopay.errors import AutopayNotAllowed
 from portal.autopay.settings import AutopaySettings
+from portal.billing.status import amount_due_expression
 from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amounts_due
 from portal.mail import compose, outbox
+from portal.payments.cards import card_summary
 from portal.models import (
     AutopayApproval,
     AutopayAttempt,
@@ -47,10 +49,6 @@ class MandateContext:
     supplier_name: str
     locale: str
     settings: AutopaySettings
-
-
-def card_summary(card: SavedCard) -> str:
-    return f"{card.brand.title()} •••• {card.last4}"
 
 
 def mandate_text(session: Session, company: Company, terms: EnrolmentTerms, context: MandateContext) -> str:
@@ -187,7 +185,7 @@ def upcoming_charges(session: Session, company_id: int, *, today: date,
     statement = (
         select(Invoice)
         .where(Invoice.company_id == company_id, Invoice.issued_at.is_not(None), Invoice.voided_at.is_(None),
-               Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited > 0)
+               amount_due_expression() > 0)
         .order_by(Invoice.due_date, Invoice.id)
     )
     invoices = list(session.scalars(statement if limit is None else statement.limit(limit)))

@@ -27,12 +27,12 @@ from portal.audit import Actor
 from portal.autopay.enrolment import (
     above_maximum,
     card_expired,
-    card_summary,
     charge_date,
     upcoming_charges,
     Plan,
 )
 from portal.autopay.settings import AutopaySettings
+from portal.billing.status import amount_due_expression
 from portal.billing.payable import amount_owed, disputed_amounts, payment_in_flight, undisputed_amounts_due
 from portal.db import run_as_writer
 from portal.guest.links import PayLinks
@@ -53,6 +53,7 @@ from portal.models import (
     User,
 )
 from portal.models.types import utcnow
+from portal.payments.cards import card_summary
 from portal.payments.charging import ChargeSource, PaymentRequest, cancel_payment, charge_invoices
 from portal.payments.context import PaymentContext
 from portal.payments.errors import PaymentError, PaymentInProgress, PaymentNotAllowed
@@ -127,7 +128,7 @@ def _candidates(session: Session, as_of: date) -> list[tuple[int, int]]:
         select(Invoice.id, AutopayEnrolment.id)
         .join(AutopayEnrolment, AutopayEnrolment.company_id == Invoice.company_id)
         .where(AutopayEnrolment.status == AutopayStatus.ACTIVE, Invoice.issued_at.is_not(None),
-               Invoice.voided_at.is_(None), Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited > 0,
+               Invoice.voided_at.is_(None), amount_due_expression() > 0,
                Invoice.due_date <= as_of + timedelta(days=MAX_DAYS_BEFORE_DUE))
         .order_by(Invoice.due_date, Invoice.id)
     ).all())

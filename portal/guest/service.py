@@ -19,6 +19,7 @@ from portal.guest.links import PayLinks
 from portal.mail import compose, outbox
 from portal.models import Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus
 from portal.models.types import utcnow
+from portal.payments.cards import card_summary
 from portal.payments.charging import ChargeSource, PaymentRequest, charge_invoices
 from portal.payments.context import PaymentContext
 
@@ -69,7 +70,7 @@ def pay_as_guest(session: Session, context: PaymentContext, *, invoice: Invoice,
         raise PayLinkLocked("Too many payment attempts. Please try again in an hour.")
     card = context.gateway.finish_card_setup(customer_id=None, setup_id=setup_id)
     source = ChargeSource(customer_id=None, card_id=card.provider_id, channel=PaymentChannel.GUEST,
-                          summary=f"{card.brand.title()} •••• {card.last4}")
+                          summary=card_summary(card))
     return charge_invoices(
         session, context, actor, company=invoice.company, source=source, idempotency_key=idempotency_key,
         request=PaymentRequest(invoice_ids=(invoice.id,), attempt_key=attempt_key, amount=amount),

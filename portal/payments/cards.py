@@ -11,6 +11,11 @@ from portal.payments.context import PaymentContext
 from portal.payments.errors import NoCard, PaymentError, PaymentNotAllowed
 
 
+def card_summary(card) -> str:
+    """How a card is named to people: "Visa •••• 4242" (a saved card, or one a guest just entered)."""
+    return f"{card.brand.title()} •••• {card.last4}"
+
+
 def company_cards(session: Session, company_id: int) -> list[SavedCard]:
     """The company's usable cards, the default first."""
     return list(session.scalars(

@@ -40,7 +40,7 @@ from portal.models import (
     PaymentStatus,
 )
 from portal.models.types import utcnow
-from portal.payments.cards import company_card
+from portal.payments.cards import card_summary, company_card
 from portal.payments.context import PaymentContext
 from portal.payments.errors import OutcomeUnknown, PaymentError, PaymentInProgress, PaymentNotAllowed
 from portal.payments.gateway import ChargeStatus
@@ -87,7 +87,7 @@ def pay_invoices(session: Session, context: PaymentContext, actor: Actor, *, com
         return existing
     card = company_card(session, company, request.card_id)
     source = ChargeSource(customer_id=company.provider_customer_id, card_id=card.provider_id,
-                          summary=f"{card.brand.title()} •••• {card.last4}", saved_card_id=card.id,
+                          summary=card_summary(card), saved_card_id=card.id,
                           channel=PaymentChannel.PORTAL)
     return charge_invoices(session, context, actor, company=company, request=request, source=source,
                            idempotency_key=idempotency_key, receipt_email=receipt_email)

@@ -1,7 +1,8 @@
 from flask import Blueprint, current_app
 from flask_babel import get_locale
 
-from portal.autopay.enrolment import MandateContext, card_summary
+from portal.autopay.enrolment import MandateContext
+from portal.payments.cards import card_summary
 from portal.autopay.setup import autopay_settings
 
 blueprint = Blueprint("autopay", __name__, url_prefix="/autopay")

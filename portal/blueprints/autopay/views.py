@@ -16,6 +16,7 @@ from portal.blueprints.payments.forms import ConfirmForm
 from portal.blueprints.forms import row_ids
 from portal.extensions import db, htmx
 from portal.i18n import amount_example, autopay_refusal, typed_amount
+from portal.payments.cards import card_summary
 from portal.payments import cards as saved_cards
 
 REFUSAL_STATUS = {"not_found": 404, "not_allowed": 403, "invalid_days": 400, "invalid_maximum": 400}
@@ -80,7 +81,7 @@ def enrol():
     except AutopayNotAllowed as refused:
         return _refused_page(refused, terms)
     flash(_("Autopay is on: your invoices will be charged to %(card)s. The authorisation you accepted has been "
-            "e-mailed to you.", card=enrolment.card_summary(enrolled.card)), "success")
+            "e-mailed to you.", card=card_summary(enrolled.card)), "success")
     return redirect(url_for("autopay.index"), code=303)
 
 
@@ -177,7 +178,7 @@ def _offer_cards(form: TermsForm, *, state: queries.CompanyAutopay | None = None
     today = clock.today()
     cards = [card for card in saved_cards.company_cards(db.session, current_company().id)
              if not enrolment.card_expired(card, today)]
-    form.card.choices = [(card.id, f"{enrolment.card_summary(card)} — {card.exp_month:02d}/{card.exp_year % 100:02d}")
+    form.card.choices = [(card.id, f"{card_summary(card)} — {card.exp_month:02d}/{card.exp_year % 100:02d}")
                          for card in cards]
     if form.card.data is None and cards:
         current = state.enrolment.saved_card_id if state is not None and state.enrolment is not None else None

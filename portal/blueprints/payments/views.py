@@ -202,7 +202,7 @@ def _payment_page(form: PayForm, selection: _Selection, *, error: str | None = N
     return render_template(
         "payments/new.html", form=form, invoices=selection.invoices, error=error, payable=selection.payable,
         total=selection.total, currency=selection.currency, mixed_currencies=selection.mixed_currencies,
-        card_names={card.id: f"{card.brand.title()} •••• {card.last4}" for card in cards},
+        card_names={card.id: saved_cards.card_summary(card) for card in cards},
         pay_page_url=url_for("payments.new", invoice=[invoice.id for invoice in selection.invoices]),
     ), status
 
