@@ -114,7 +114,8 @@ def seed(app, confirm_setup, invoices: int, companies: int) -> Seeded:
     """Enrolled companies with a saved card, and `invoices` invoices spread over them, due in the 3 days to RUN_DAY."""
     began = time.perf_counter()
     payments = app.extensions["acquit.payments"]
-    mandate = MandateContext(supplier_name=SUPPLIER, locale="en", settings=autopay_settings(app.config))
+    mandate = MandateContext(supplier_name=SUPPLIER, locale="en", settings=autopay_settings(app.config),
+                             today=RUN_DAY - timedelta(days=3))
     engine = make_engine(app.config["ACQUIT_DATABASE_URL"])
     totals: dict[int, int] = {}
     customers: list[str] = []

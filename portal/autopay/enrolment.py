@@ -49,6 +49,8 @@ class MandateContext:
     supplier_name: str
     locale: str
     settings: AutopaySettings
+    # The supplier's today: an enrolment accepted now covers invoices falling due from it on.
+    today: date
 
 
 def mandate_text(session: Session, company: Company, terms: EnrolmentTerms, context: MandateContext) -> str:
@@ -58,6 +60,68 @@ def mandate_text(session: Session, company: Company, terms: EnrolmentTerms, cont
         "autopay_mandate", context.locale, supplier_name=context.supplier_name, company_name=company.name,
         card_summary=card_summary(card), days_before_due=terms.days_before_due, max_amount=terms.max_amount,
         max_currency=company.currency, notice_days=context.settings.notice_days,
+        covers_from=covers_from(session, company.id, today=context.today),
+    )
+
+
+def covers_from(session: Session, company_id: int, *, today: date) -> date:
+    """The first due date an enrolment accepted `today` covers: today's, or that of the enrolment it replaces."""
+    previous = live_enrolment(session, company_id)
+    return previous.covers_from if previous is not None else today
+
+
+@dataclass(frozen=True)
+class InvoiceGroup:
+    invoices: list[Invoice]
+    # Per currency, of what autopay would charge on them now (disputed parts left out).
+    totals: dict[str, int]
+
+
+@dataclass(frozen=True)
+class AcceptancePreview:
+    """What accepting the mandate does at once, shown before the clerk accepts it.
+
+    `charged_first`: covered invoices whose charge date has come, charged by the next run
+    (within minutes); `left_out`: invoices already past due before autopay covers them, which
+    it never charges.
+    """
+
+    covers_from: date
+    charged_first: InvoiceGroup
+    left_out: InvoiceGroup
+
+
+def acceptance_preview(session: Session, company: Company, terms: EnrolmentTerms, *, today: date) -> AcceptancePreview:
+    start = covers_from(session, company.id, today=today)
+    due_now = list(session.scalars(_open_invoices(company.id).where(
+        Invoice.due_date >= start, Invoice.due_date <= today + timedelta(days=terms.days_before_due))))
+    payable = undisputed_amounts_due(session, due_now)
+    charged_first = [invoice for invoice in due_now if 0 < payable[invoice.id] and not (
+        terms.max_amount is not None
+        and (invoice.currency != company.currency or payable[invoice.id] > terms.max_amount))]
+    return AcceptancePreview(start, _group(charged_first, payable), left_out(session, company.id, start))
+
+
+def left_out(session: Session, company_id: int, start: date) -> InvoiceGroup:
+    """The company's open invoices that fell due before `start`: an enrolment covering from `start` leaves them."""
+    invoices = list(session.scalars(_open_invoices(company_id).where(Invoice.due_date < start)))
+    payable = undisputed_amounts_due(session, invoices)
+    return _group([invoice for invoice in invoices if payable[invoice.id] > 0], payable)
+
+
+def _group(invoices: list[Invoice], amounts: dict[int, int]) -> InvoiceGroup:
+    totals: dict[str, int] = {}
+    for invoice in invoices:
+        totals[invoice.currency] = totals.get(invoice.currency, 0) + amounts[invoice.id]
+    return InvoiceGroup(invoices, totals)
+
+
+def _open_invoices(company_id: int):
+    return (
+        select(Invoice)
+        .where(Invoice.company_id == company_id, Invoice.issued_at.is_not(None), Invoice.voided_at.is_(None),
+               amount_due_expression() > 0)
+        .order_by(Invoice.due_date, Invoice.id)
     )
 
 
@@ -84,12 +148,13 @@ def enrol(session: Session, user: User, *, company: Company, terms: EnrolmentTer
     if accepted_text.strip() != text:
         raise AutopayNotAllowed("The terms have changed since the page was shown. Read them again and accept.",
                                 code="mandate_changed")
+    start = covers_from(session, company.id, today=context.today)
     previous = live_enrolment(session, company.id)
     if previous is not None:
         _end(session, previous, Actor.user(user), AutopayStatus.CANCELLED, action="autopay.replaced")
         session.flush()
     enrolment = AutopayEnrolment(
-        company_id=company.id, saved_card_id=terms.card_id, days_before_due=terms.days_before_due,
+        company_id=company.id, saved_card_id=terms.card_id, days_before_due=terms.days_before_due, covers_from=start,
         max_amount=terms.max_amount, max_currency=company.currency if terms.max_amount else None,
         mandate_text=text, accepted_by_user_id=user.id, accepted_ip=ip_address, status=AutopayStatus.ACTIVE,
     )
@@ -97,7 +162,7 @@ def enrol(session: Session, user: User, *, company: Company, terms: EnrolmentTer
     session.flush()
     audit.record(session, "autopay.enrolled", Actor.user(user), company_id=company.id, enrolment_id=enrolment.id,
                  card=card_summary(enrolment.card), days_before_due=terms.days_before_due,
-                 max_amount=terms.max_amount, ip=ip_address)
+                 max_amount=terms.max_amount, covers_from=start.isoformat(), ip=ip_address)
     outbox.enqueue(session, [user.email], compose.render(
         "autopay_enrolled", context.locale, company=company, enrolment=enrolment,
         supplier_name=context.supplier_name))
@@ -165,6 +230,7 @@ class Plan:
     CHARGE = "charge"
     WAIT_FOR_APPROVAL = "above_maximum"
     DISPUTED = "disputed"
+    NOT_COVERED = "not_covered"  # past due before autopay started: the mandate does not reach it
     STOPPED = "stopped"  # declined too often, or the customer was asked to pay by hand
 
 
@@ -182,12 +248,7 @@ def upcoming_charges(session: Session, company_id: int, *, today: date,
     enrolment = live_enrolment(session, company_id)
     if enrolment is None or enrolment.status != AutopayStatus.ACTIVE:
         return []
-    statement = (
-        select(Invoice)
-        .where(Invoice.company_id == company_id, Invoice.issued_at.is_not(None), Invoice.voided_at.is_(None),
-               amount_due_expression() > 0)
-        .order_by(Invoice.due_date, Invoice.id)
-    )
+    statement = _open_invoices(company_id).where(Invoice.due_date >= enrolment.covers_from)
     invoices = list(session.scalars(statement if limit is None else statement.limit(limit)))
     return [_plan(enrolment, invoice, facts, today) for invoice, facts in _facts(session, invoices).items()]
 
@@ -240,6 +301,8 @@ def _facts(session: Session, invoices: list[Invoice]) -> dict[Invoice, _InvoiceF
 
 def _plan(enrolment: AutopayEnrolment, invoice: Invoice, facts: _InvoiceFacts, today: date) -> UpcomingCharge:
     charge_on = max(charge_date(invoice, enrolment), today)
+    if invoice.due_date < enrolment.covers_from:
+        return UpcomingCharge(invoice, invoice.due_date, facts.payable, Plan.NOT_COVERED)
     last = facts.last_attempt
     if last is not None and last.status in (AutopayAttemptStatus.DECLINED, AutopayAttemptStatus.NEEDS_CUSTOMER):
         if last.next_try_on is None:

@@ -129,6 +129,7 @@ def _candidates(session: Session, as_of: date) -> list[tuple[int, int]]:
         .join(AutopayEnrolment, AutopayEnrolment.company_id == Invoice.company_id)
         .where(AutopayEnrolment.status == AutopayStatus.ACTIVE, Invoice.issued_at.is_not(None),
                Invoice.voided_at.is_(None), amount_due_expression() > 0,
+               Invoice.due_date >= AutopayEnrolment.covers_from,
                Invoice.due_date <= as_of + timedelta(days=MAX_DAYS_BEFORE_DUE))
         .order_by(Invoice.due_date, Invoice.id)
     ).all())

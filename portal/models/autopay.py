@@ -48,6 +48,10 @@ class AutopayEnrolment(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id"), index=True)
     saved_card_id: Mapped[int] = mapped_column(ForeignKey("saved_card.id"))
     days_before_due: Mapped[int] = mapped_column(Integer, default=0)
+    # Invoices falling due before this day are not the mandate's to charge: a clerk turning
+    # autopay on has not agreed to a sweep of every invoice already late. A replacement
+    # (another card, other terms) keeps the date of the enrolment it replaces.
+    covers_from: Mapped[date] = mapped_column(Date)
     # Above this (in `max_currency`), an invoice waits for a clerk's approval.
     max_amount: Mapped[int | None] = mapped_column(BigInteger)
     max_currency: Mapped[str | None] = mapped_column(String(3))

@@ -9,6 +9,8 @@
   (scripts/test, scripts/test-postgres, CI) runs them; `-m "not slow"` leaves them out.
 """
 
+from datetime import date
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -37,12 +39,13 @@ def dispute_context(app):
         return app_dispute_context()
 
 
-def enrol_as_clerk(session: Session, user: User, company: Company, card: SavedCard, *, days_before_due: int = 0,
-                   supplier_name: str = "Fournitures Durand", settings: AutopaySettings = AutopaySettings()
-                   ) -> AutopayEnrolment:
-    """Enrol `company` on `card` as `user` does on the page: the mandate shown is the text accepted; committed."""
+def enrol_as_clerk(session: Session, user: User, company: Company, card: SavedCard, *, today: date,
+                   days_before_due: int = 0, supplier_name: str = "Fournitures Durand",
+                   settings: AutopaySettings = AutopaySettings()) -> AutopayEnrolment:
+    """Enrol `company` on `card` as `user` does on the page on `today`: the mandate shown is the text accepted; committed."""
     terms = EnrolmentTerms(card_id=card.id, days_before_due=days_before_due)
-    mandate = MandateContext(supplier_name=supplier_name, locale=user.locale or company.locale, settings=settings)
+    mandate = MandateContext(supplier_name=supplier_name, locale=user.locale or company.locale, settings=settings,
+                             today=today)
     enrolment = enrol(session, user, company=company, terms=terms,
                       accepted_text=mandate_text(session, company, terms, mandate), ip_address="192.0.2.10",
                       context=mandate)

@@ -39,6 +39,7 @@ from tests.blueprints.conftest import set_language
 from tests.payments.conftest import DECLINED_ON_CHARGE, NEEDS_AUTHENTICATION, VISA
 
 DUE = date(2026, 12, 15)
+ENROLLED_ON = DUE - timedelta(days=30)
 PAY_NOW_LINK = re.compile(r"http://portal\.test/pay/\S+")
 
 
@@ -65,7 +66,7 @@ def payer(make, company):
 
 def enrolled_with(db, save_card, company, payer, number: str):
     card = save_card(company, payer, number)
-    return enrol_as_clerk(db, payer, company, card)
+    return enrol_as_clerk(db, payer, company, card, today=ENROLLED_ON)
 
 
 def intents_at_localstripe(server, company) -> list[dict]:

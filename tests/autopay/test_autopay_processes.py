@@ -51,6 +51,7 @@ from tests.payments.conftest import WEBHOOK_SECRET, save_card_through_service, s
 REPO = Path(__file__).resolve().parents[2]
 ACQUIT = Path(sys.executable).parent / "acquit"
 DUE = date(2026, 12, 15)
+ENROLLED_ON = DUE - timedelta(days=30)
 ON_POSTGRESQL = bool(os.environ.get("ACQUIT_TEST_DATABASE_URL"))
 REPORT_LINE = re.compile(r"(\d+) charged, (\d+) declined, .* (\d+) errors\.")
 
@@ -86,7 +87,7 @@ def seed_due_invoices(database_url: str, server, stripe_api, *, companies: int, 
                 payer = make.user(company, locale="en")
                 session.commit()
                 card = save_card_through_service(session, payments, stripe_api, company=company, user=payer)
-                enrol_as_clerk(session, payer, company, card)
+                enrol_as_clerk(session, payer, company, card, today=ENROLLED_ON)
                 for n in range(invoices_each):
                     invoice = make.invoice(company, total=1_000 + 7 * (c * invoices_each + n), due_date=DUE)
                     totals[invoice.id] = invoice.amount_due

@@ -21,6 +21,7 @@ from portal.payments.errors import OutcomeUnknown
 from portal.payments.fake_gateway import FakeGateway
 
 DUE = date(2026, 12, 15)
+ENROLLED_ON = DUE - timedelta(days=30)
 SETTINGS = AutopaySettings(retry_days=(1, 3, 7), notice_days=3)
 
 
@@ -46,12 +47,12 @@ def payer(make, company):
 
 
 def enrolled(db, context, gateway, company, payer, *, number=fake_gateway.SUCCEEDS, days_before_due=0,
-             max_amount=None):
+             max_amount=None, on=ENROLLED_ON):
     setup = start_saving_card(db, context.payments, company=company, email=payer.email)
     gateway.complete_setup(setup.setup_id, number)
     card = finish_saving_card(db, context.payments, Actor.user(payer), company=company, setup_id=setup.setup_id)
     terms = EnrolmentTerms(card_id=card.id, days_before_due=days_before_due, max_amount=max_amount)
-    mandate = MandateContext(supplier_name="Supplier", locale="en", settings=SETTINGS)
+    mandate = MandateContext(supplier_name="Supplier", locale="en", settings=SETTINGS, today=on)
     enrolment = enrol(db, payer, company=company, terms=terms, accepted_text=mandate_text(db, company, terms, mandate),
                       ip_address="192.0.2.1", context=mandate)
     db.commit()
@@ -60,6 +61,43 @@ def enrolled(db, context, gateway, company, payer, *, number=fake_gateway.SUCCEE
 
 def charges(gateway):
     return [charge for charge in gateway.charges.values() if charge.status == fake_gateway.ChargeStatus.SUCCEEDED]
+
+
+def test_invoices_already_past_due_when_autopay_starts_are_never_charged(db, make, context, gateway, company, payer):
+    late = make.invoice(company, total=300_00, due_date=DUE - timedelta(days=1))
+    due_on_the_day = make.invoice(company, total=40_00, due_date=DUE)
+    enrolment = enrolled(db, context, gateway, company, payer, on=DUE)
+
+    reports = [run_autopay(db, context, as_of=DUE + timedelta(days=day)) for day in range(40)]
+
+    assert enrolment.covers_from == DUE
+    assert sum(report.charged for report in reports) == 1
+    assert [charge.amount for charge in charges(gateway)] == [40_00]
+    db.refresh(late), db.refresh(due_on_the_day)
+    assert (late.amount_due, due_on_the_day.amount_due) == (300_00, 0)
+    assert db.scalar(select(func.count()).select_from(AutopayAttempt).where(AutopayAttempt.invoice_id == late.id)) == 0
+
+
+def test_the_mandate_names_the_first_due_date_it_covers(db, make, context, gateway, company, payer):
+    enrolment = enrolled(db, context, gateway, company, payer, on=date(2026, 11, 28))
+
+    assert "invoices falling due on or after November 28, 2026" in enrolment.mandate_text
+
+
+def test_replacing_the_card_keeps_covering_what_the_first_enrolment_covered(db, make, context, gateway, company,
+                                                                           payer):
+    first = enrolled(db, context, gateway, company, payer, number=fake_gateway.DECLINED_ON_CHARGE, on=ENROLLED_ON)
+    invoice = make.invoice(company, total=75_00, due_date=DUE)
+    on_the_day = run_autopay(db, context, as_of=DUE)
+    # A week after the declined due date the clerk enrols another card: the invoice stays autopay's to charge.
+    replacement = enrolled(db, context, gateway, company, payer, on=DUE + timedelta(days=7))
+
+    after = run_autopay(db, context, as_of=DUE + timedelta(days=7))
+
+    assert replacement.covers_from == first.covers_from == ENROLLED_ON
+    assert (on_the_day.declined, after.charged) == (1, 1)
+    db.refresh(invoice)
+    assert invoice.amount_due == 0
 
 
 def test_an_invoice_is_charged_on_its_due_date_once(db, make, context, gateway, company, payer):

@@ -59,7 +59,7 @@ def save_card(app, make, company, user, number: str = "4242424242424242"):
 
 def expected_mandate(db, app, company, terms: EnrolmentTerms, locale: str = "en") -> str:
     settings = AutopaySettings(notice_days=app.config["ACQUIT_AUTOPAY_NOTICE_DAYS"])
-    return autopay.mandate_text(db, company, terms, MandateContext(SUPPLIER, locale, settings))
+    return autopay.mandate_text(db, company, terms, MandateContext(SUPPLIER, locale, settings, clock.today()))
 
 
 def enrolments(db, company) -> list[AutopayEnrolment]:
@@ -145,6 +145,48 @@ def test_choose_review_accept_stores_the_exact_mandate_with_who_and_from_where(a
     assert "Autopay is on: your invoices will be charged to Visa •••• 4242." in after
     assert "Autopay is on" in after and "3 days before each invoice's due date" in after
     assert "€1,000.50" in after and payer.email in after
+
+
+def test_the_review_says_what_accepting_charges_at_once_and_what_it_leaves_out(app, db, make, company, payer,
+                                                                              signed_in):
+    today = clock.today()
+    late = make.invoice(company, total=300_00, number="INV-LATE", due_date=today - timedelta(days=5))
+    make.invoice(company, total=20_00, number="INV-LATER", issue_date=today - timedelta(days=70),
+                 due_date=today - timedelta(days=40))
+    make.invoice(company, total=40_00, number="INV-TODAY", due_date=today)
+    make.invoice(company, total=90_00, number="INV-NEXT", due_date=today + timedelta(days=12))
+    card = save_card(app, make, company, payer)
+    client = signed_in(payer)
+
+    shown = review(client, card)
+
+    charged_first = page(shown).find(**{"data-autopay-charged-first": "1"})
+    left_out = page(shown).find(**{"data-autopay-left-out": "2"})
+    assert charged_first.text == (
+        "Accepting charges 1 invoice within minutes, as its charge date has come: €40.00. INV-TODAY")
+    assert (f"Not included: 2 invoices already past due before {today:%B} {today.day}, {today.year} (€320.00). "
+            "Autopay never charges them") in left_out.text
+    assert "an invoice already past due before that day is not charged under it" in accept_form(shown)["mandate"]
+
+    client.post("/autopay/enrolment", data=accept_form(shown))
+    after = client.get("/autopay")
+
+    assert plans(after) == {"INV-TODAY": "charge", "INV-NEXT": "charge"}
+    assert page(after).find_all(**{"data-autopay-left-out": "2"})
+    detail = page(client.get(f"/invoices/{late.id}"))
+    assert detail.find("dd", **{"data-autopay-plan": "not_covered"}).text.startswith(
+        "Not charged: it was already past due when autopay started.")
+
+
+def test_the_review_says_when_accepting_charges_nothing_today(app, make, company, payer, signed_in):
+    make.invoice(company, total=90_00, number="INV-NEXT", due_date=clock.today() + timedelta(days=12))
+    card = save_card(app, make, company, payer)
+
+    shown = review(signed_in(payer), card)
+
+    assert page(shown).find(**{"data-autopay-charged-first": "0"}).text == (
+        "Accepting charges nothing today: each invoice is charged on its charge date, after the e-mail notice.")
+    assert "Not included" not in visible_text(shown)
 
 
 def test_the_mandate_posted_with_a_browsers_line_breaks_is_the_one_shown(app, db, make, company, payer, signed_in):

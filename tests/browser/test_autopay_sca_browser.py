@@ -90,7 +90,7 @@ def test_autopay_asks_for_3d_secure_by_email_and_the_payer_pays_from_the_link(
     expect(clerk_page.locator("ul.saved-cards li strong")).to_have_text("Visa •••• 3184")
     see_what_the_server_committed(live_db)
     card = live_db.scalar(select(SavedCard).where(SavedCard.company_id == company.id))
-    enrol_as_clerk(live_db, payer, company, card)
+    enrol_as_clerk(live_db, payer, company, card, today=clock.today())
 
     ran = acquit(live_server, live_localstripe, live_smtp_server, tmp_path,
                  "autopay", "run", "--as-of", clock.today().isoformat())

@@ -63,7 +63,8 @@ def enrolled_on_autopay(db, app, company, payer):
     payments.gateway.complete_setup(setup.setup_id, fake_gateway.SUCCEEDS)
     card = finish_saving_card(db, payments, Actor.user(payer), company=company, setup_id=setup.setup_id)
     terms = EnrolmentTerms(card_id=card.id, days_before_due=0)
-    mandate = MandateContext(supplier_name="Supplier", locale="en", settings=autopay_settings(app.config))
+    mandate = MandateContext(supplier_name="Supplier", locale="en", settings=autopay_settings(app.config),
+                             today=clock.today())
     enrol(db, payer, company=company, terms=terms, accepted_text=mandate_text(db, company, terms, mandate),
           ip_address="192.0.2.1", context=mandate)
     db.commit()

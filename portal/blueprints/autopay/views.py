@@ -144,8 +144,10 @@ def _index_page(form: TermsForm | None = None, *, error: str | None = None, stat
 
 def _upcoming_context() -> dict:
     company_id = current_company().id
+    live = enrolment.live_enrolment(db.session, company_id)
     return {"upcoming": enrolment.upcoming_charges(db.session, company_id, today=clock.today()),
-            "autopay": enrolment.live_enrolment(db.session, company_id), "confirm_form": ConfirmForm()}
+            "left_out": enrolment.left_out(db.session, company_id, live.covers_from) if live else None,
+            "autopay": live, "confirm_form": ConfirmForm()}
 
 
 def _review_page(terms: EnrolmentTerms, text: str, *, form: AcceptForm | None = None, error: str | None = None,
@@ -160,8 +162,9 @@ def _review_page(terms: EnrolmentTerms, text: str, *, form: AcceptForm | None = 
     state = queries.company_autopay(db.session, company.id)
     change_terms_url = url_for("autopay.index", card=terms.card_id, days_before_due=terms.days_before_due,
                                maximum=typed_amount(terms.max_amount, company.currency) or None)
+    preview = enrolment.acceptance_preview(db.session, company, terms, today=clock.today())
     return render_template("autopay/review.html", mandate=text, form=accept_form, state=state, error=error,
-                           change_terms_url=change_terms_url), status
+                           change_terms_url=change_terms_url, preview=preview), status
 
 
 def _refused_page(refused: AutopayNotAllowed, terms: EnrolmentTerms):
