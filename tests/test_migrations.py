@@ -5,6 +5,7 @@ file under tmp_path, or, when ACQUIT_TEST_DATABASE_URL is set, a dedicated Postg
 database on that server, dropped afterwards.
 """
 
+import json
 import os
 
 import pytest
@@ -127,3 +128,34 @@ def test_invoices_loaded_before_custom_fields_were_searchable_become_searchable(
     finally:
         engine.dispose()
     assert searchable == {1: "r&d lyon", 2: ""}
+
+
+def test_a_companys_billing_emails_become_recipients_receiving_everything_with_the_pdf(empty_database_url):
+    migrate.upgrade(empty_database_url, "a3c41f0e9b27")
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            for company_id, emails in ((1, '["ap@acme.test", "AP@acme.test", "boss@acme.test"]'), (2, "[]")):
+                connection.execute(text(
+                    "INSERT INTO company (id, external_ref, name, billing_emails, locale, currency, created_at, "
+                    "updated_at) VALUES (:id, :ref, 'Acme', :emails, 'fr', 'EUR', '2026-11-01 00:00:00', "
+                    "'2026-11-01 00:00:00')"), {"id": company_id, "ref": f"C{company_id}", "emails": emails})
+            connection.execute(text(
+                "INSERT INTO invoice (id, company_id, number, issue_date, due_date, currency, amount_net, amount_tax, "
+                "amount_total, amount_paid, amount_credited, custom_fields, custom_fields_text, created_at, updated_at) "
+                "VALUES (1, 1, 'INV-1', '2026-11-01', '2026-12-01', 'EUR', 100, 20, 120, 0, 0, '{}', '', "
+                "'2026-11-01 00:00:00', '2026-11-01 00:00:00')"))
+        migrate.upgrade(empty_database_url)
+        with engine.connect() as connection:
+            recipients = connection.execute(text(
+                "SELECT company_id, email, receives_invoices, receives_reminders, receives_receipts, "
+                "receives_statements, invoice_format FROM billing_recipient ORDER BY id")).all()
+        migrate.downgrade(empty_database_url, "a3c41f0e9b27")
+        with engine.connect() as connection:
+            emails_after_downgrade = connection.execute(text("SELECT billing_emails FROM company ORDER BY id")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in recipients] == [
+        (1, "ap@acme.test", True, True, True, True, "pdf"), (1, "boss@acme.test", True, True, True, True, "pdf")]
+    assert [json.loads(value) if isinstance(value, str) else value for (value,) in emails_after_downgrade] == [
+        ["ap@acme.test", "boss@acme.test"], []]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from portal import audit
+from portal.accounts.recipients import replace_billing_emails
 from portal.audit import Actor
 from portal.billing.errors import InvalidInvoice, InvoiceConflict, UnknownCompany
 from portal.billing.invoices import (
@@ -56,23 +57,21 @@ def upsert_company(session: Session, actor: Actor, ref: str, data: CompanyData) 
     if not is_iso_currency(data.currency):
         raise InvalidInvoice(f"{data.currency!r} is not an ISO 4217 currency code", field="currency")
     company = session.scalar(select(Company).where(Company.external_ref == ref))
-    wanted = {
-        "name": data.name,
-        "billing_emails": list(data.billing_emails),
-        "locale": data.locale,
-        "currency": data.currency,
-    }
+    wanted = {"name": data.name, "locale": data.locale, "currency": data.currency}
     if company is None:
         company = Company(external_ref=ref, **wanted)
+        replace_billing_emails(company, list(data.billing_emails))
         session.add(company)
         session.flush()
         audit.record(session, "company.created", actor, company_id=company.id, ref=ref)
         return company, Outcome.CREATED
     changed = {name: value for name, value in wanted.items() if getattr(company, name) != value}
-    if not changed:
-        return company, Outcome.UNCHANGED
     for name, value in changed.items():
         setattr(company, name, value)
+    if replace_billing_emails(company, list(data.billing_emails)):
+        changed["billing_emails"] = data.billing_emails
+    if not changed:
+        return company, Outcome.UNCHANGED
     audit.record(session, "company.updated", actor, company_id=company.id, ref=ref, changed=sorted(changed))
     return company, Outcome.UPDATED
 

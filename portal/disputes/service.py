@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from portal import audit
+from portal.accounts.recipients import recipients_for, unique_addresses
 from portal.audit import Actor
 from portal.billing.errors import InvalidInvoice, InvoiceConflict
 from portal.billing.invoices import issue_credit_note
@@ -42,6 +43,7 @@ from portal.models import (
     DisputeReason,
     DisputeStatus,
     Invoice,
+    RecipientPurpose,
     User,
 )
 from portal.models.types import utcnow
@@ -459,7 +461,10 @@ def _tell_customer(session: Session, context: DisputeContext, template: str, dis
     invoice = session.get(Invoice, dispute.invoice_id)
     company = session.get(Company, dispute.company_id)
     raised_by = session.get(User, dispute.raised_by_user_id)
-    recipients = _unique_addresses(([raised_by.email] if raised_by.is_active else []) + list(company.billing_emails))
+    # Disputes are about invoices: the clerk who raised it and the addresses that receive invoices hear of it.
+    invoice_recipients = recipients_for(session, company.id, RecipientPurpose.INVOICES)
+    recipients = unique_addresses(([raised_by.email] if raised_by.is_active else [])
+                                  + [recipient.email for recipient in invoice_recipients])
     if not recipients:
         return
     email = compose.render(
@@ -468,12 +473,3 @@ def _tell_customer(session: Session, context: DisputeContext, template: str, dis
         amount_due=undisputed_amount_due(session, invoice), **details,
     )
     outbox.enqueue(session, recipients, email)
-
-
-def _unique_addresses(addresses: list[str]) -> list[str]:
-    seen, unique = set(), []
-    for address in addresses:
-        if address and address.lower() not in seen:
-            seen.add(address.lower())
-            unique.append(address)
-    return unique

@@ -13,11 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal import audit, throttle
+from portal.accounts.recipients import recipients_for
 from portal.audit import Actor
 from portal.guest.errors import PayLinkLocked
 from portal.guest.links import PayLinks
 from portal.mail import compose, outbox
-from portal.models import Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus
+from portal.models import Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus, RecipientPurpose
 from portal.models.types import utcnow
 from portal.payments.cards import card_summary
 from portal.payments.charging import ChargeSource, PaymentRequest, charge_invoices
@@ -110,13 +111,18 @@ def last_payment(session: Session, invoice: Invoice) -> Payment | None:
 
 def send_invoice_email(session: Session, actor: Actor, invoice: Invoice, *, links: PayLinks,
                        supplier_name: str, now: datetime | None = None) -> int:
-    """E-mail the invoice, its PDF and a PAY NOW link to each of the company's billing addresses."""
+    """E-mail the invoice and a PAY NOW link to each recipient of its company who receives invoices,
+    with the document each chose attached (or none for "link only"); returns how many were written."""
     company = invoice.company
     link = links.link_for(invoice, now=now)
-    message = compose.render("invoice_issued", company.locale, invoice=invoice, company=company,
-                             pay_url=link.url, expires_at=link.expires_at, supplier_name=supplier_name)
-    for recipient in company.billing_emails:
-        outbox.enqueue(session, [recipient], message, attach_invoice_id=invoice.id, locale=company.locale)
+    recipients = recipients_for(session, company.id, RecipientPurpose.INVOICES)
+    for recipient in recipients:
+        message = compose.render("invoice_issued", company.locale, invoice=invoice, company=company,
+                                 pay_url=link.url, expires_at=link.expires_at, supplier_name=supplier_name,
+                                 attached=recipient.wants_attachment)
+        outbox.enqueue(session, [recipient.email], message, locale=company.locale,
+                       attach_invoice_id=invoice.id if recipient.wants_attachment else None,
+                       attach_format=recipient.invoice_format)
     audit.record(session, "invoice.sent", actor, company_id=company.id, invoice_id=invoice.id,
-                 recipients=len(company.billing_emails))
-    return len(company.billing_emails)
+                 recipients=len(recipients))
+    return len(recipients)

@@ -42,14 +42,16 @@ class SmtpSettings:
 
 
 def enqueue(session: Session, recipients: list[str], email: ComposedEmail, *,
-            attach_invoice_id: int | None = None, locale: str | None = None) -> OutboxMessage:
+            attach_invoice_id: int | None = None, attach_format: str = "pdf",
+            locale: str | None = None) -> OutboxMessage:
     """Add `email` for `recipients` to the outbox, in the session's transaction.
 
-    With `attach_invoice_id`, that invoice's PDF (in `locale`) goes with it.
+    With `attach_invoice_id`, that invoice's document in `attach_format` (in `locale`) goes with it.
     """
     message = OutboxMessage(
         recipients=list(recipients), subject=email.subject, body_text=email.text, body_html=email.html,
-        attach_invoice_id=attach_invoice_id, locale=locale,
+        attach_invoice_id=attach_invoice_id, attach_format=attach_format if attach_invoice_id else None,
+        locale=locale,
     )
     session.add(message)
     session.flush()

@@ -11,7 +11,7 @@ from portal.models.autopay import (
     AutopayNotice,
     AutopayStatus,
 )
-from portal.models.company import Company
+from portal.models.company import BillingRecipient, Company, InvoiceFormat, RecipientPurpose
 from portal.models.credit_note import CreditNote
 from portal.models.dispute import (
     ACTIVE_DISPUTE_STATUSES,
@@ -50,6 +50,7 @@ __all__ = [
     "ACTIVE_DISPUTE_STATUSES",
     "ApiKey",
     "AuditEvent",
+    "BillingRecipient",
     "Company",
     "CreditNote",
     "Dispute",
@@ -59,6 +60,7 @@ __all__ = [
     "DisputeReason",
     "DisputeStatus",
     "Invoice",
+    "InvoiceFormat",
     "InvoiceLine",
     "InvoicePaymentClaim",
     "LoginAttempt",
@@ -71,6 +73,7 @@ __all__ = [
     "PaymentChannel",
     "PaymentStatus",
     "ProcessedWebhookEvent",
+    "RecipientPurpose",
     "Refund",
     "RefundStatus",
     "SavedCard",

@@ -22,6 +22,8 @@ class OutboxMessage(Base):
     # when it is queued: an import of thousands of invoices stays fast.
     attach_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
     locale: Mapped[str | None] = mapped_column(String(5))
+    # Which document of that invoice the recipient chose: "pdf" or "facturx" (portal.models.InvoiceFormat).
+    attach_format: Mapped[str | None] = mapped_column(String(10))
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # When a delivery took the message to send it; set, it keeps other deliveries off it until

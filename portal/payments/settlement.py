@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from portal import audit
+from portal.accounts.recipients import recipients_for, unique_addresses
 from portal.audit import Actor
 from portal.billing.payable import amount_owed
 from portal.mail import compose, outbox
@@ -25,6 +26,7 @@ from portal.models import (
     PaymentAttention,
     PaymentChannel,
     PaymentStatus,
+    RecipientPurpose,
 )
 from portal.models.types import utcnow
 from portal.payments.context import PaymentContext
@@ -149,7 +151,12 @@ def release_claims(session: Session, payment: Payment) -> None:
 
 
 def send_receipt(session: Session, context: PaymentContext, payment: Payment) -> None:
-    if not payment.receipt_email:
+    """The receipt, to whoever paid and to the company's recipients who receive receipts."""
+    addresses = [payment.receipt_email] if payment.receipt_email else []
+    addresses += [recipient.email for recipient in
+                  recipients_for(session, payment.company_id, RecipientPurpose.RECEIPTS)]
+    addresses = unique_addresses(addresses)
+    if not addresses:
         return
     company = session.get(Company, payment.company_id)
     message = compose.render(
@@ -159,7 +166,7 @@ def send_receipt(session: Session, context: PaymentContext, payment: Payment) ->
         # A guest has no account to see it in: their receipt is the e-mail itself.
         receipt_url=f"{context.base_url}/payments/{payment.id}" if payment.channel != PaymentChannel.GUEST else None,
     )
-    outbox.enqueue(session, [payment.receipt_email], message)
+    outbox.enqueue(session, addresses, message)
 
 
 def clear_attention(session: Session, actor: Actor, payment: Payment, *, note: str) -> None:

@@ -34,7 +34,11 @@ COMPANY_REQUEST = {
     "required": ["name"],
     "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
-        "billing_emails": {"type": "array", "items": EMAIL, "maxItems": 20, "uniqueItems": True},
+        "billing_emails": {"type": "array", "items": EMAIL, "maxItems": 20, "uniqueItems": True,
+                           "description": "The company's billing recipients. A new address receives invoices, "
+                                          "reminders, receipts and statements, with the PDF; an address already "
+                                          "there keeps what the company's admins chose for it; one left out "
+                                          "is removed."},
         "locale": LOCALE,
         "currency": CURRENCY,
     },
