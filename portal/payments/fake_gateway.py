@@ -7,6 +7,7 @@ Secure, 4000000000000341 is declined when charged.
 import itertools
 import json
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from portal.payments.errors import InvalidWebhook, PaymentDeclined, PaymentError
 from portal.payments.gateway import (
@@ -117,7 +118,7 @@ class FakeGateway:
                                           failure_message="Canceled.")
         return self.charges[reference]
 
-    def find_charge(self, *, payment_key: str) -> Charge | None:
+    def find_charge(self, *, payment_key: str, made_after: datetime) -> Charge | None:
         self._maybe_fail()
         return next((c for c in self.charges.values() if c.metadata.get("payment_key") == payment_key), None)
 

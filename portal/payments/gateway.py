@@ -13,6 +13,7 @@ provider's own record, asked later (`retrieve_*`, `find_*`), settles an unknown 
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -106,8 +107,11 @@ class PaymentGateway(Protocol):
     def cancel_charge(self, reference: str) -> Charge:
         """Abandon a charge still waiting for the cardholder; it can no longer succeed."""
 
-    def find_charge(self, *, payment_key: str) -> Charge | None:
-        """The charge made for our payment whose idempotency key is `payment_key` (in its metadata), if any."""
+    def find_charge(self, *, payment_key: str, made_after: datetime) -> Charge | None:
+        """The charge made for our payment whose idempotency key is `payment_key` (in its metadata), if any.
+
+        `made_after` is when our payment was created: no charge for it can be older.
+        """
 
     def refund(self, *, reference: str, amount: int, idempotency_key: str, metadata: dict[str, str]) -> RefundResult:
         """Give back `amount` of the charge `reference`; `PaymentError` if refused, `OutcomeUnknown` if it may be made."""

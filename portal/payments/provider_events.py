@@ -102,7 +102,7 @@ def check_payment(session: Session, context: PaymentContext, actor: Actor, payme
     if payment.provider_reference:
         charge = gateway.retrieve_charge(payment.provider_reference)
     else:
-        charge = gateway.find_charge(payment_key=payment.idempotency_key)
+        charge = gateway.find_charge(payment_key=payment.idempotency_key, made_after=payment.created_at)
         if charge is not None and not _made_for(payment, charge):
             log.warning("Charge %s carries payment %s's key but was not made for it", charge.reference, payment.id)
             charge = None

@@ -6,6 +6,8 @@ charges are PaymentIntents created and confirmed server-side in one call, and a 
 that needs 3-D Secure is finished on the page with `confirmCardPayment`.
 """
 
+from datetime import datetime, timedelta
+
 import stripe
 
 from portal.payments.errors import InvalidWebhook, OutcomeUnknown, PaymentDeclined, PaymentError
@@ -35,6 +37,8 @@ _REFUND_STATES = {
     "failed": RefundState.FAILED,
     "canceled": RefundState.FAILED,
 }
+# How much earlier than our payment row the provider may stamp its charge: two clocks.
+PROVIDER_CLOCK_SKEW = timedelta(minutes=10)
 DECLINED_MESSAGE = "Your card was declined."
 UNKNOWN_OUTCOME_MESSAGE = "The payment service did not answer in time. We are checking with it what happened."
 
@@ -121,10 +125,20 @@ class StripeGateway:
     def cancel_charge(self, reference: str) -> Charge:
         return _charge(self._call(self._client.v1.payment_intents.cancel, reference))
 
-    def find_charge(self, *, payment_key: str) -> Charge | None:
-        # PaymentIntent search lags behind writes on Stripe and is missing on localstripe:
-        # page the intents, newest first, instead.
-        intents = self._call(self._client.v1.payment_intents.list, {"limit": 100})
+    def find_charge(self, *, payment_key: str, made_after: datetime) -> Charge | None:
+        # PaymentIntent search lags behind writes on Stripe and is missing on localstripe: page
+        # the intents instead, only those created since our payment was (reconcile asks about
+        # a lost payment for a week; an account holds far more intents than that).
+        since = int((made_after - PROVIDER_CLOCK_SKEW).timestamp())
+        try:
+            intents = self._client.v1.payment_intents.list({"limit": 100, "created": {"gte": since}})
+        except stripe.InvalidRequestError as error:
+            if "created" not in str(error):
+                raise _payment_error(error) from error
+            # An emulator that cannot filter lists (localstripe): page them all.
+            intents = self._call(self._client.v1.payment_intents.list, {"limit": 100})
+        except stripe.StripeError as error:
+            raise _payment_error(error) from error
         for intent in intents.auto_paging_iter():
             if _plain(intent.metadata).get("payment_key") == payment_key:
                 return _charge(intent)

@@ -61,7 +61,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 HOST = "127.0.0.1"
 # A held connection (FORWARD_THEN_TIMEOUT) is let go after this long even if no one stops
@@ -119,6 +119,8 @@ class ProxiedRequest:
 
     method: str
     path: str
+    # The query string's parameters, each with its first value.
+    query: dict[str, str]
     fault: Fault | None
     forwarded: bool
     upstream_status: int | None
@@ -241,7 +243,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _proxy_request(self) -> None:
         proxy = self.server.proxy
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         fault = proxy._take_fault(self.command, path)
 
@@ -251,7 +253,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         # Recorded before the client hears anything, so a test that has seen the
         # client's outcome always finds the request here.
         proxy._record(ProxiedRequest(
-            method=self.command, path=path, fault=fault, forwarded=upstream is not None,
+            method=self.command, path=path, query={name: values[0] for name, values in parse_qs(query).items()},
+            fault=fault, forwarded=upstream is not None,
             upstream_status=upstream.status if upstream else None,
             idempotency_key=self.headers.get("Idempotency-Key"),
         ))

@@ -519,8 +519,8 @@ class MisreportingGateway:
     def __getattr__(self, name):
         return getattr(self._gateway, name)
 
-    def find_charge(self, *, payment_key):
-        charge = self._gateway.find_charge(payment_key=payment_key)
+    def find_charge(self, *, payment_key, made_after):
+        charge = self._gateway.find_charge(payment_key=payment_key, made_after=made_after)
         if payment_key == self._payment_key and charge is not None:
             return dataclasses.replace(charge, reference=self._reference)
         return charge

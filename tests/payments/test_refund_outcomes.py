@@ -185,7 +185,7 @@ def overcharged(db, context, gateway, company, payer, overcharged_invoice) -> Pa
     save_fake_card(db, context, gateway, company, payer)
     gateway.fail_after_next_call(OutcomeUnknown("connection reset"))
     payment = pay(db, context, payer, company, [overcharged_invoice], attempt="overcharged")
-    charge = gateway.find_charge(payment_key=payment.idempotency_key)
+    charge = gateway.find_charge(payment_key=payment.idempotency_key, made_after=payment.created_at)
     gateway.charges[charge.reference] = dataclasses.replace(charge, amount=120_00)
     reconcile(db, context)
     payment = fresh(db, payment)

@@ -5,13 +5,14 @@ Each test looks at localstripe afterwards: what the gateway answers must be what
 """
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from portal.payments.errors import InvalidWebhook, PaymentDeclined, PaymentError, OutcomeUnknown
 from portal.payments.gateway import ChargeStatus, RefundState
 from portal.payments.setup import gateway_from_config
-from portal.payments.stripe_gateway import StripeGateway
+from portal.payments.stripe_gateway import PROVIDER_CLOCK_SKEW, StripeGateway
 from tests.localstripe_server import TEST_SECRET_KEY, LocalStripeError
 from tests.payments.conftest import (
     DECLINED_ON_CHARGE,
@@ -23,6 +24,9 @@ from tests.payments.conftest import (
     stripe_config,
     stripe_signature,
 )
+
+
+A_MINUTE_AGO = datetime.now(timezone.utc) - timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -223,10 +227,23 @@ def test_find_charge_finds_our_payment_by_its_metadata_beyond_the_first_page(gat
     card = saved_card(gateway, stripe_api, customer)
     made = charge(gateway, customer, card, amount=4_321, payment_id="77")
 
-    found = gateway.find_charge(payment_key="pay-test-77")
+    found = gateway.find_charge(payment_key="pay-test-77", made_after=A_MINUTE_AGO)
 
     assert (found.reference, found.status, found.amount) == (made.reference, ChargeStatus.SUCCEEDED, 4_321)
-    assert gateway.find_charge(payment_key="pay-test-78") is None
+    assert gateway.find_charge(payment_key="pay-test-78", made_after=A_MINUTE_AGO) is None
+
+
+def test_find_charge_asks_only_for_charges_made_since_our_payment(stripe_server, fault_proxy):
+    # Real Stripe filters the list by `created`; localstripe refuses the filter, and the
+    # gateway then pages every intent (what this test's second request shows).
+    gateway = gateway_from_config({**stripe_config(stripe_server), "ACQUIT_STRIPE_API_BASE": fault_proxy.url})
+    made_after = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+
+    assert gateway.find_charge(payment_key="pay-test-1", made_after=made_after) is None
+
+    asked = [(request.query, request.upstream_status) for request in fault_proxy.requests]
+    bound = int((made_after - PROVIDER_CLOCK_SKEW).timestamp())
+    assert asked == [({"limit": "100", "created[gte]": str(bound)}, 400), ({"limit": "100"}, 200)]
 
 
 def test_a_partial_refund_shows_at_stripe(gateway, stripe_api, stripe_server, customer):
@@ -290,7 +307,7 @@ def test_parse_webhook_refuses_what_stripe_did_not_sign(gateway):
     lambda g: charge(g, "cus_1", "pm_1"),
     lambda g: g.retrieve_charge("pi_1"),
     lambda g: g.cancel_charge("pi_1"),
-    lambda g: g.find_charge(payment_key="pay-1"),
+    lambda g: g.find_charge(payment_key="pay-1", made_after=A_MINUTE_AGO),
     lambda g: g.refund(reference="pi_1", amount=100, idempotency_key="refund-x", metadata={}),
     lambda g: g.retrieve_refund("re_1"),
     lambda g: g.find_refund(charge_reference="pi_1", refund_key="refund-x"),

@@ -333,10 +333,10 @@ class BrokenForOnePaymentGateway(LostAnswerGateway):
         super().__init__(gateway)
         self.broken_payment_key = broken_payment_key
 
-    def find_charge(self, *, payment_key):
+    def find_charge(self, *, payment_key, made_after):
         if payment_key == self.broken_payment_key:
             raise RuntimeError("unexpected answer")
-        return self._gateway.find_charge(payment_key=payment_key)
+        return self._gateway.find_charge(payment_key=payment_key, made_after=made_after)
 
 
 def test_reconcile_goes_on_past_a_payment_it_cannot_check(app, db, make, payments, stripe_server, company, payer,
