@@ -2,6 +2,7 @@
 
 import logging
 import os
+from functools import partial
 
 from flask import Flask, flash, make_response, redirect, request, session
 from flask_login import current_user, login_url
@@ -118,6 +119,8 @@ def register_request_hooks(app: Flask) -> None:
         if response.status_code < 400:
             db.session.commit()
             deliver_enqueued_mail(app)
+            if later := outbox.take_enqueued_ids(db.session, after_response=True):
+                response.call_on_close(partial(_deliver_after_response, app, later))
         else:
             db.session.rollback()
         response.vary.add("HX-Request")
@@ -138,6 +141,12 @@ def deliver_enqueued_mail(app: Flask) -> None:
         return
     outbox.deliver(db.session, smtp_settings(app), ids)
     db.session.commit()
+
+
+def _deliver_after_response(app: Flask, ids: set[int]) -> None:
+    with app.app_context():
+        outbox.deliver(db.session, smtp_settings(app), ids)
+        db.session.commit()
 
 
 def smtp_settings(app: Flask) -> outbox.SmtpSettings | None:

@@ -42,6 +42,8 @@ class Settings:
     session_cookie_secure: bool = False
     login_max_failures: int = 5
     login_window_seconds: int = 900
+    # "Forgot password" answers after this long whatever the address, so timing tells nothing.
+    password_reset_answer_seconds: float = 0.4
     password_reset_max_age_seconds: int = 3600
     invitation_max_age_seconds: int = 7 * 86400
     pay_link_days: int = 30
@@ -118,6 +120,7 @@ class Settings:
             "ACQUIT_SUPPLIER_NAME": self.supplier_name,
             "ACQUIT_LOGIN_MAX_FAILURES": self.login_max_failures,
             "ACQUIT_LOGIN_WINDOW_SECONDS": self.login_window_seconds,
+            "ACQUIT_PASSWORD_RESET_ANSWER_SECONDS": self.password_reset_answer_seconds,
             "ACQUIT_PASSWORD_RESET_MAX_AGE": self.password_reset_max_age_seconds,
             "ACQUIT_INVITATION_MAX_AGE": self.invitation_max_age_seconds,
             "ACQUIT_PAY_LINK_DAYS": self.pay_link_days,

@@ -29,3 +29,15 @@ def allow(session: Session, scope: str, key: str, *, limit: int, window: timedel
 def forget_before(session: Session, moment: datetime) -> int:
     """Delete hits older than `moment`; the limits never look that far back."""
     return session.execute(delete(ThrottleHit).where(ThrottleHit.hit_at < moment)).rowcount
+
+
+def backoff(failures: int, *, free: int, first_wait: timedelta, longest_wait: timedelta) -> timedelta:
+    """How long to wait after `failures` recent failures: nothing for the first `free`, then doubling.
+
+    Progressive rather than a lock: whoever is behind the failures is slowed down ever more, but
+    the wait never grows past `longest_wait`, so nobody is shut out for good.
+    """
+    if failures < free:
+        return timedelta(0)
+    doublings = min(failures - free, 32)  # 2**32 waits are longer than any cap; keeps the number small
+    return min(longest_wait, first_wait * 2 ** doublings)

@@ -1,3 +1,6 @@
+from datetime import timedelta
+
+
 class AccountError(Exception):
     """Base of the accounts domain's errors."""
 
@@ -7,7 +10,11 @@ class InvalidCredentials(AccountError):
 
 
 class TooManyAttempts(AccountError):
-    """Too many failed sign-ins for this e-mail or address; try again later."""
+    """Too many recent failed sign-ins for this e-mail or address: try again after `retry_after`."""
+
+    def __init__(self, retry_after: timedelta):
+        super().__init__(f"try again in {retry_after}")
+        self.retry_after = retry_after
 
 
 class InvalidResetToken(AccountError):

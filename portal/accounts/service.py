@@ -1,5 +1,6 @@
 """Signing in, and resetting a forgotten password."""
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -8,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal import throttle
 from portal.accounts.errors import InvalidCredentials, InvalidResetToken, TooManyAttempts, WeakPassword
 from portal.mail import compose, outbox
 from portal.models import LoginAttempt, User
@@ -61,8 +63,27 @@ class SetPasswordLinks:
 
 @dataclass(frozen=True)
 class LoginPolicy:
+    """How failed sign-ins slow down whoever makes them, without shutting the account's owner out.
+
+    Failures in the last `window` are counted three ways: for the e-mail, for the e-mail from
+    one client address, and for the client address whatever the e-mail. Past `max_failures`
+    (four times that for an address, which may sign in a whole office behind one NAT) each
+    further try must wait, from the last failure, `first_wait`, then twice that, and so on up
+    to `longest_wait`: slower and slower, never locked.
+
+    A browser the user has signed in from before (it shows a signed cookie naming them) is not
+    held back by the e-mail's count: a stranger guessing from elsewhere cannot keep the owner
+    out; only the owner's own address and that browser's failures count against it.
+    """
+
     max_failures: int = 5
     window: timedelta = timedelta(minutes=15)
+    first_wait: timedelta = timedelta(seconds=30)
+    longest_wait: timedelta = timedelta(minutes=15)
+
+    def wait(self, failures: int, *, room: int = 1) -> timedelta:
+        return throttle.backoff(failures, free=self.max_failures * room, first_wait=self.first_wait,
+                                longest_wait=self.longest_wait)
 
 
 def normalise_email(email: str) -> str:
@@ -85,30 +106,22 @@ def authenticate(
     *,
     ip_address: str,
     policy: LoginPolicy = LoginPolicy(),
+    known_user_ids: frozenset[int] = frozenset(),
     now: datetime | None = None,
 ) -> User:
     """The active user with this e-mail and password, or `InvalidCredentials`.
 
-    Failures are counted per e-mail and per address over a sliding window; past the limit
-    `TooManyAttempts` is raised before the password is even checked.
+    `TooManyAttempts` is raised, before the password is even checked and without counting
+    the try, while `policy` says the recent failures must be waited out. `known_user_ids`
+    are the users the client's browser has signed in as before (see `LoginPolicy`).
     """
     now = now or utcnow()
     email = normalise_email(email)
-    since = now - policy.window
-    failures_for_email, failures_from_ip = session.execute(
-        select(
-            func.count().filter(LoginAttempt.email == email),
-            func.count().filter(LoginAttempt.ip_address == ip_address),
-        ).where(
-            LoginAttempt.succeeded.is_(False),
-            LoginAttempt.attempted_at >= since,
-            (LoginAttempt.email == email) | (LoginAttempt.ip_address == ip_address),
-        )
-    ).one()
-    # An address may sign in several colleagues behind one NAT, so it gets more room.
-    if failures_for_email >= policy.max_failures or failures_from_ip >= policy.max_failures * 4:
-        raise TooManyAttempts()
     user = session.scalar(select(User).where(User.email == email))
+    known_device = user is not None and user.id in known_user_ids
+    wait_until = _throttled_until(session, policy, email, ip_address, known_device=known_device, now=now)
+    if wait_until > now:
+        raise TooManyAttempts(wait_until - now)
     password_hash = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     password_ok = check_password_hash(password_hash, password or "")
     succeeded = bool(password_ok and user is not None and user.password_hash and user.is_active)
@@ -118,18 +131,61 @@ def authenticate(
     return user
 
 
+def _throttled_until(session: Session, policy: LoginPolicy, email: str, ip_address: str, *,
+                     known_device: bool, now: datetime) -> datetime:
+    """The moment the next try for `email` from `ip_address` may be made (in the past if it may now)."""
+    for_email = LoginAttempt.email == email
+    from_ip = LoginAttempt.ip_address == ip_address
+    pair = for_email & from_ip
+    row = session.execute(
+        select(
+            func.count().filter(for_email), func.max(LoginAttempt.attempted_at).filter(for_email),
+            func.count().filter(pair), func.max(LoginAttempt.attempted_at).filter(pair),
+            func.count().filter(from_ip), func.max(LoginAttempt.attempted_at).filter(from_ip),
+        ).where(LoginAttempt.succeeded.is_(False), LoginAttempt.attempted_at > now - policy.window,
+                for_email | from_ip)
+    ).one()
+    (email_failures, email_last, pair_failures, pair_last, ip_failures, ip_last) = row
+    counts = [(pair_failures, pair_last, 1), (ip_failures, ip_last, 4)]
+    if not known_device:
+        counts.append((email_failures, email_last, 1))
+    return max((last + policy.wait(failures, room=room) for failures, last, room in counts
+                if last is not None and policy.wait(failures, room=room)), default=now)
+
+
+@dataclass(frozen=True)
+class ResetLimits:
+    """How many "forgot password" e-mails an address may be sent, and a client may ask for, per `window`."""
+
+    per_email: int = 3
+    per_client: int = 10
+    window: timedelta = timedelta(hours=1)
+
+
 def request_password_reset(
-    session: Session, email: str, *, links: SetPasswordLinks, supplier_name: str, locale_fallback: str
+    session: Session, email: str, *, client_address: str, links: SetPasswordLinks, supplier_name: str,
+    locale_fallback: str, limits: ResetLimits = ResetLimits(), now: datetime | None = None,
 ) -> None:
-    """E-mail a reset link if an active user has this address; say nothing either way."""
-    user = session.scalar(select(User).where(User.email == normalise_email(email)))
-    if user is None or not user.is_active:
+    """E-mail a reset link if an active user has this address and no limit is reached; say nothing either way.
+
+    Every request is counted, whether the address exists or not, so the limits tell nothing
+    either. The e-mail goes through the outbox once the answer is sent: sending it during the
+    request would make the answer slower when the address exists.
+    """
+    email = normalise_email(email)
+    # Counted under a digest: addresses that belong to nobody are not kept in clear.
+    email_allowed = throttle.allow(session, "password-reset-email", hashlib.sha256(email.encode()).hexdigest(),
+                                   limit=limits.per_email, window=limits.window, now=now)
+    client_allowed = throttle.allow(session, "password-reset-client", client_address,
+                                    limit=limits.per_client, window=limits.window, now=now)
+    user = session.scalar(select(User).where(User.email == email))
+    if not (email_allowed and client_allowed) or user is None or not user.is_active:
         return
     locale = user.locale or (user.company.locale if user.company else None) or locale_fallback
     message = compose.render(
         "password_reset", locale, reset_url=links.reset_url(user), user=user, supplier_name=supplier_name
     )
-    outbox.enqueue(session, [user.email], message)
+    outbox.enqueue(session, [user.email], message, after_response=True)
 
 
 def set_password_from_link(
@@ -139,5 +195,33 @@ def set_password_from_link(
     user = links.user_for(session, token, purpose)
     check_new_password(new_password)
     user.password_hash = hash_password(new_password)
-    user.session_version += 1
+    end_sessions(user)
     return user
+
+
+def end_sessions(user: User) -> None:
+    """Sign `user` out everywhere: every session cookie issued before names an older version."""
+    user.session_version += 1
+
+
+def change_password(
+    session: Session,
+    user: User,
+    current_password: str,
+    new_password: str,
+    *,
+    ip_address: str,
+    policy: LoginPolicy = LoginPolicy(),
+    known_user_ids: frozenset[int] = frozenset(),
+    now: datetime | None = None,
+) -> None:
+    """Set a new password for a signed-in user who proves they know the current one; ends every session.
+
+    The current password is checked as a sign-in is, rate limits included: a session left
+    open on someone else's screen is no way around them.
+    """
+    authenticate(session, user.email, current_password, ip_address=ip_address, policy=policy,
+                 known_user_ids=known_user_ids, now=now)
+    check_new_password(new_password)
+    user.password_hash = hash_password(new_password)
+    end_sessions(user)

@@ -26,6 +26,7 @@ from portal.models.types import utcnow
 log = logging.getLogger(__name__)
 
 PENDING_IDS_KEY = "acquit.outbox.pending"
+AFTER_RESPONSE_IDS_KEY = "acquit.outbox.after-response"
 MAX_ATTEMPTS = 10
 
 
@@ -43,10 +44,12 @@ class SmtpSettings:
 
 def enqueue(session: Session, recipients: list[str], email: ComposedEmail, *,
             attach_invoice_id: int | None = None, attach_format: str = "pdf",
-            locale: str | None = None) -> OutboxMessage:
+            locale: str | None = None, after_response: bool = False) -> OutboxMessage:
     """Add `email` for `recipients` to the outbox, in the session's transaction.
 
     With `attach_invoice_id`, that invoice's document in `attach_format` (in `locale`) goes with it.
+    A request sends what it enqueued right after its commit; with `after_response`, only once
+    its answer has gone, so the SMTP server's pace never shows in how long the request took.
     """
     message = OutboxMessage(
         recipients=list(recipients), subject=email.subject, body_text=email.text, body_html=email.html,
@@ -55,13 +58,14 @@ def enqueue(session: Session, recipients: list[str], email: ComposedEmail, *,
     )
     session.add(message)
     session.flush()
-    session.info.setdefault(PENDING_IDS_KEY, set()).add(message.id)
+    session.info.setdefault(AFTER_RESPONSE_IDS_KEY if after_response else PENDING_IDS_KEY, set()).add(message.id)
     return message
 
 
-def take_enqueued_ids(session: Session) -> set[int]:
-    """The ids of messages this session enqueued since last asked (to send right after commit)."""
-    return session.info.pop(PENDING_IDS_KEY, set())
+def take_enqueued_ids(session: Session, *, after_response: bool = False) -> set[int]:
+    """The ids of messages this session enqueued since last asked, to send right after commit
+    (or, with `after_response`, those to send once the answer is sent)."""
+    return session.info.pop(AFTER_RESPONSE_IDS_KEY if after_response else PENDING_IDS_KEY, set())
 
 
 def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = None) -> int:

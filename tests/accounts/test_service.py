@@ -10,11 +10,15 @@ from sqlalchemy import func, select
 from portal.accounts.errors import InvalidCredentials, InvalidResetToken, TooManyAttempts, WeakPassword
 from portal.accounts.service import (
     LoginPolicy,
+    ResetLimits,
     SetPasswordLinks,
     authenticate,
+    change_password,
+    end_sessions,
     request_password_reset,
     set_password_from_link,
 )
+from portal.mail.outbox import take_enqueued_ids
 from portal.models import LoginAttempt, OutboxMessage
 from tests.builders import Builders
 
@@ -48,7 +52,8 @@ def _outbox_count(db) -> int:
 
 
 def _request_reset(db, email):
-    request_password_reset(db, email, links=_links(), supplier_name="Supplier SA", locale_fallback="en")
+    request_password_reset(db, email, client_address=IP, links=_links(), supplier_name="Supplier SA",
+                           locale_fallback="en")
 
 
 def _reset_link_token(db, user) -> str:
@@ -121,17 +126,39 @@ def test_authenticate_records_each_attempt_and_whether_it_succeeded(db, make):
     ]
 
 
-def test_authenticate_refuses_even_the_right_password_after_too_many_failures_for_that_email(db, make):
+def test_after_too_many_failures_even_the_right_password_must_wait(db, make):
     user = make.user(make.company())
-    _fail(db, user.email, times=POLICY.max_failures)
-    with pytest.raises(TooManyAttempts):
+    _failed_before(db, user.email, times=POLICY.max_failures)
+    with pytest.raises(TooManyAttempts) as refusal:
         _sign_in(db, user.email, PASSWORD)
+    assert refusal.value.retry_after == POLICY.first_wait
 
 
 def test_authenticate_allows_one_failure_short_of_the_limit(db, make):
     user = make.user(make.company())
     _failed_before(db, user.email, times=POLICY.max_failures - 1)
     assert _sign_in(db, user.email, PASSWORD) is user
+
+
+def test_the_wait_is_counted_from_the_last_failure_and_ends(db, make):
+    user = make.user(make.company())
+    _failed_before(db, user.email, times=POLICY.max_failures, at=NOW)
+    with pytest.raises(TooManyAttempts) as refusal:
+        _sign_in(db, user.email, PASSWORD, now=NOW + POLICY.first_wait - timedelta(seconds=1))
+    assert refusal.value.retry_after == timedelta(seconds=1)
+    assert _sign_in(db, user.email, PASSWORD, now=NOW + POLICY.first_wait) is user
+
+
+@pytest.mark.parametrize(("failures_beyond_the_limit", "wait"), [
+    (0, timedelta(seconds=30)), (1, timedelta(seconds=60)), (2, timedelta(seconds=120)),
+    (4, timedelta(seconds=480)), (5, timedelta(minutes=15)), (40, timedelta(minutes=15)),
+])
+def test_each_further_failure_doubles_the_wait_up_to_the_longest(db, make, failures_beyond_the_limit, wait):
+    user = make.user(make.company())
+    _failed_before(db, user.email, times=POLICY.max_failures + failures_beyond_the_limit)
+    with pytest.raises(TooManyAttempts) as refusal:
+        _sign_in(db, user.email, PASSWORD)
+    assert refusal.value.retry_after == wait
 
 
 def test_failures_for_an_email_count_whatever_its_case(db, make):
@@ -149,7 +176,32 @@ def test_failures_for_an_email_count_from_any_address(db, make):
         _sign_in(db, user.email, PASSWORD, ip="192.0.2.1")
 
 
-def test_failures_for_one_email_do_not_lock_out_another(db, make):
+def test_a_stranger_guessing_from_elsewhere_does_not_keep_the_owner_out_of_a_browser_they_used_before(db, make):
+    user = make.user(make.company())
+    for n in range(POLICY.max_failures * 3):
+        _failed_before(db, user.email, ip=f"198.51.100.{n}")
+    assert authenticate(db, user.email, PASSWORD, ip_address="192.0.2.1", policy=POLICY,
+                        known_user_ids=frozenset({user.id}), now=NOW) is user
+
+
+def test_a_known_browser_still_waits_after_failures_from_its_own_address(db, make):
+    user = make.user(make.company())
+    _failed_before(db, user.email, ip=IP, times=POLICY.max_failures)
+    with pytest.raises(TooManyAttempts):
+        authenticate(db, user.email, PASSWORD, ip_address=IP, policy=POLICY, known_user_ids=frozenset({user.id}),
+                     now=NOW)
+
+
+def test_a_browser_known_for_a_colleague_is_no_pass_for_another_account(db, make):
+    company = make.company()
+    target, colleague = make.user(company), make.user(company)
+    _failed_before(db, target.email, ip="198.51.100.1", times=POLICY.max_failures)
+    with pytest.raises(TooManyAttempts):
+        authenticate(db, target.email, PASSWORD, ip_address=IP, policy=POLICY,
+                     known_user_ids=frozenset({colleague.id}), now=NOW)
+
+
+def test_failures_for_one_email_do_not_slow_another(db, make):
     company = make.company()
     target, colleague = make.user(company), make.user(company)
     _failed_before(db, target.email, times=POLICY.max_failures)
@@ -158,15 +210,8 @@ def test_failures_for_one_email_do_not_lock_out_another(db, make):
 
 def test_the_email_limit_lifts_once_the_failures_fall_out_of_the_window(db, make):
     user = make.user(make.company())
-    _failed_before(db, user.email, times=POLICY.max_failures, at=NOW)
+    _failed_before(db, user.email, times=POLICY.max_failures + 20, at=NOW)
     assert _sign_in(db, user.email, PASSWORD, now=NOW + POLICY.window + timedelta(seconds=1)) is user
-
-
-def test_the_email_limit_still_holds_just_inside_the_window(db, make):
-    user = make.user(make.company())
-    _failed_before(db, user.email, times=POLICY.max_failures, at=NOW)
-    with pytest.raises(TooManyAttempts):
-        _sign_in(db, user.email, PASSWORD, now=NOW + POLICY.window - timedelta(seconds=1))
 
 
 def test_successful_sign_ins_do_not_count_towards_the_limit(db, make):
@@ -176,7 +221,7 @@ def test_successful_sign_ins_do_not_count_towards_the_limit(db, make):
     assert _sign_in(db, user.email, PASSWORD) is user
 
 
-def test_an_address_is_refused_after_four_times_the_limit_of_failures_across_emails(db, make):
+def test_an_address_must_wait_after_four_times_the_limit_of_failures_across_emails(db, make):
     user = make.user(make.company())
     for n in range(POLICY.max_failures * 4):
         _failed_before(db, f"guess{n}@example.test")
@@ -198,13 +243,49 @@ def test_the_address_limit_does_not_reach_other_addresses(db, make):
     assert _sign_in(db, user.email, PASSWORD, ip="192.0.2.99") is user
 
 
-def test_a_refused_attempt_over_the_limit_is_not_recorded(db, make):
+def test_a_refused_attempt_is_not_recorded_so_hammering_does_not_lengthen_the_wait(db, make):
     user = make.user(make.company())
     _fail(db, user.email, times=POLICY.max_failures)
-    with pytest.raises(TooManyAttempts):
-        _sign_in(db, user.email, PASSWORD)
+    for _ in range(3):
+        with pytest.raises(TooManyAttempts):
+            _sign_in(db, user.email, "another guess")
     db.flush()
     assert db.scalar(select(func.count()).select_from(LoginAttempt)) == POLICY.max_failures
+
+
+# --- Ending sessions and changing the password -------------------------------------------------
+
+
+def test_ending_sessions_changes_the_id_every_session_cookie_names(db, make):
+    user = make.user(make.company())
+    before = user.get_id()
+    end_sessions(user)
+    assert user.get_id() != before
+
+
+def test_changing_the_password_needs_the_current_one_and_ends_every_session(db, make):
+    user = make.user(make.company())
+    before = user.get_id()
+    with pytest.raises(InvalidCredentials):
+        change_password(db, user, "not my password", NEW_PASSWORD, ip_address=IP, policy=POLICY)
+    assert user.get_id() == before
+    change_password(db, user, PASSWORD, NEW_PASSWORD, ip_address=IP, policy=POLICY)
+    assert user.get_id() != before
+    assert _sign_in(db, user.email, NEW_PASSWORD) is user
+
+
+def test_guessing_the_current_password_is_slowed_as_signing_in_is(db, make):
+    user = make.user(make.company())
+    _failed_before(db, user.email, times=POLICY.max_failures)
+    with pytest.raises(TooManyAttempts):
+        change_password(db, user, PASSWORD, NEW_PASSWORD, ip_address=IP, policy=POLICY, now=NOW)
+
+
+def test_a_new_password_too_short_is_refused_and_changes_nothing(db, make):
+    user = make.user(make.company())
+    with pytest.raises(WeakPassword):
+        change_password(db, user, PASSWORD, "short", ip_address=IP, policy=POLICY)
+    assert _sign_in(db, user.email, PASSWORD) is user
 
 
 # --- Password reset ------------------------------------------------------------------------
@@ -224,6 +305,39 @@ def test_request_password_reset_enqueues_nothing_for_an_unknown_email(db, make):
     make.user(make.company())
     _request_reset(db, "nobody@example.test")
     assert _outbox_count(db) == 0
+
+
+def test_request_password_reset_sends_its_email_only_after_the_answer(db, make):
+    user = make.user(make.company())
+    _request_reset(db, user.email)
+    assert take_enqueued_ids(db) == set()
+    assert len(take_enqueued_ids(db, after_response=True)) == _outbox_count(db) == 1
+
+
+def test_an_address_gets_at_most_its_limit_of_reset_emails_per_window(db, make):
+    user = make.user(make.company())
+    limits = ResetLimits(per_email=2, per_client=100)
+    for n in range(4):
+        request_password_reset(db, user.email.upper(), client_address=f"198.51.100.{n}", links=_links(),
+                               supplier_name="S", locale_fallback="en", limits=limits, now=NOW)
+    assert _outbox_count(db) == 2
+    request_password_reset(db, user.email, client_address=IP, links=_links(), supplier_name="S",
+                           locale_fallback="en", limits=limits, now=NOW + limits.window + timedelta(seconds=1))
+    assert _outbox_count(db) == 3
+
+
+def test_a_client_asking_for_many_addresses_is_limited_unknown_addresses_included(db, make):
+    user = make.user(make.company())
+    limits = ResetLimits(per_email=100, per_client=3)
+    for n in range(3):
+        request_password_reset(db, f"nobody{n}@example.test", client_address=IP, links=_links(), supplier_name="S",
+                               locale_fallback="en", limits=limits, now=NOW)
+    request_password_reset(db, user.email, client_address=IP, links=_links(), supplier_name="S",
+                           locale_fallback="en", limits=limits, now=NOW)
+    assert _outbox_count(db) == 0
+    request_password_reset(db, user.email, client_address="192.0.2.50", links=_links(), supplier_name="S",
+                           locale_fallback="en", limits=limits, now=NOW)
+    assert _outbox_count(db) == 1
 
 
 def test_request_password_reset_enqueues_nothing_for_an_inactive_user(db, make):

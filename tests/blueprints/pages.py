@@ -113,3 +113,11 @@ def listed_invoice_numbers(response) -> list[str]:
 
 def csrf_token(response) -> str:
     return page(response).find("input", name="csrf_token").attrs["value"]
+
+
+def ask_for_a_reset(client, email: str):
+    """Post the "forgot password" form and close the answer, as a browser's server would: its
+    e-mail is sent only then (see `outbox.enqueue(after_response=True)`)."""
+    response = client.post("/forgot-password", data={"email": email})
+    response.close()
+    return response

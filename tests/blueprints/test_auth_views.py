@@ -1,6 +1,8 @@
 """Signing in and out, and resetting a forgotten password, through HTTP and real SMTP."""
 
 import re
+import statistics
+import time
 from urllib.parse import urlencode
 
 import pytest
@@ -8,7 +10,7 @@ from sqlalchemy import select
 
 from portal.models import LoginAttempt, OutboxMessage
 from tests.blueprints.conftest import set_language
-from tests.blueprints.pages import csrf_token, page, visible_text
+from tests.blueprints.pages import ask_for_a_reset, csrf_token, page, visible_text
 from tests.builders import Builders
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -203,6 +205,141 @@ def test_signing_out_ends_the_session(login_as, clerk):
     assert client.get("/invoices").status_code == 302
 
 
+def copy_of_the_session(app, client):
+    """Another browser holding a copy of `client`'s session cookie, as a thief would."""
+    thief = app.test_client()
+    thief.set_cookie("session", client.get_cookie("session").value)
+    return thief
+
+
+def test_a_copied_session_cookie_stops_working_after_sign_out(app, login_as, clerk):
+    client = login_as(clerk)
+    thief = copy_of_the_session(app, client)
+    assert thief.get("/invoices").status_code == 200
+
+    client.post("/logout")
+
+    bounced = thief.get("/invoices")
+    assert bounced.status_code == 302
+    assert bounced.headers["Location"].startswith("/login")
+
+
+def test_signing_out_ends_the_users_sessions_in_other_browsers_too(app, client, clerk):
+    elsewhere = app.test_client()
+    assert sign_in(elsewhere, clerk.email).status_code == 303
+    assert sign_in(client, clerk.email).status_code == 303
+
+    client.post("/logout")
+
+    assert elsewhere.get("/invoices").status_code == 302
+
+
+def test_sign_in_starts_a_fresh_session(client, clerk):
+    with client.session_transaction() as planted:
+        planted["planted_before_sign_in"] = "by someone else"
+        planted["lang"] = "en"
+
+    sign_in(client, clerk.email)
+
+    with client.session_transaction() as after:
+        assert "planted_before_sign_in" not in after
+        assert after["lang"] == "en"
+        assert after["_user_id"] == clerk.get_id()
+
+
+# --- Throttling --------------------------------------------------------------------------------
+
+
+def from_address(app, address):
+    """A browser of its own, at client address `address`."""
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = address
+    set_language(browser, "en")
+    return browser
+
+
+@pytest.mark.parametrize("app_overrides", [{"ACQUIT_LOGIN_MAX_FAILURES": 3}])
+def test_past_the_limit_a_guesser_is_told_how_long_to_wait(app, clerk):
+    guesser = from_address(app, "198.51.100.66")
+    for _ in range(3):
+        assert login_error(sign_in(guesser, clerk.email, password="guess")) == WRONG_CREDENTIALS
+
+    refused = sign_in(guesser, clerk.email, password="guess")
+
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "30"
+    assert login_error(refused) == "Too many failed attempts. Try again in 30 seconds, or reset your password."
+
+
+@pytest.mark.parametrize("app_overrides", [{"ACQUIT_LOGIN_MAX_FAILURES": 3}])
+def test_a_stranger_guessing_cannot_keep_the_owner_out_of_a_browser_they_signed_in_from(app, clerk):
+    owner = from_address(app, "192.0.2.10")
+    assert sign_in(owner, clerk.email).status_code == 303
+    owner.post("/logout")
+    for n in range(12):
+        sign_in(from_address(app, f"198.51.100.{n}"), clerk.email, password=f"guess {n}")
+    # A new browser must wait: that is what slows the stranger down...
+    assert sign_in(from_address(app, "192.0.2.11"), clerk.email).status_code == 429
+
+    # ...but the owner's own browser, which remembers signing them in, goes straight in.
+    assert sign_in(owner, clerk.email).status_code == 303
+    assert owner.get("/invoices").status_code == 200
+
+
+@pytest.mark.parametrize("app_overrides", [{"ACQUIT_LOGIN_MAX_FAILURES": 3}])
+def test_a_forged_device_cookie_is_no_way_around_the_wait(app, clerk):
+    for n in range(3):
+        sign_in(from_address(app, f"198.51.100.{n}"), clerk.email, password=f"guess {n}")
+    forger = from_address(app, "192.0.2.99")
+    forger.set_cookie("acquit_device", f"[{clerk.id}].forged")
+
+    assert sign_in(forger, clerk.email).status_code == 429
+
+
+# --- Changing the password -------------------------------------------------------------------
+
+
+def test_changing_the_password_ends_every_other_session_and_keeps_this_one(app, login_as, clerk):
+    client = login_as(clerk)
+    thief = copy_of_the_session(app, client)
+    elsewhere = app.test_client()
+    assert sign_in(elsewhere, clerk.email).status_code == 303
+
+    response = client.post("/password", data={"current_password": Builders.PASSWORD, "password": NEW_PASSWORD,
+                                              "confirm": NEW_PASSWORD})
+
+    assert response.status_code == 303
+    assert "You are signed out everywhere else." in visible_text(client.get(response.headers["Location"]))
+    assert client.get("/invoices").status_code == 200
+    assert thief.get("/invoices").status_code == 302
+    assert elsewhere.get("/invoices").status_code == 302
+    client.post("/logout")
+    assert sign_in(client, clerk.email, password=NEW_PASSWORD).status_code == 303
+
+
+def test_a_wrong_current_password_changes_nothing_and_says_so(login_as, clerk):
+    client = login_as(clerk)
+
+    response = client.post("/password", data={"current_password": "not it", "password": NEW_PASSWORD,
+                                              "confirm": NEW_PASSWORD})
+
+    assert response.status_code == 200
+    assert "This is not your current password." in visible_text(response)
+    assert client.get("/invoices").status_code == 200
+    client.post("/logout")
+    assert sign_in(client, clerk.email).status_code == 303
+
+
+def test_staff_change_their_password_too(login_as, staff):
+    client = login_as(staff)
+
+    response = client.post("/password", data={"current_password": Builders.PASSWORD, "password": NEW_PASSWORD,
+                                              "confirm": NEW_PASSWORD})
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/collections/"
+
+
 # --- CSRF ------------------------------------------------------------------------------------
 
 
@@ -253,7 +390,7 @@ class TestPasswordReset:
         return smtp_server.app_config
 
     def test_a_forgotten_password_is_reset_through_the_emailed_link(self, client, clerk, smtp_server):
-        response = client.post("/forgot-password", data={"email": clerk.email})
+        response = ask_for_a_reset(client, clerk.email)
 
         assert response.status_code == 303
         assert response.headers["Location"] == "/login"
@@ -280,9 +417,9 @@ class TestPasswordReset:
         assert login_error(sign_in(client, clerk.email, password="yet another passphrase")) == WRONG_CREDENTIALS
 
     def test_an_unknown_email_gets_the_same_answer_and_no_email(self, client, clerk, smtp_server, db):
-        known = client.post("/forgot-password", data={"email": clerk.email})
+        known = ask_for_a_reset(client, clerk.email)
         known_page = visible_text(client.get("/login"))
-        unknown = client.post("/forgot-password", data={"email": "nobody@customer.test"})
+        unknown = ask_for_a_reset(client, "nobody@customer.test")
         unknown_page = visible_text(client.get("/login"))
 
         assert (unknown.status_code, unknown.headers["Location"]) == (known.status_code, known.headers["Location"])
@@ -296,7 +433,7 @@ class TestPasswordReset:
         assert sign_in(elsewhere, clerk.email).status_code == 303
         assert elsewhere.get("/invoices").status_code == 200
 
-        client.post("/forgot-password", data={"email": clerk.email})
+        ask_for_a_reset(client, clerk.email)
         link = reset_link(smtp_server.messages[0])
         assert client.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 303
 
@@ -304,8 +441,44 @@ class TestPasswordReset:
         assert bounced.status_code == 302
         assert bounced.headers["Location"].startswith("/login")
 
+    def test_the_answer_takes_the_same_time_whether_or_not_the_address_exists(self, client, clerk, smtp_server):
+        def seconds_to_answer(email):
+            started = time.perf_counter()
+            response = client.post("/forgot-password", data={"email": email})
+            elapsed = time.perf_counter() - started
+            response.close()  # the e-mail, if any, goes now: after the answer, as a real server closes it
+            return elapsed
+
+        known = [seconds_to_answer(clerk.email) for _ in range(3)]
+        unknown = [seconds_to_answer(f"nobody{n}@customer.test") for n in range(3)]
+
+        assert len(smtp_server.messages) == 3
+        floor = client.application.config["ACQUIT_PASSWORD_RESET_ANSWER_SECONDS"]
+        assert min(known + unknown) >= floor
+        assert abs(statistics.median(known) - statistics.median(unknown)) < 0.05
+
+    def test_an_address_gets_three_reset_emails_an_hour_and_the_fourth_request_looks_the_same(
+            self, app, client, clerk, smtp_server):
+        answers = []
+        for n in range(4):
+            response = ask_for_a_reset(from_address(app, f"198.51.100.{n}"), clerk.email)
+            answers.append((response.status_code, response.headers["Location"]))
+
+        assert len(set(answers)) == 1
+        assert len(smtp_server.messages) == 3
+
+    def test_one_client_asking_about_many_addresses_is_cut_off_after_ten(self, app, make, clerk, smtp_server):
+        client = from_address(app, "198.51.100.7")
+        for n in range(10):
+            ask_for_a_reset(client, f"nobody{n}@customer.test")
+
+        assert ask_for_a_reset(client, clerk.email).status_code == 303
+        assert smtp_server.messages == []
+        ask_for_a_reset(from_address(app, "192.0.2.8"), clerk.email)
+        assert [m.recipients for m in smtp_server.messages] == [[clerk.email]]
+
     def test_a_tampered_link_is_refused(self, client, clerk, smtp_server):
-        client.post("/forgot-password", data={"email": clerk.email})
+        ask_for_a_reset(client, clerk.email)
         link = reset_link(smtp_server.messages[0])
 
         response = client.post(link[:-2] + "xx", data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
@@ -315,7 +488,7 @@ class TestPasswordReset:
         assert sign_in(client, clerk.email).status_code == 303
 
     def test_a_short_or_mismatched_new_password_is_refused_and_the_link_still_works(self, client, clerk, smtp_server):
-        client.post("/forgot-password", data={"email": clerk.email})
+        ask_for_a_reset(client, clerk.email)
         link = reset_link(smtp_server.messages[0])
 
         too_short = client.post(link, data={"password": "short", "confirm": "short"})
@@ -327,7 +500,7 @@ class TestPasswordReset:
         assert client.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}).status_code == 303
 
     def test_an_expired_link_is_refused(self, app, client, clerk, smtp_server):
-        client.post("/forgot-password", data={"email": clerk.email})
+        ask_for_a_reset(client, clerk.email)
         link = reset_link(smtp_server.messages[0])
         # As if the hour had passed: any age is now past the limit.
         app.config["ACQUIT_PASSWORD_RESET_MAX_AGE"] = -1

@@ -20,6 +20,7 @@ from tests.builders import PDF_BYTES
 class Access(enum.Enum):
     STATIC = "static files, served to anyone"
     PUBLIC = "anyone, signed in or not"
+    SIGNED_IN = "anyone signed in, clerk or staff, about their own account only"
     CUSTOMER = "a signed-in clerk, and only their own company's data"
     STAFF = "the supplier's collections staff only"
     API = "the supplier's systems, with an API key"
@@ -35,6 +36,7 @@ ROUTE_ACCESS = {
     "auth.forgot_password": Access.PUBLIC,
     "auth.reset_password": Access.PUBLIC,
     "auth.accept_invitation": Access.PUBLIC,
+    "auth.change_password": Access.SIGNED_IN,
     "invoices.index": Access.CUSTOMER,
     "invoices.detail": Access.CUSTOMER,
     "invoices.pdf": Access.CUSTOMER,
@@ -109,6 +111,7 @@ Add each to ROUTE_ACCESS in tests/blueprints/test_tenancy.py:
                     find_customer_invoice); the tests then check other companies get 404;
   Access.STAFF    - for the supplier's staff: guard it with @staff_required;
   Access.PUBLIC   - for anyone, signed in or not (sign-in, password reset...);
+  Access.SIGNED_IN - for any signed-in user's own account (guard it with @login_required);
   Access.STATIC   - for files anyone may fetch;
   Access.API      - for the supplier's ERP: register it with portal.blueprints.api.operation;
   Access.PROVIDER - for the payment provider's signed callbacks.
@@ -288,6 +291,20 @@ def test_a_clerk_asking_for_another_companys_payment_or_card_gets_404(app, clien
 
                 assert response.status_code == 404, f"{method} {url} -> {response.status_code}"
                 assert_no_data_of_b(response.get_data(as_text=True), tenants)
+
+
+def test_own_account_routes_send_an_anonymous_visitor_to_sign_in_and_serve_clerks_and_staff(
+        app, client, login_as, tenants):
+    own_account_routes = routes(app, Access.SIGNED_IN)
+    assert own_account_routes
+    for rule in own_account_routes:
+        response = send(client, "GET", url_for_rule(app, rule))
+        assert response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login"
+    for user in (tenants.clerk, tenants.staff):
+        login_as(user)
+        for rule in own_account_routes:
+            assert send(client, "GET", url_for_rule(app, rule)).status_code == 200, rule.endpoint
+        client.post("/logout")
 
 
 def test_api_routes_refuse_a_request_without_a_key(app, client):

@@ -10,6 +10,7 @@ from portal.extensions import db as database
 from portal.mail import outbox
 from portal.mail.compose import ComposedEmail
 from portal.models import OutboxMessage
+from tests.blueprints.pages import ask_for_a_reset
 
 STATEMENT = ComposedEmail(subject="Your statement", text="Your statement is attached.", html="<p>Your statement.</p>")
 
@@ -67,7 +68,7 @@ def test_an_email_enqueued_by_a_committed_request_arrives_over_smtp(client, db, 
 
 
 def test_a_password_reset_email_arrives_with_its_link(client, db, clerk, smtp_server):
-    client.post("/forgot-password", data={"email": clerk.email})
+    ask_for_a_reset(client, clerk.email)
 
     [received] = smtp_server.messages
     assert received.recipients == [clerk.email]
@@ -98,7 +99,7 @@ def test_with_the_smtp_server_away_the_email_waits_and_the_command_sends_it_late
 ):
     smtp_server.stop()
 
-    response = client.post("/forgot-password", data={"email": clerk.email})
+    response = ask_for_a_reset(client, clerk.email)
 
     # The person asking is not told about our mail server's troubles...
     assert response.status_code == 303
@@ -124,7 +125,7 @@ def test_with_the_smtp_server_away_the_email_waits_and_the_command_sends_it_late
 
 def test_the_command_gives_up_on_an_email_after_the_maximum_attempts(app, client, db, clerk, smtp_server):
     smtp_server.stop()
-    client.post("/forgot-password", data={"email": clerk.email})
+    ask_for_a_reset(client, clerk.email)
     for _ in range(outbox.MAX_ATTEMPTS - 1):
         assert deliver_from_the_command_line(app) == "0 e-mail(s) sent."
     [row] = outbox_rows(db)
@@ -139,7 +140,7 @@ def test_the_command_gives_up_on_an_email_after_the_maximum_attempts(app, client
 @pytest.mark.parametrize("app_overrides", [{"ACQUIT_SMTP_HOST": None}])
 def test_without_smtp_configured_the_email_is_logged_and_stays_pending(app, client, db, clerk, caplog):
     with caplog.at_level(logging.WARNING, logger="portal.mail.outbox"):
-        response = client.post("/forgot-password", data={"email": clerk.email})
+        response = ask_for_a_reset(client, clerk.email)
 
     assert response.status_code == 303
     [record] = [r for r in caplog.records if r.name == "portal.mail.outbox"]
