@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import audit
+from portal.accounts.permissions import Action
 from portal.audit import Actor
 from portal.autopay.errors import AutopayNotAllowed
 from portal.autopay.settings import AutopaySettings
@@ -324,7 +325,7 @@ def _usable_card(session: Session, company: Company, card_id: int) -> SavedCard:
 
 
 def _require_payer(user: User, company: Company) -> None:
-    if not (user.is_clerk and user.company_id == company.id and user.can_pay):
+    if not (user.is_clerk and user.company_id == company.id and user.can(Action.AUTOPAY)):
         raise AutopayNotAllowed("Only the company's admins and payers can change autopay.", code="not_allowed")
 
 

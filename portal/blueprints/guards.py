@@ -5,6 +5,7 @@ from functools import wraps
 from flask import abort, redirect, url_for
 from flask_login import current_user, login_required
 
+from portal.accounts.permissions import Action, may
 from portal.models import Company
 
 
@@ -39,14 +40,21 @@ def current_company() -> Company:
     return current_user.company
 
 
-def payer_required(view):
-    """Only a clerk who may pay for their company: an admin or a payer, never a viewer."""
+def permission_required(action: Action):
+    """Only a clerk whose role may do `action` (portal.accounts.permissions); others get 403.
 
-    @wraps(view)
-    @clerk_required
-    def guarded(*args, **kwargs):
-        if not current_user.can_pay:
-            abort(403)
-        return view(*args, **kwargs)
+    The action is kept on the view (`required_action`) so the tests can hold every route to the matrix.
+    """
 
-    return guarded
+    def decorate(view):
+        @wraps(view)
+        @clerk_required
+        def guarded(*args, **kwargs):
+            if not may(current_user, action):
+                abort(403)
+            return view(*args, **kwargs)
+
+        guarded.required_action = action
+        return guarded
+
+    return decorate

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from portal import audit
+from portal.accounts.permissions import Action
 from portal.accounts.recipients import recipients_for, unique_addresses
 from portal.audit import Actor
 from portal.billing.errors import InvalidInvoice, InvoiceConflict
@@ -356,7 +357,7 @@ def close_for_voided_invoice(session: Session, context: DisputeContext, actor: A
 def _require_customer_party(user: User, company_id: int) -> None:
     if not user.is_clerk or user.company_id != company_id:
         raise DisputeNotFound("not a dispute of the user's company")
-    if not user.can_pay:
+    if not user.can(Action.DISPUTE):
         raise NotAllowed("only an admin or payer of the company takes part in disputes")
 
 

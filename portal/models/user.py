@@ -4,6 +4,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.accounts.permissions import Action, Role, may
 from portal.db import Base
 from portal.models.company import Company
 from portal.models.types import UTCDateTime, utcnow
@@ -12,14 +13,6 @@ from portal.models.types import UTCDateTime, utcnow
 class UserKind(enum.StrEnum):
     CLERK = "clerk"
     STAFF = "staff"
-
-
-class Role(enum.StrEnum):
-    """A clerk's role within their company."""
-
-    ADMIN = "admin"
-    PAYER = "payer"
-    VIEWER = "viewer"
 
 
 class User(Base):
@@ -66,15 +59,17 @@ class User(Base):
     def is_clerk(self) -> bool:
         return self.kind == UserKind.CLERK
 
+    def can(self, action: Action) -> bool:
+        """Whether this user may do `action` in their company (see portal.accounts.permissions)."""
+        return may(self, action)
+
     @property
     def can_pay(self) -> bool:
-        """Admins and payers pay their company's invoices and manage its cards; viewers only look."""
-        return self.is_clerk and self.role in (Role.ADMIN, Role.PAYER)
+        return may(self, Action.PAY)
 
     @property
     def can_export(self) -> bool:
-        """Admins and viewers (the company's accountants) download exports for reconciliation."""
-        return self.is_staff or self.role in (Role.ADMIN, Role.VIEWER)
+        return may(self, Action.EXPORT)
 
     def __repr__(self) -> str:
         return f"<User {self.email}>"

@@ -11,7 +11,8 @@ from portal.autopay.errors import AutopayNotAllowed
 from portal.billing import history
 from portal.blueprints.autopay import blueprint, mandate_context
 from portal.blueprints.autopay.forms import AcceptForm, TermsForm
-from portal.blueprints.guards import clerk_required, current_company, payer_required
+from portal.accounts.permissions import Action
+from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.blueprints.forms import row_ids
 from portal.extensions import db, htmx
@@ -23,7 +24,7 @@ REFUSAL_STATUS = {"not_found": 404, "not_allowed": 403, "invalid_days": 400, "in
 
 
 @blueprint.route("")
-@clerk_required
+@permission_required(Action.VIEW_INVOICES)
 def index():
     company = current_company()
     # Coming back from "Change the terms" or from saving a card (`card` then names the new one).
@@ -34,7 +35,7 @@ def index():
 
 
 @blueprint.route("/terms", methods=["POST"])
-@payer_required
+@permission_required(Action.AUTOPAY)
 def choose_terms():
     form = TermsForm(currency=current_company().currency)
     _offer_cards(form)
@@ -47,7 +48,7 @@ def choose_terms():
 
 
 @blueprint.route("/review")
-@payer_required
+@permission_required(Action.AUTOPAY)
 def review():
     terms = _terms_in_query()
     if terms is None:
@@ -61,7 +62,7 @@ def review():
 
 
 @blueprint.route("/enrolment", methods=["POST"])
-@payer_required
+@permission_required(Action.AUTOPAY)
 def enrol():
     company = current_company()
     form = AcceptForm()
@@ -86,7 +87,7 @@ def enrol():
 
 
 @blueprint.route("/cancel")
-@payer_required
+@permission_required(Action.AUTOPAY)
 def confirm_cancel():
     state = queries.company_autopay(db.session, current_company().id)
     if htmx and not htmx.history_restore_request:
@@ -95,7 +96,7 @@ def confirm_cancel():
 
 
 @blueprint.route("/cancel", methods=["POST"])
-@payer_required
+@permission_required(Action.AUTOPAY)
 def cancel():
     if ConfirmForm().validate_on_submit():
         stopped = enrolment.cancel(db.session, current_user, company=current_company())
@@ -107,7 +108,7 @@ def cancel():
 
 
 @blueprint.route("/invoices/<int:invoice_id>/approve", methods=["POST"])
-@payer_required
+@permission_required(Action.AUTOPAY)
 def approve(invoice_id: int):
     company = current_company()
     invoice = history.find_customer_invoice(db.session, company.id, invoice_id)

@@ -13,7 +13,8 @@ from portal.blueprints.disputes import (
     upload_limits,
 )
 from portal.blueprints.disputes.forms import ConfirmForm, MessageForm, RaiseDisputeForm, uploads
-from portal.blueprints.guards import clerk_required, current_company, payer_required
+from portal.accounts.permissions import Action
+from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.uploads import accepts_uploads
 from portal.disputes import service
 from portal.disputes.errors import DisputeError
@@ -23,14 +24,14 @@ from portal.i18n import dispute_refusal
 
 
 @blueprint.route("/disputes")
-@clerk_required
+@permission_required(Action.VIEW_INVOICES)
 def index():
     return render_template("disputes/index.html", disputes=service.company_disputes(db.session, current_company().id))
 
 
 @blueprint.route("/invoices/<int:invoice_id>/disputes/new", methods=["GET", "POST"])
 @accepts_uploads
-@payer_required
+@permission_required(Action.DISPUTE)
 def new(invoice_id: int):
     invoice = history.find_customer_invoice(db.session, current_company().id, invoice_id)
     active = service.active_dispute(db.session, invoice.id)
@@ -53,7 +54,7 @@ def new(invoice_id: int):
 
 
 @blueprint.route("/disputes/<int:dispute_id>")
-@clerk_required
+@permission_required(Action.VIEW_INVOICES)
 def show(dispute_id: int):
     dispute = service.find_customer_dispute(db.session, current_company().id, dispute_id)
     if htmx and not htmx.history_restore_request:
@@ -63,7 +64,7 @@ def show(dispute_id: int):
 
 @blueprint.route("/disputes/<int:dispute_id>/messages", methods=["POST"])
 @accepts_uploads
-@payer_required
+@permission_required(Action.DISPUTE)
 def post_message(dispute_id: int):
     dispute = service.find_customer_dispute(db.session, current_company().id, dispute_id)
     form = MessageForm()
@@ -87,7 +88,7 @@ def post_message(dispute_id: int):
 
 
 @blueprint.route("/disputes/<int:dispute_id>/withdraw", methods=["POST"])
-@payer_required
+@permission_required(Action.DISPUTE)
 def withdraw(dispute_id: int):
     dispute = service.find_customer_dispute(db.session, current_company().id, dispute_id)
     if ConfirmForm().validate_on_submit():
@@ -97,7 +98,7 @@ def withdraw(dispute_id: int):
 
 
 @blueprint.route("/disputes/<int:dispute_id>/attachments/<int:attachment_id>")
-@clerk_required
+@permission_required(Action.DOWNLOAD)
 def attachment(dispute_id: int, attachment_id: int):
     dispute = service.find_customer_dispute(db.session, current_company().id, dispute_id)
     return send_attachment(service.find_attachment(db.session, dispute, attachment_id))

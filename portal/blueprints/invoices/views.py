@@ -7,7 +7,8 @@ from portal.billing import exports, history
 from portal.billing.payable import undisputed_amount_due, undisputed_amounts_due
 from portal.billing.pdf import render_invoice_pdf
 from portal.billing.status import invoice_status
-from portal.blueprints.guards import clerk_required, current_company
+from portal.accounts.permissions import Action
+from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.invoices import blueprint
 from portal.blueprints.downloads import csv_download
 from portal.blueprints.invoices.forms import HistoryFilterForm
@@ -16,7 +17,7 @@ from portal.extensions import db, htmx
 
 
 @blueprint.route("")
-@clerk_required
+@permission_required(Action.VIEW_INVOICES)
 def index():
     company = current_company()
     form = HistoryFilterForm(request.args, currency=company.currency)
@@ -40,7 +41,7 @@ def index():
 
 
 @blueprint.route("/<int:invoice_id>")
-@clerk_required
+@permission_required(Action.VIEW_INVOICES)
 def detail(invoice_id: int):
     company = current_company()
     invoice = history.find_customer_invoice(db.session, company.id, invoice_id)
@@ -54,14 +55,14 @@ def detail(invoice_id: int):
         disputes=disputes.invoice_disputes(db.session, invoice),
         active_dispute=disputes.active_dispute(db.session, invoice.id),
         payable=undisputed_amount_due(db.session, invoice),
-        can_dispute=current_user.can_pay and disputes.dispute_refusal(db.session, invoice) is None,
+        can_dispute=current_user.can(Action.DISPUTE) and disputes.dispute_refusal(db.session, invoice) is None,
         autopay_plan=invoice_plan(db.session, autopay, invoice, today=clock.today()),
         autopay=autopay,
     )
 
 
 @blueprint.route("/<int:invoice_id>/pdf")
-@clerk_required
+@permission_required(Action.DOWNLOAD)
 def pdf(invoice_id: int):
     company = current_company()
     invoice = history.find_customer_invoice(db.session, company.id, invoice_id)
@@ -80,7 +81,7 @@ def pdf(invoice_id: int):
 
 
 @blueprint.route("/export.csv")
-@clerk_required
+@permission_required(Action.EXPORT)
 def export():
     company, form = _export_form()
     return csv_download(exports.invoice_csv(db.session, form.export_filters(company.id), today=clock.today()),
@@ -88,7 +89,7 @@ def export():
 
 
 @blueprint.route("/payments.csv")
-@clerk_required
+@permission_required(Action.EXPORT)
 def export_payments():
     company, form = _export_form()
     return csv_download(exports.payment_csv(db.session, form.export_filters(company.id)),
@@ -96,8 +97,6 @@ def export_payments():
 
 
 def _export_form() -> tuple:
-    if not current_user.can_export:
-        abort(403)
     company = current_company()
     form = HistoryFilterForm(request.args, currency=company.currency)
     if not form.validate():

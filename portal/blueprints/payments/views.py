@@ -7,7 +7,8 @@ from flask_login import current_user
 
 from portal.audit import Actor
 from portal.billing import history
-from portal.blueprints.guards import clerk_required, current_company, payer_required
+from portal.accounts.permissions import Action
+from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments import blueprint, checked_payment_poll, payment_context
 from portal.blueprints.redirects import local_path, with_query_parameter
 from portal.blueprints.forms import row_ids
@@ -28,13 +29,13 @@ from portal.payments.errors import PaymentError
 
 
 @blueprint.route("")
-@clerk_required
+@permission_required(Action.VIEW_INVOICES)
 def index():
     return render_template("payments/index.html", payments=company_payments(db.session, current_company().id))
 
 
 @blueprint.route("/new")
-@payer_required
+@permission_required(Action.PAY)
 def new():
     company = current_company()
     invoice_ids = row_ids(request.args.getlist("invoice"))[:MAX_INVOICES_PER_PAYMENT]
@@ -49,7 +50,7 @@ def new():
 
 
 @blueprint.route("", methods=["POST"])
-@payer_required
+@permission_required(Action.PAY)
 def create():
     company = current_company()
     form = PayForm(currency=company.currency)
@@ -78,7 +79,7 @@ def create():
 
 
 @blueprint.route("/<int:payment_id>")
-@clerk_required
+@permission_required(Action.VIEW_INVOICES)
 def show(payment_id: int):
     payment = company_payment(db.session, current_company().id, payment_id)
     if (poll_answer := checked_payment_poll(payment)) is not None:
@@ -91,7 +92,7 @@ def show(payment_id: int):
 
 
 @blueprint.route("/<int:payment_id>/check", methods=["POST"])
-@payer_required
+@permission_required(Action.PAY)
 def check(payment_id: int):
     if ConfirmForm().validate_on_submit():
         check_after_authentication(db.session, payment_context(), Actor.user(current_user),
@@ -100,7 +101,7 @@ def check(payment_id: int):
 
 
 @blueprint.route("/<int:payment_id>/cancel", methods=["POST"])
-@payer_required
+@permission_required(Action.PAY)
 def cancel(payment_id: int):
     if ConfirmForm().validate_on_submit():
         cancel_payment(db.session, payment_context(), Actor.user(current_user), company=current_company(),
@@ -109,14 +110,14 @@ def cancel(payment_id: int):
 
 
 @blueprint.route("/cards")
-@payer_required
+@permission_required(Action.SAVE_CARDS)
 def cards():
     return render_template("payments/cards.html", cards=saved_cards.company_cards(db.session, current_company().id),
                            form=ConfirmForm())
 
 
 @blueprint.route("/cards/new")
-@payer_required
+@permission_required(Action.SAVE_CARDS)
 def new_card():
     setup = saved_cards.start_saving_card(db.session, payment_context(), company=current_company(),
                                       email=current_user.email)
@@ -126,7 +127,7 @@ def new_card():
 
 
 @blueprint.route("/cards", methods=["POST"])
-@payer_required
+@permission_required(Action.SAVE_CARDS)
 def save_card():
     form = CardSetupForm()
     if not form.validate_on_submit():
@@ -141,7 +142,7 @@ def save_card():
 
 
 @blueprint.route("/cards/<int:card_id>/default", methods=["POST"])
-@payer_required
+@permission_required(Action.SAVE_CARDS)
 def make_default_card(card_id: int):
     if ConfirmForm().validate_on_submit():
         saved_cards.set_default_card(db.session, Actor.user(current_user), company=current_company(), card_id=card_id)
@@ -149,7 +150,7 @@ def make_default_card(card_id: int):
 
 
 @blueprint.route("/cards/<int:card_id>/remove", methods=["POST"])
-@payer_required
+@permission_required(Action.SAVE_CARDS)
 def remove_card(card_id: int):
     if ConfirmForm().validate_on_submit():
         saved_cards.remove_card(db.session, payment_context(), Actor.user(current_user), company=current_company(),
