@@ -20,7 +20,7 @@ def main() -> None:
 
 def register(app: Flask) -> None:
     for command in (db_group, demo_command, outbox_group, apikey_group, import_group, export_group, payments_group,
-                    autopay_group, worker_command):
+                    autopay_group, worker_command, staff_group):
         app.cli.add_command(command)
 
 
@@ -325,3 +325,50 @@ def autopay_run(as_of) -> None:
     click.echo(f"{report.summary()}.")
     if report.errors:
         raise click.ClickException(f"{report.errors} invoices could not be handled; the log says why.")
+
+
+@click.group("staff", help="The supplier's collections staff.")
+def staff_group() -> None:
+    pass
+
+
+@staff_group.command("create", help="Create a staff member who signs in as EMAIL with the password typed "
+                                    "(or, with --invite, e-mail them a link to choose it).")
+@click.argument("email")
+@click.option("--name", "full_name", default="", help="Their name, as the staff pages show it.")
+@click.option("--invite", is_flag=True, help="E-mail an invitation link instead of asking for a password.")
+@click.option("--password", envvar="ACQUIT_STAFF_PASSWORD",
+              help="The password; asked for (twice, not shown) when neither this nor ACQUIT_STAFF_PASSWORD is given.")
+@with_appcontext
+def staff_create(email: str, full_name: str, invite: bool, password: str | None) -> None:
+    from portal import deliver_enqueued_mail
+    from portal.accounts.errors import WeakPassword
+    from portal.accounts.invitations import InvitationConflict, invite_staff
+    from portal.accounts.service import SetPasswordLinks
+    from portal.accounts.staff import create_staff
+    from portal.audit import Actor
+    from portal.extensions import db
+
+    actor = Actor.system("cli")
+    config = current_app.config
+    try:
+        if invite:
+            links = SetPasswordLinks(config["SECRET_KEY"], config["ACQUIT_BASE_URL"],
+                                     invitation_max_age=config["ACQUIT_INVITATION_MAX_AGE"])
+            user, _ = invite_staff(db.session, actor, email=email, full_name=full_name, links=links,
+                                   supplier_name=config["ACQUIT_SUPPLIER_NAME"], locale="fr")
+        else:
+            if password is None:
+                password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+            user = create_staff(db.session, actor, email=email, password=password, full_name=full_name)
+    except InvitationConflict as error:
+        raise click.ClickException(f"{email}: {error}") from None
+    except WeakPassword as error:
+        raise click.ClickException(f"the password needs {error}") from None
+    db.session.commit()
+    if invite:
+        deliver_enqueued_mail(current_app)
+        click.echo(f"Invitation e-mailed to {user.email} (what the mail server did not take waits for "
+                   "`acquit outbox deliver`).")
+    else:
+        click.echo(f"Staff member {user.email} created; they sign in at {config['ACQUIT_BASE_URL'].rstrip('/')}/login.")

@@ -19,6 +19,7 @@ from portal.models import (
     PaymentAttention,
     PaymentStatus,
     RefundStatus,
+    Role,
 )
 
 SUPPORTED_LOCALES = ("fr", "en")
@@ -66,6 +67,14 @@ AUDIT_ACTION_LABELS = {
     "autopay.declined": _l("Autopay charge declined"),
     "autopay.needs_customer": _l("Autopay: the bank asked for the cardholder"),
     "autopay.skipped": _l("Not charged by autopay"),
+    "invoice.sent": _l("Invoice e-mailed with a PAY NOW link"),
+    "invoice.pay_links_revoked": _l("PAY NOW links revoked"),
+    "payment.started": _l("Card payment started"),
+    "payment.succeeded": _l("Payment succeeded"),
+    "payment.outcome_unknown": _l("Payment outcome being checked with the card processor"),
+    "payment.needs_attention": _l("Payment set aside for the collections team"),
+    "payment.amount_mismatch": _l("The card processor took another amount than asked"),
+    "refund.started": _l("Refund asked for"),
 }
 
 # The e-mails say the same in portal/mail/templates/_dispute_reason.txt.
@@ -156,6 +165,21 @@ PAYMENT_STATUS_LABELS = {
     PaymentStatus.REQUIRES_ACTION: lazy_pgettext("payment status", "Waiting for your bank"),
     PaymentStatus.SUCCEEDED: lazy_pgettext("payment status", "Received"),
     PaymentStatus.FAILED: lazy_pgettext("payment status", "Failed"),
+}
+
+ROLE_LABELS = {
+    Role.ADMIN: lazy_pgettext("user role", "Admin"),
+    Role.PAYER: lazy_pgettext("user role", "Payer"),
+    Role.VIEWER: lazy_pgettext("user role", "Viewer"),
+}
+
+# How a payment came in, for the collections team's payments list (portal.collections.payments.PaymentMethod).
+PAYMENT_METHOD_LABELS = {
+    "card": _l("Card, any way"),
+    "portal": _l("Card, on the portal"),
+    "guest": _l("Card, by a PAY NOW link"),
+    "autopay": _l("Card, by autopay"),
+    "offline": _l("Recorded by staff (transfer, cheque)"),
 }
 
 REFUND_STATUS_LABELS = {
@@ -266,6 +290,8 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["dispute_status_label"] = lambda status: DISPUTE_STATUS_LABELS.get(status, status)
     app.jinja_env.filters["autopay_attempt_label"] = lambda status: AUTOPAY_ATTEMPT_STATUS_LABELS.get(status, status)
     app.jinja_env.filters["autopay_reason"] = autopay_reason
+    app.jinja_env.filters["role_label"] = lambda role: ROLE_LABELS.get(role, role or "")
+    app.jinja_env.filters["payment_method_label"] = lambda method: PAYMENT_METHOD_LABELS.get(method, method)
     # "15 Dec" / "15 déc.": a date close enough that its year goes without saying.
     app.jinja_env.filters["day_and_month"] = lambda value: format_date(value, format="d MMM") if value else ""
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES

@@ -23,3 +23,11 @@ class InvalidResetToken(AccountError):
 
 class WeakPassword(AccountError, ValueError):
     """A new password that does not meet the rules."""
+
+
+class LastActiveStaff(AccountError):
+    """Disabling this staff member would leave nobody able to sign in to the staff pages."""
+
+
+class NotStaff(AccountError):
+    """The account is a customer's, not the supplier's staff."""

@@ -62,3 +62,32 @@ def invite_clerk(
     outbox.enqueue(session, [user.email], message)
     audit.record(session, "user.invited", actor, company_id=company.id, email=email, role=str(role))
     return user, outcome
+
+
+def invite_staff(session: Session, actor: Actor, *, email: str, full_name: str, links: SetPasswordLinks,
+                 supplier_name: str, locale: str) -> tuple[User, str]:
+    """Make `email` a member of the collections staff and e-mail them a link to set their password.
+
+    As for clerks: inviting again someone who has not accepted sends a fresh link; someone
+    with a password is left as they are. A customer's clerk cannot be made staff.
+    """
+    email = normalise_email(email)
+    user = session.scalar(select(User).where(User.email == email))
+    if user is not None and not user.is_staff:
+        raise InvitationConflict("this e-mail address belongs to a customer's account")
+    if user is not None and user.password_hash:
+        return user, Outcome.UNCHANGED
+    outcome = Outcome.REINVITED
+    if user is None:
+        user = User(email=email, full_name=full_name.strip(), kind=UserKind.STAFF, password_hash=None, locale=locale)
+        session.add(user)
+        session.flush()
+        outcome = Outcome.INVITED
+    else:
+        user.is_active = True
+        user.session_version += 1
+    message = compose.render("staff_invitation", user.locale or locale, accept_url=links.invitation_url(user),
+                             supplier_name=supplier_name, valid_days=links.invitation_max_age // 86400)
+    outbox.enqueue(session, [user.email], message)
+    audit.record(session, "user.invited", actor, email=email, kind=str(UserKind.STAFF))
+    return user, outcome

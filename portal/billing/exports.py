@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from portal.billing.money import to_decimal
@@ -46,18 +46,7 @@ class ExportFilters:
 
 def invoice_csv(session: Session, filters: ExportFilters, *, today: date) -> Iterator[str]:
     """The invoices matching `filters` (issue date range, PO, total range) as CSV chunks."""
-    status = status_expression(today)
-    # Columns, not entities: rows then never pile up in the session's identity map.
-    statement = (
-        select(
-            Invoice.number, Company.external_ref, Company.name, Invoice.po_number, Invoice.issue_date,
-            Invoice.due_date, status, Invoice.currency, Invoice.amount_net, Invoice.amount_tax, Invoice.amount_total,
-            Invoice.amount_paid, Invoice.amount_credited, amount_due_expression(), Invoice.custom_fields,
-        )
-        .join(Company, Company.id == Invoice.company_id)
-        .where(Invoice.issued_at.is_not(None))
-        .order_by(Invoice.issue_date, Invoice.id)
-    )
+    statement = select(Invoice).where(Invoice.issued_at.is_not(None)).order_by(Invoice.issue_date, Invoice.id)
     if filters.company_id is not None:
         statement = statement.where(Invoice.company_id == filters.company_id)
     if filters.po_number:
@@ -70,17 +59,30 @@ def invoice_csv(session: Session, filters: ExportFilters, *, today: date) -> Ite
         statement = statement.where(Invoice.issue_date >= filters.date_from)
     if filters.date_to is not None:
         statement = statement.where(Invoice.issue_date <= filters.date_to)
+    return invoices_as_csv(session, statement, today=today)
+
+
+def invoices_as_csv(session: Session, invoices: Select, *, today: date) -> Iterator[str]:
+    """The invoices `invoices` selects (a `select(Invoice)` with its filters and order) as CSV chunks:
+    a list page's CSV is the same statement as the page, without its LIMIT."""
+    status = status_expression(today)
+    # Columns, not entities: rows then never pile up in the session's identity map.
+    statement = invoices.with_only_columns(
+        Invoice.number, Company.external_ref, Company.name, Invoice.po_number, Invoice.issue_date,
+        Invoice.due_date, status, Invoice.currency, Invoice.amount_net, Invoice.amount_tax, Invoice.amount_total,
+        Invoice.amount_paid, Invoice.amount_credited, amount_due_expression(), Invoice.custom_fields,
+    ).join_from(Invoice, Company, Company.id == Invoice.company_id)
 
     def rows():
         for (number, company_ref, company_name, po_number, issue_date, due_date, row_status, currency,
-             *amounts, custom_fields) in _stream(session, statement):
+             *amounts, custom_fields) in stream_rows(session, statement):
             yield (
                 number, company_ref, company_name, po_number or "", issue_date.isoformat(), due_date.isoformat(),
                 row_status, currency, *(to_decimal(amount, currency) for amount in amounts),
                 json.dumps(custom_fields, ensure_ascii=False, sort_keys=True) if custom_fields else "",
             )
 
-    return _csv_chunks(INVOICE_COLUMNS, rows())
+    return csv_chunks(INVOICE_COLUMNS, rows())
 
 
 def payment_csv(session: Session, filters: ExportFilters) -> Iterator[str]:
@@ -111,14 +113,14 @@ def payment_csv(session: Session, filters: ExportFilters) -> Iterator[str]:
 
     def rows():
         for (payment_id, succeeded_at, company_ref, method, reference, currency, payment_amount, invoice_number,
-             po_number, allocated_amount) in _stream(session, statement):
+             po_number, allocated_amount) in stream_rows(session, statement):
             yield (
                 payment_id, succeeded_at.isoformat() if succeeded_at else "", company_ref, method, reference or "",
                 currency, to_decimal(payment_amount, currency), invoice_number, po_number or "",
                 to_decimal(allocated_amount, currency),
             )
 
-    return _csv_chunks(PAYMENT_COLUMNS, rows())
+    return csv_chunks(PAYMENT_COLUMNS, rows())
 
 
 def _start_of(day: date) -> datetime:
@@ -126,12 +128,14 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=SUPPLIER_TIMEZONE)
 
 
-def _stream(session: Session, statement):
+def stream_rows(session: Session, statement):
+    """The rows of `statement`, fetched in batches."""
     # yield_per fetches in batches (a server-side cursor on PostgreSQL) instead of all rows at once.
     yield from session.execute(statement.execution_options(yield_per=BATCH_SIZE))
 
 
-def _csv_chunks(columns, rows) -> Iterator[str]:
+def csv_chunks(columns, rows) -> Iterator[str]:
+    """A header of `columns`, then `rows`, as CSV text in chunks of `BATCH_SIZE` rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)

@@ -28,7 +28,7 @@ class SortKey(enum.StrEnum):
     NUMBER = "number"
 
 
-_SORT_COLUMNS = {
+SORT_COLUMNS = {
     SortKey.DUE_DATE: Invoice.due_date,
     SortKey.ISSUE_DATE: Invoice.issue_date,
     SortKey.AMOUNT: Invoice.amount_total,
@@ -121,15 +121,12 @@ def invoice_history(
 ) -> HistoryPage:
     """One page of the company's invoices, filtered, searched and sorted as asked."""
     status = status_expression(today)
-    filtered = _apply_filters(customer_invoices(company_id), query, status, currency)
+    filtered = apply_history_filters(customer_invoices(company_id), query, status, currency)
     total_count = session.scalar(select(func.count()).select_from(filtered.order_by(None).subquery()))
-    sort_column = _SORT_COLUMNS[query.sort]
-    order = (sort_column.desc(), Invoice.id.desc()) if query.descending else (sort_column.asc(), Invoice.id.asc())
     page_count = max(1, -(-total_count // query.per_page))
     page = min(query.page, page_count)
     rows = session.execute(
-        filtered.add_columns(status)
-        .order_by(*order)
+        ordered_as_asked(filtered, query).add_columns(status)
         .limit(query.per_page)
         .offset((page - 1) * query.per_page)
     ).all()
@@ -141,7 +138,23 @@ def invoice_history(
     )
 
 
-def _apply_filters(statement: Select, query: HistoryQuery, status, currency: str) -> Select:
+def history_statement(company_id: int, query: HistoryQuery, *, today: date, currency: str) -> Select:
+    """Every invoice `invoice_history` pages through, in the same order, as one statement (for a CSV of the list)."""
+    return ordered_as_asked(
+        apply_history_filters(customer_invoices(company_id), query, status_expression(today), currency), query)
+
+
+def ordered_as_asked(statement: Select, query: HistoryQuery) -> Select:
+    """`statement` in `query`'s order, the invoice id breaking ties so pages never overlap."""
+    sort_column = SORT_COLUMNS[query.sort]
+    if query.descending:
+        return statement.order_by(sort_column.desc(), Invoice.id.desc())
+    return statement.order_by(sort_column.asc(), Invoice.id.asc())
+
+
+def apply_history_filters(statement: Select, query: HistoryQuery, status, currency: str) -> Select:
+    """`statement` (a select of invoices) narrowed to `query`'s search and filters; `status` is
+    `status_expression(today)`. The collections team's invoice search narrows with it too."""
     if query.text:
         needle = query.text.strip().lower()
         matches = [

@@ -23,13 +23,14 @@ def clerk_required(view):
 
 
 def staff_required(view):
-    """Only a signed-in member of the supplier's collections staff."""
+    """Only a signed-in member of the supplier's collections staff; to a customer's clerk the staff
+    pages do not exist (404), so they give away neither their addresses nor what they hold."""
 
     @wraps(view)
     @login_required
     def guarded(*args, **kwargs):
         if not current_user.is_staff:
-            abort(403)
+            abort(404)
         return view(*args, **kwargs)
 
     return guarded

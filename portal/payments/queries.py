@@ -26,17 +26,6 @@ def company_payments(session: Session, company_id: int, *, limit: int = 200) -> 
     ))
 
 
-def recent_payments(session: Session, *, limit: int = 200) -> list[Payment]:
-    """Every company's payments, newest first, for the collections team."""
-    return list(session.scalars(
-        select(Payment)
-        .options(selectinload(Payment.allocations).selectinload(PaymentAllocation.invoice),
-                 selectinload(Payment.company))
-        .order_by(Payment.created_at.desc(), Payment.id.desc())
-        .limit(limit)
-    ))
-
-
 def payments_needing_attention(session: Session) -> list[Payment]:
     """Money the provider took that the ledger could not simply place, oldest first, for the collections team."""
     return list(session.scalars(

@@ -77,7 +77,18 @@ ROUTE_ACCESS = {
     "guest.payment": Access.PAY_LINK,
     "guest.check": Access.PAY_LINK,
     "guest.pdf": Access.PAY_LINK,
-    "collections.find_invoice": Access.STAFF,
+    "collections.invoices": Access.STAFF,
+    "collections.invoices_csv": Access.STAFF,
+    "collections.payments_csv": Access.STAFF,
+    "collections.companies": Access.STAFF,
+    "collections.companies_csv": Access.STAFF,
+    "collections.company": Access.STAFF,
+    "collections.company_invoices_csv": Access.STAFF,
+    "collections.void": Access.STAFF,
+    "collections.staff": Access.STAFF,
+    "collections.invite": Access.STAFF,
+    "collections.disable_staff": Access.STAFF,
+    "collections.enable_staff": Access.STAFF,
     "collections.invoice": Access.STAFF,
     "collections.send_invoice": Access.STAFF,
     "collections.revoke_links": Access.STAFF,
@@ -147,7 +158,7 @@ OWN_OBJECTS = ("invoice_id", "payment_id", "card_id", "dispute_id", "attachment_
 def url_for_rule(app, rule, ids: dict | None = None) -> str:
     values = {}
     for argument in rule.arguments:
-        if argument in OWN_OBJECTS and ids is not None:
+        if ids is not None and argument in ids:
             values[argument] = ids[argument]
         elif argument in URL_ARGUMENTS:
             values[argument] = URL_ARGUMENTS[argument]
@@ -195,9 +206,11 @@ def tenants(app, make):
     return SimpleNamespace(
         a=a, b=b, a_invoices=a_invoices, b_invoices=b_invoices, a_draft=a_draft, clerk=clerk, staff=staff,
         a_ids={"invoice_id": a_invoices[0].id, "payment_id": a_payment.id, "card_id": a_card.id,
-               "dispute_id": a_dispute.id, "attachment_id": a_dispute.messages[0].attachments[0].id},
+               "dispute_id": a_dispute.id, "attachment_id": a_dispute.messages[0].attachments[0].id,
+               "staff_id": staff.id},
         b_ids={"invoice_id": b_invoices[0].id, "payment_id": b_payment.id, "card_id": b_card.id,
-               "dispute_id": b_dispute.id, "attachment_id": b_dispute.messages[0].attachments[0].id},
+               "dispute_id": b_dispute.id, "attachment_id": b_dispute.messages[0].attachments[0].id,
+               "staff_id": staff.id},
     )
 
 
@@ -379,16 +392,24 @@ def test_staff_routes_send_an_anonymous_visitor_to_sign_in(app, client, tenants)
             assert urlsplit(response.headers["Location"]).path == "/login"
 
 
-def test_staff_routes_refuse_clerks(app, client, login_as, tenants):
+@pytest.mark.parametrize("hx_request", [False, True], ids=["page", "htmx"])
+def test_staff_routes_do_not_exist_for_clerks(app, client, login_as, tenants, hx_request):
+    """To a customer's clerk every staff page is missing (404), as an address that was never a page is:
+    a clerk learns neither that it exists nor anything it holds, whatever objects it names."""
     login_as(tenants.clerk)
-    for rule in routes(app, Access.STAFF):
+    headers = {"HX-Request": "true"} if hx_request else {}
+    staff_routes = routes(app, Access.STAFF)
+    under_collections = {rule.endpoint for rule in app.url_map.iter_rules() if rule.rule.startswith("/collections")}
+    assert under_collections <= {rule.endpoint for rule in staff_routes}, "a /collections page is not a staff route"
+    for rule in staff_routes:
         for method in methods(rule):
-            url = url_for_rule(app, rule, tenants.a_ids)
-            response = send(client, method, url)
+            for ids in (tenants.a_ids, tenants.b_ids):
+                url = url_for_rule(app, rule, ids)
+                response = send(client, method, url, headers=headers)
 
-            assert response.status_code == 403, f"{method} {url}"
-            assert "You are not allowed to do that." in visible_text(response)
-            assert_no_data_of_b(response.get_data(as_text=True), tenants)
+                assert response.status_code == 404, f"{method} {url} -> {response.status_code}"
+                assert "We could not find that page." in visible_text(response)
+                assert_no_data_of_b(response.get_data(as_text=True), tenants)
 
 
 def test_staff_routes_answer_staff(app, client, login_as, tenants):

@@ -2,4 +2,11 @@ from flask import Blueprint
 
 blueprint = Blueprint("collections", __name__, url_prefix="/collections")
 
-from portal.blueprints.collections import autopay_views, dispute_views, invoice_views, views  # noqa: E402,F401  (routes register on import)
+from portal.blueprints.collections import (  # noqa: E402,F401  (routes register on import)
+    autopay_views,
+    company_views,
+    dispute_views,
+    invoice_views,
+    staff_views,
+    views,
+)

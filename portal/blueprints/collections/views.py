@@ -6,31 +6,51 @@ from sqlalchemy import select
 from portal import clock
 from portal.audit import Actor
 from portal.billing import exports
-from portal.billing.aging import company_balances
 from portal.blueprints.collections import blueprint
-from portal.blueprints.collections.forms import AttentionClearedForm, CreditRefundForm, RefundForm
+from portal.blueprints.collections.forms import AttentionClearedForm, CreditRefundForm, PaymentFilterForm, RefundForm
+from portal.collections import dashboard as figures
+from portal.collections.companies import CompanyQuery, CompanySort, company_balances
+from portal.collections.payments import payment_list, payment_list_csv
 from portal.blueprints.downloads import csv_download
 from portal.blueprints.guards import staff_required
 from portal.blueprints.invoices.forms import HistoryFilterForm
 from portal.blueprints.payments import payment_context
 from portal.extensions import db
 from portal.models import Company, RefundStatus
-from portal.payments.queries import payment_or_none, payments_needing_attention, recent_payments
+from portal.payments.queries import payment_or_none, payments_needing_attention
 from portal.payments.refunds import refund_allocation, refund_unallocated
 from portal.payments.settlement import clear_attention
 from portal.payments.errors import PaymentError
+
+#: The companies the dashboard lists, those whose oldest overdue invoice is the oldest first.
+DASHBOARD_COMPANIES = 10
 
 
 @blueprint.route("/")
 @staff_required
 def dashboard():
-    return render_template("collections/dashboard.html", balances=company_balances(db.session, today=clock.today()))
+    today = clock.today()
+    most_overdue = company_balances(db.session, CompanyQuery(sort=CompanySort.OLDEST_OVERDUE, per_page=DASHBOARD_COMPANIES),
+                                    today=today)
+    return render_template("collections/dashboard.html", figures=figures.dashboard(db.session, today=today),
+                           most_overdue=most_overdue, dso_periods=figures.DSO_PERIODS)
 
 
 @blueprint.route("/payments")
 @staff_required
 def payments():
-    return render_template("collections/payments.html", payments=recent_payments(db.session))
+    form = PaymentFilterForm(request.args)
+    page = payment_list(db.session, form.payment_query()) if form.validate() else None
+    return render_template("collections/payments.html", form=form, page=page), 200 if page else 400
+
+
+@blueprint.route("/payments.csv")
+@staff_required
+def payments_csv():
+    form = PaymentFilterForm(request.args)
+    if not form.validate():
+        return render_template("collections/payments.html", form=form, page=None), 400
+    return csv_download(payment_list_csv(db.session, form.payment_query()), f"payments-{clock.today().isoformat()}.csv")
 
 
 @blueprint.route("/attention")
