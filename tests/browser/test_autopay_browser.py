@@ -62,7 +62,7 @@ def test_a_payer_turns_autopay_on_and_off_through_the_pages(page, sign_in, enter
     expect(mandate).to_contain_text("3 days before its due date")
     expect(mandate).to_contain_text("An invoice of more than €1,000.00 is charged only once")
     shown = page.locator("input[name=mandate]").input_value()
-    assert shown.count("\n") == 2
+    assert shown.count("\n") == 3
 
     page.get_by_role("button", name="Accept and turn autopay on").click()
     expect(page.get_by_role("alert")).to_have_text("Tick the box to accept the authorisation.")
