@@ -18,7 +18,16 @@ class TooManyAttempts(AccountError):
 
 
 class InvalidResetToken(AccountError):
-    """A password-reset link that is tampered with, expired or already used."""
+    """A password-reset or invitation link that cannot be used; `reason` says why, for the page to say."""
+
+    INVALID = "invalid"  # tampered with, truncated, or for someone unknown
+    EXPIRED = "expired"
+    USED = "used"  # already used, or replaced by a newer link
+    WITHDRAWN = "withdrawn"  # the account was disabled
+
+    def __init__(self, reason: str = INVALID):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class WeakPassword(AccountError, ValueError):

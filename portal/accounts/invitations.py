@@ -30,11 +30,13 @@ def invite_clerk(
     role: Role,
     links: SetPasswordLinks,
     supplier_name: str,
+    invited_by: User | None = None,
 ) -> tuple[User, str]:
     """Create a clerk of `company` and e-mail them a link to set their password.
 
     Inviting someone again who has not yet accepted sends a fresh link (the old one stops
-    working); inviting someone who already has a password changes nothing.
+    working, and someone disabled before accepting is enabled again); inviting someone who
+    already has a password changes nothing. `invited_by`, a colleague, is named in the e-mail.
     """
     email = normalise_email(email)
     user = session.scalar(select(User).where(User.email == email))
@@ -50,6 +52,7 @@ def invite_clerk(
         outcome = Outcome.INVITED
     else:
         user.role = role
+        user.is_active = True
         user.session_version += 1
     message = compose.render(
         "invitation",
@@ -57,6 +60,7 @@ def invite_clerk(
         accept_url=links.invitation_url(user),
         company=company,
         supplier_name=supplier_name,
+        invited_by=invited_by,
         valid_days=links.invitation_max_age // 86400,
     )
     outbox.enqueue(session, [user.email], message)

@@ -53,11 +53,18 @@ class SetPasswordLinks:
         max_age = self.reset_max_age if purpose == self.RESET else self.invitation_max_age
         try:
             payload = URLSafeTimedSerializer(self.secret_key, salt=purpose).loads(token, max_age=max_age)
-        except (SignatureExpired, BadSignature) as error:
-            raise InvalidResetToken() from error
+        except SignatureExpired as error:
+            # Only raised for a genuine signature: a tampered link is never called "expired".
+            raise InvalidResetToken(InvalidResetToken.EXPIRED) from error
+        except BadSignature as error:
+            raise InvalidResetToken(InvalidResetToken.INVALID) from error
         user = session.get(User, payload.get("user")) if isinstance(payload, dict) else None
-        if user is None or not user.is_active or user.session_version != payload.get("version"):
-            raise InvalidResetToken()
+        if user is None:
+            raise InvalidResetToken(InvalidResetToken.INVALID)
+        if not user.is_active:
+            raise InvalidResetToken(InvalidResetToken.WITHDRAWN)
+        if user.session_version != payload.get("version"):
+            raise InvalidResetToken(InvalidResetToken.USED)
         return user
 
 

@@ -71,7 +71,7 @@ def test_an_invitation_link_works_once(erp, client, smtp_server, acme):
     again = accept(client, path, "someone else's password")
 
     assert again.status_code == 400
-    assert "expired or was already used" in again.get_data(as_text=True)
+    assert "This invitation was already used, or a newer one replaced it." in again.get_data(as_text=True)
     assert client.post("/login", data={"email": "clerk@acme.test", "password": "someone else's password"}
                        ).status_code != 303
 

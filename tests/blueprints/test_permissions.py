@@ -59,6 +59,15 @@ ROUTE_ACTION = {
     "autopay.confirm_cancel": Action.AUTOPAY,
     "autopay.cancel": Action.AUTOPAY,
     "autopay.approve": Action.AUTOPAY,
+    "account.users": Action.MANAGE_USERS,
+    "account.invite": Action.MANAGE_USERS,
+    "account.change_role": Action.MANAGE_USERS,
+    "account.disable_user": Action.MANAGE_USERS,
+    "account.enable_user": Action.MANAGE_USERS,
+    "account.recipients": Action.MANAGE_RECIPIENTS,
+    "account.add_recipient": Action.MANAGE_RECIPIENTS,
+    "account.update_recipient": Action.MANAGE_RECIPIENTS,
+    "account.remove_recipient": Action.MANAGE_RECIPIENTS,
 }
 
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from portal.audit import Actor
+from portal.models import Role
 from portal.blueprints.disputes import dispute_context
 from portal.payments.cards import finish_saving_card, start_saving_card
 from tests.blueprints.pages import listed_invoice_numbers, visible_text
@@ -37,6 +38,16 @@ ROUTE_ACCESS = {
     "auth.reset_password": Access.PUBLIC,
     "auth.accept_invitation": Access.PUBLIC,
     "auth.change_password": Access.SIGNED_IN,
+    "account.profile": Access.SIGNED_IN,
+    "account.users": Access.CUSTOMER,
+    "account.invite": Access.CUSTOMER,
+    "account.change_role": Access.CUSTOMER,
+    "account.disable_user": Access.CUSTOMER,
+    "account.enable_user": Access.CUSTOMER,
+    "account.recipients": Access.CUSTOMER,
+    "account.add_recipient": Access.CUSTOMER,
+    "account.update_recipient": Access.CUSTOMER,
+    "account.remove_recipient": Access.CUSTOMER,
     "invoices.index": Access.CUSTOMER,
     "invoices.detail": Access.CUSTOMER,
     "invoices.pdf": Access.CUSTOMER,
@@ -152,7 +163,7 @@ def send(client, method: str, url: str, **kwargs):
 
 # Example values for URL arguments other than a company's own objects (the point of the tests).
 URL_ARGUMENTS = {"filename": "portal.css", "token": "not-a-real-token", "ref": "CUST-ALPHA", "number": "INV-A-0001"}
-OWN_OBJECTS = ("invoice_id", "payment_id", "card_id", "dispute_id", "attachment_id")
+OWN_OBJECTS = ("invoice_id", "payment_id", "card_id", "dispute_id", "attachment_id", "user_id", "recipient_id")
 
 
 def url_for_rule(app, rule, ids: dict | None = None) -> str:
@@ -192,7 +203,9 @@ def tenants(app, make):
         make.invoice(b, number="INV-B-0003", total=34_500),
     ]
     a_draft = make.invoice(a, number="INV-A-DRAFT", total=77_700, issue=False)
-    clerk = make.user(a)
+    # An admin may use every customer route, so here only the company decides what is found;
+    # tests/blueprints/test_permissions.py holds each role to the permission matrix.
+    clerk = make.user(a, role=Role.ADMIN)
     b_clerk = make.user(b)
     staff = make.staff(locale="en")
     a_payment, b_payment = make.payment(a_invoices[2], 1_000), make.payment(b_invoices[2], 1_000)
@@ -207,10 +220,10 @@ def tenants(app, make):
         a=a, b=b, a_invoices=a_invoices, b_invoices=b_invoices, a_draft=a_draft, clerk=clerk, staff=staff,
         a_ids={"invoice_id": a_invoices[0].id, "payment_id": a_payment.id, "card_id": a_card.id,
                "dispute_id": a_dispute.id, "attachment_id": a_dispute.messages[0].attachments[0].id,
-               "staff_id": staff.id},
+               "staff_id": staff.id, "user_id": clerk.id, "recipient_id": a.recipients[0].id},
         b_ids={"invoice_id": b_invoices[0].id, "payment_id": b_payment.id, "card_id": b_card.id,
                "dispute_id": b_dispute.id, "attachment_id": b_dispute.messages[0].attachments[0].id,
-               "staff_id": staff.id},
+               "staff_id": staff.id, "user_id": b_clerk.id, "recipient_id": b.recipients[0].id},
     )
 
 

@@ -94,8 +94,8 @@ def _set_password_page(token: str, purpose: str):
         if not form.validate_on_submit():
             return render_template(template, form=form, invalid=False), 400 if form.errors else 200
         user = accounts.set_password_from_link(db.session, token, form.password.data, links=links, purpose=purpose)
-    except InvalidResetToken:
-        return render_template(template, form=None, invalid=True), 400
+    except InvalidResetToken as refusal:
+        return render_template(template, form=None, invalid=refusal.reason), 400
     except WeakPassword:
         form.password.errors.append(_("At least 10 characters."))
         return render_template(template, form=form, invalid=False), 400

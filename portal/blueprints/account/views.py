@@ -1,0 +1,208 @@
+from flask import abort, current_app, flash, redirect, render_template, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from portal.accounts import recipients as billing_recipients
+from portal.accounts import users as colleagues
+from portal.accounts.invitations import InvitationConflict, Outcome
+from portal.accounts.permissions import MATRIX, Action, Role
+from portal.accounts.profile import own_actions, update_profile
+from portal.audit import Actor
+from portal.blueprints.account import blueprint
+from portal.blueprints.account.forms import (
+    ACTION_LABELS,
+    FORMAT_LABELS,
+    PURPOSE_LABELS,
+    ROLE_DESCRIPTIONS,
+    ROLE_LABELS,
+    InviteForm,
+    NewRecipientForm,
+    ProfileForm,
+    RecipientChoicesForm,
+    RoleForm,
+)
+from portal.blueprints.auth.links import set_password_links
+from portal.blueprints.guards import current_company, permission_required
+from portal.extensions import db
+from portal.models import RecipientPurpose
+
+
+# --- Every user's own page ------------------------------------------------------------------
+
+
+@blueprint.route("", methods=["GET", "POST"])
+@login_required
+def profile():
+    user = current_user._get_current_object()
+    form = ProfileForm()
+    if form.validate_on_submit():
+        update_profile(user, full_name=form.full_name.data, locale=form.locale.data or None)
+        # The language just saved is the one to show, not one picked earlier on a page.
+        session.pop("lang", None)
+        flash(_("Your profile is saved."), "success")
+        return redirect(url_for("account.profile"), code=303)
+    if not form.is_submitted():
+        form.full_name.data, form.locale.data = user.full_name, user.locale or ""
+    actions = own_actions(db.session, user) if user.is_clerk else None
+    return render_template("account/profile.html", form=form, actions=actions,
+                           role_label=ROLE_LABELS.get(user.role)), 400 if form.errors else 200
+
+
+# --- A company admin's users ----------------------------------------------------------------
+
+
+@blueprint.route("/users")
+@permission_required(Action.MANAGE_USERS)
+def users():
+    return _users_page(InviteForm())
+
+
+@blueprint.route("/users", methods=["POST"])
+@permission_required(Action.MANAGE_USERS)
+def invite():
+    form = InviteForm()
+    if not form.validate_on_submit():
+        return _users_page(form), 400
+    try:
+        user, outcome = colleagues.invite_colleague(
+            db.session, current_user._get_current_object(), email=form.email.data, role=Role(form.role.data),
+            links=set_password_links(), supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"])
+    except InvitationConflict:
+        form.email.errors.append(_("This address belongs to an account outside your company. Use another address."))
+        return _users_page(form), 409
+    if outcome == Outcome.UNCHANGED:
+        flash(_("%(email)s already has an account in your company.", email=user.email), "info")
+    else:
+        flash(_("Invitation sent to %(email)s.", email=user.email), "success")
+    return redirect(url_for("account.users"), code=303)
+
+
+@blueprint.route("/users/<int:user_id>/role", methods=["POST"])
+@permission_required(Action.MANAGE_USERS)
+def change_role(user_id: int):
+    colleague = _colleague(user_id)
+    form = RoleForm(prefix=f"user-{colleague.id}")
+    if not form.validate_on_submit():
+        return _users_page(InviteForm(formdata=None), error=_("Choose one of the roles.")), 400
+    try:
+        colleagues.change_role(db.session, current_user._get_current_object(), colleague, Role(form.role.data))
+    except colleagues.LastAdmin:
+        return _users_page(InviteForm(formdata=None), error=_last_admin_error()), 409
+    flash(_("%(email)s is now: %(role)s.", email=colleague.email, role=ROLE_LABELS[Role(form.role.data)]), "success")
+    return redirect(url_for("account.users"), code=303)
+
+
+@blueprint.route("/users/<int:user_id>/disable", methods=["POST"])
+@permission_required(Action.MANAGE_USERS)
+def disable_user(user_id: int):
+    colleague = _colleague(user_id)
+    try:
+        colleagues.disable_user(db.session, current_user._get_current_object(), colleague)
+    except colleagues.LastAdmin:
+        return _users_page(InviteForm(formdata=None), error=_last_admin_error()), 409
+    flash(_("%(email)s can no longer sign in.", email=colleague.email), "success")
+    return redirect(url_for("account.users"), code=303)
+
+
+@blueprint.route("/users/<int:user_id>/enable", methods=["POST"])
+@permission_required(Action.MANAGE_USERS)
+def enable_user(user_id: int):
+    colleague = _colleague(user_id)
+    colleagues.enable_user(db.session, current_user._get_current_object(), colleague)
+    flash(_("%(email)s can sign in again.", email=colleague.email), "success")
+    return redirect(url_for("account.users"), code=303)
+
+
+def _colleague(user_id: int):
+    colleague = colleagues.find_company_user(db.session, current_company().id, user_id)
+    if colleague is None:
+        abort(404)
+    return colleague
+
+
+def _last_admin_error() -> str:
+    return _("Your company needs at least one active administrator: make someone else an administrator first.")
+
+
+def _users_page(form: InviteForm, *, error: str | None = None):
+    people = colleagues.company_users(db.session, current_company().id)
+    role_forms = {person.id: RoleForm(formdata=None, prefix=f"user-{person.id}", role=person.role) for person in people}
+    return render_template("account/users.html", form=form, people=people, role_forms=role_forms, error=error,
+                           matrix=MATRIX, roles=list(Role), actions=list(Action), action_labels=ACTION_LABELS,
+                           role_labels=ROLE_LABELS, role_descriptions=ROLE_DESCRIPTIONS)
+
+
+# --- A company admin's billing recipients ---------------------------------------------------
+
+
+@blueprint.route("/recipients")
+@permission_required(Action.MANAGE_RECIPIENTS)
+def recipients():
+    return _recipients_page(NewRecipientForm(formdata=None, purposes=list(RecipientPurpose)))
+
+
+@blueprint.route("/recipients", methods=["POST"])
+@permission_required(Action.MANAGE_RECIPIENTS)
+def add_recipient():
+    form = NewRecipientForm()
+    if not form.validate_on_submit():
+        return _recipients_page(form), 400
+    try:
+        recipient = billing_recipients.add_recipient(
+            db.session, Actor.user(current_user), current_company(), form.email.data,
+            purposes=[RecipientPurpose(purpose) for purpose in form.purposes.data],
+            invoice_format=form.invoice_format.data)
+    except billing_recipients.RecipientError as refusal:
+        form.email.errors.append(_recipient_error(refusal.code))
+        return _recipients_page(form), 409
+    flash(_("%(email)s added.", email=recipient.email), "success")
+    return redirect(url_for("account.recipients"), code=303)
+
+
+@blueprint.route("/recipients/<int:recipient_id>", methods=["POST"])
+@permission_required(Action.MANAGE_RECIPIENTS)
+def update_recipient(recipient_id: int):
+    recipient = _recipient(recipient_id)
+    form = RecipientChoicesForm(prefix=f"recipient-{recipient.id}")
+    if not form.validate_on_submit():
+        return _recipients_page(NewRecipientForm(formdata=None, purposes=list(RecipientPurpose)),
+                                failed={recipient.id: form}), 400
+    billing_recipients.update_recipient(
+        db.session, Actor.user(current_user), recipient,
+        purposes=[RecipientPurpose(purpose) for purpose in form.purposes.data], invoice_format=form.invoice_format.data)
+    flash(_("Saved what %(email)s receives.", email=recipient.email), "success")
+    return redirect(url_for("account.recipients"), code=303)
+
+
+@blueprint.route("/recipients/<int:recipient_id>/remove", methods=["POST"])
+@permission_required(Action.MANAGE_RECIPIENTS)
+def remove_recipient(recipient_id: int):
+    recipient = _recipient(recipient_id)
+    billing_recipients.remove_recipient(db.session, Actor.user(current_user), recipient)
+    flash(_("%(email)s will receive nothing more.", email=recipient.email), "success")
+    return redirect(url_for("account.recipients"), code=303)
+
+
+def _recipient(recipient_id: int):
+    recipient = billing_recipients.find_recipient(db.session, current_company().id, recipient_id)
+    if recipient is None:
+        abort(404)
+    return recipient
+
+
+def _recipient_error(code: str) -> str:
+    if code == "recipient_exists":
+        return _("This address is already a recipient.")
+    return _("A company has at most %(count)d recipients.", count=billing_recipients.MAX_RECIPIENTS)
+
+
+def _recipients_page(form: NewRecipientForm, *, failed: dict | None = None):
+    rows = billing_recipients.company_recipients(db.session, current_company().id)
+    forms = {
+        row.id: (failed or {}).get(row.id) or RecipientChoicesForm(
+            formdata=None, prefix=f"recipient-{row.id}", invoice_format=row.invoice_format,
+            purposes=[purpose for purpose in RecipientPurpose if row.receives(purpose)])
+        for row in rows
+    }
+    return render_template("account/recipients.html", form=form, rows=rows, forms=forms,
+                           purpose_labels=PURPOSE_LABELS, format_labels=FORMAT_LABELS)
