@@ -80,6 +80,7 @@ def _sign_in_first():
 def register_blueprints(app: Flask) -> None:
     from portal.blueprints.account import blueprint as account
     from portal.blueprints.api import blueprint as api
+    from portal.blueprints.approvals import blueprint as approvals
     from portal.blueprints.auth import blueprint as auth
     from portal.blueprints.autopay import blueprint as autopay
     from portal.blueprints.collections import blueprint as collections
@@ -89,7 +90,8 @@ def register_blueprints(app: Flask) -> None:
     from portal.blueprints.payments import blueprint as payments
     from portal.blueprints.webhooks import blueprint as webhooks
 
-    for blueprint in (auth, account, invoices, payments, autopay, disputes, guest, collections, api, webhooks):
+    for blueprint in (auth, account, invoices, payments, approvals, autopay, disputes, guest, collections, api,
+                      webhooks):
         app.register_blueprint(blueprint)
 
 

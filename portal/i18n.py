@@ -126,6 +126,8 @@ AUTOPAY_REFUSALS = {
     "invalid_days": _l("Choose between 0 and 30 days before the due date."),
     "invalid_maximum": _l("The maximum must be greater than zero."),
     "mandate_changed": _l("The terms have changed since the page was shown. Read them again and accept."),
+    "needs_second_clerk": _l("This charge is above your company's approval threshold: another clerk who may "
+                             "approve payments (not the one who turned autopay on) must approve it."),
     "no_card": _l("Choose one of your saved cards."),
     "not_allowed": _l("Only your company's admins and payers can change autopay."),
     "not_found": _l("We could not find that page."),

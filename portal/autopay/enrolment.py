@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from portal import audit
 from portal.accounts.permissions import Action
 from portal.audit import Actor
+from portal.approvals import rules as approval_rules
 from portal.autopay.errors import AutopayNotAllowed
 from portal.autopay.settings import AutopaySettings
 from portal.billing.status import amount_due_expression
@@ -22,6 +23,7 @@ from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amo
 from portal.mail import compose, outbox
 from portal.payments.cards import card_summary
 from portal.models import (
+    ApprovalRule,
     AutopayApproval,
     AutopayAttempt,
     AutopayAttemptStatus,
@@ -193,19 +195,32 @@ def live_enrolment(session: Session, company_id: int) -> AutopayEnrolment | None
 
 
 def approve(session: Session, user: User, *, company: Company, invoice: Invoice) -> AutopayApproval:
-    """Let autopay charge `invoice` although it is above the enrolment's maximum (up to what is due now)."""
+    """Let autopay charge `invoice` although it is above the enrolment's maximum (up to what is due now).
+
+    Above the company's approval threshold this is the second clerk's approval of a payment the
+    enrolment prepared: only a clerk who may approve payments gives it, and not the one who
+    accepted the mandate.
+    """
     _require_payer(user, company)
     if invoice.company_id != company.id:
         raise AutopayNotAllowed("No such invoice.", code="not_found")
     amount = undisputed_amounts_due(session, [invoice])[invoice.id]
     if amount <= 0:
         raise AutopayNotAllowed("Nothing can be charged on this invoice now.", code="nothing_due")
+    rule = session.get(ApprovalRule, company.id)
+    enrolment = live_enrolment(session, company.id)
+    if approval_rules.needs_approval(rule, amount, invoice.currency) and (
+            not approval_rules.may_approve(user, company.id, rule)
+            or (enrolment is not None and enrolment.accepted_by_user_id == user.id)):
+        raise AutopayNotAllowed("Above the company's approval threshold, a second clerk who may approve payments "
+                                "approves this charge.", code="needs_second_clerk")
     approval = session.get(AutopayApproval, invoice.id) or AutopayApproval(invoice_id=invoice.id)
     approval.amount, approval.currency = amount, invoice.currency
     approval.approved_by_user_id, approval.approved_at = user.id, utcnow()
     session.add(approval)
     audit.record(session, "autopay.approved", Actor.user(user), company_id=company.id, invoice_id=invoice.id,
-                 amount=amount, currency=invoice.currency)
+                 amount=amount, currency=invoice.currency, approved_by=user.email,
+                 mandate_accepted_by=enrolment.accepted_by_user_id if enrolment else None)
     return approval
 
 
@@ -215,11 +230,14 @@ def charge_date(invoice: Invoice, enrolment: AutopayEnrolment) -> date:
 
 
 def above_maximum(enrolment: AutopayEnrolment, invoice: Invoice, amount: int,
-                  approval: AutopayApproval | None) -> bool:
-    """Whether `amount` on `invoice` needs a clerk's approval first (and has none that covers it)."""
-    if enrolment.max_amount is None:
-        return False
+                  approval: AutopayApproval | None, rule: ApprovalRule | None) -> bool:
+    """Whether `amount` on `invoice` needs a clerk's approval first (and has none that covers it):
+    above the enrolment's maximum, or above the company's approval threshold (`rule`)."""
     if approval is not None and approval.currency == invoice.currency and amount <= approval.amount:
+        return False
+    if approval_rules.needs_approval(rule, amount, invoice.currency):
+        return True
+    if enrolment.max_amount is None:
         return False
     # A maximum in one currency cannot vouch for an amount in another.
     return invoice.currency != enrolment.max_currency or amount > enrolment.max_amount
@@ -281,6 +299,7 @@ class _InvoiceFacts:
     disputed: bool
     approval: AutopayApproval | None
     last_attempt: AutopayAttempt | None
+    rule: ApprovalRule | None
 
 
 def _facts(session: Session, invoices: list[Invoice]) -> dict[Invoice, _InvoiceFacts]:
@@ -295,8 +314,11 @@ def _facts(session: Session, invoices: list[Invoice]) -> dict[Invoice, _InvoiceF
                 AutopayAttempt.invoice_id.in_(ids), AutopayAttempt.attempt_number > 0)
                 .order_by(AutopayAttempt.attempt_number)):
             last_attempts[attempt.invoice_id] = attempt
+    rules_by_company = {company_id: session.get(ApprovalRule, company_id)
+                        for company_id in {invoice.company_id for invoice in invoices}}
     return {invoice: _InvoiceFacts(payable=payable[invoice.id], disputed=invoice.id in disputed,
-                                   approval=approvals.get(invoice.id), last_attempt=last_attempts.get(invoice.id))
+                                   approval=approvals.get(invoice.id), last_attempt=last_attempts.get(invoice.id),
+                                   rule=rules_by_company[invoice.company_id])
             for invoice in invoices if amount_owed(invoice) > 0}
 
 
@@ -311,7 +333,7 @@ def _plan(enrolment: AutopayEnrolment, invoice: Invoice, facts: _InvoiceFacts, t
         charge_on = max(last.next_try_on, today)
     if facts.disputed:
         return UpcomingCharge(invoice, charge_on, facts.payable, Plan.DISPUTED)
-    if above_maximum(enrolment, invoice, facts.payable, facts.approval):
+    if above_maximum(enrolment, invoice, facts.payable, facts.approval, facts.rule):
         return UpcomingCharge(invoice, charge_on, facts.payable, Plan.WAIT_FOR_APPROVAL)
     return UpcomingCharge(invoice, charge_on, facts.payable, Plan.CHARGE)
 

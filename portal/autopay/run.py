@@ -38,6 +38,7 @@ from portal.db import run_as_writer
 from portal.guest.links import PayLinks
 from portal.mail import compose, outbox
 from portal.models import (
+    ApprovalRule,
     AutopayApproval,
     AutopayAttempt,
     AutopayAttemptStatus,
@@ -162,7 +163,8 @@ def _take_attempt(session: Session, context: AutopayContext, invoice_id: int, en
         _skip(session, enrolment, invoice, skip_row, charge_on, "disputed", report)
         return None
     amount = undisputed_amounts_due(session, [invoice])[invoice.id]
-    if above_maximum(enrolment, invoice, amount, session.get(AutopayApproval, invoice.id)):
+    if above_maximum(enrolment, invoice, amount, session.get(AutopayApproval, invoice.id),
+                     session.get(ApprovalRule, invoice.company_id)):
         _skip(session, enrolment, invoice, skip_row, charge_on, Plan.WAIT_FOR_APPROVAL, report)
         return None
     attempt = AutopayAttempt(enrolment_id=enrolment.id, invoice_id=invoice.id, attempt_number=number,

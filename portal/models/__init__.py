@@ -1,6 +1,7 @@
 """Acquit's tables, one module per aggregate; importing this package registers them all."""
 
 from portal.models.api_key import ApiKey
+from portal.models.approval import ApprovalRule, ApprovalStatus, PaymentApproval, PaymentApprovalInvoice
 from portal.models.audit import AuditEvent
 from portal.models.card import SavedCard
 from portal.models.autopay import (
@@ -41,6 +42,10 @@ from portal.models.throttle import ThrottleHit
 from portal.models.user import LoginAttempt, Role, User, UserKind
 
 __all__ = [
+    "ApprovalRule",
+    "ApprovalStatus",
+    "PaymentApproval",
+    "PaymentApprovalInvoice",
     "AutopayApproval",
     "AutopayAttempt",
     "AutopayAttemptStatus",

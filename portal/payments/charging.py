@@ -59,6 +59,9 @@ class PaymentRequest:
     attempt_key: str
     amount: int | None = None
     card_id: int | None = None
+    # What the payer (or an approver) saw and agreed to: refused, under the invoices' lock, if
+    # the charge would now be any other amount.
+    expected_total: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def pay_invoices(session: Session, context: PaymentContext, actor: Actor, *, com
     A request with an `attempt_key` already used returns that attempt's payment and charges
     nothing. Raises `PaymentInProgress` or `PaymentNotAllowed` before anything is charged.
     """
-    idempotency_key = f"pay-{company.id}-{request.attempt_key}"
+    idempotency_key = _attempt_key(company, request.attempt_key)
     existing = _payment_by_key(session, idempotency_key)
     if existing is not None:
         return existing
@@ -143,13 +146,19 @@ class _DuplicateAttempt(Exception):
     pass
 
 
-def _open_payment(session, actor, *, company, request, source, idempotency_key, receipt_email) -> Payment:
+def amounts_to_charge(session: Session, company: Company, request: PaymentRequest) -> tuple[list[Invoice], list[int]]:
+    """The invoices `request` names (locked) and what paying it now would charge on each;
+    `PaymentNotAllowed`, rolling back, when paying it would be refused."""
     if not request.invoice_ids:
         raise PaymentNotAllowed("Choose at least one invoice to pay.")
     if request.amount is not None and len(request.invoice_ids) != 1:
         raise PaymentNotAllowed("A partial amount can only be paid on a single invoice.")
     invoices = _invoices_to_pay(session, company, request)
-    amounts = [request.amount] if request.amount is not None else _payable_amounts(session, invoices)
+    return invoices, [request.amount] if request.amount is not None else _payable_amounts(session, invoices)
+
+
+def _open_payment(session, actor, *, company, request, source, idempotency_key, receipt_email) -> Payment:
+    invoices, amounts = amounts_to_charge(session, company, request)
     payment = Payment(company_id=company.id, amount=sum(amounts), currency=invoices[0].currency,
                       status=PaymentStatus.PROCESSING, idempotency_key=idempotency_key,
                       method_summary=source.summary, saved_card_id=source.saved_card_id, channel=source.channel,
@@ -172,7 +181,8 @@ def _open_payment(session, actor, *, company, request, source, idempotency_key, 
     # (3) Now that no other payment can claim these invoices, re-read them under lock: a
     # payment that settled since the first read must not be paid again.
     fresh = _invoices_to_pay(session, company, request)
-    if request.amount is None and _payable_amounts(session, fresh) != amounts:
+    if (request.amount is None and _payable_amounts(session, fresh) != amounts) or (
+            request.expected_total is not None and payment.amount != request.expected_total):
         session.rollback()
         raise PaymentNotAllowed("What is due on these invoices has just changed. Check it and try again.")
     audit.record(session, "payment.started", actor, company_id=company.id, payment_id=payment.id,
@@ -228,6 +238,15 @@ def _refusal(invoices: list[Invoice], request: PaymentRequest, payable: dict[int
                         f"{invoices[0].number}: the rest is disputed.")
             return f"That is more than the {due} {invoices[0].currency} still due on invoice {invoices[0].number}."
     return None
+
+
+def payment_for_attempt(session: Session, company: Company, attempt_key: str) -> Payment | None:
+    """The payment a pay page's `attempt_key` already made, if any (what `pay_invoices` would return)."""
+    return _payment_by_key(session, _attempt_key(company, attempt_key))
+
+
+def _attempt_key(company: Company, attempt_key: str) -> str:
+    return f"pay-{company.id}-{attempt_key}"
 
 
 def _payment_by_key(session: Session, idempotency_key: str) -> Payment | None:

@@ -8,12 +8,23 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from portal.approvals.service import set_rule
 from portal.audit import Actor
-from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, mandate_text
+from portal.autopay.enrolment import EnrolmentTerms, MandateContext, approve, enrol, mandate_text
+from portal.autopay.errors import AutopayNotAllowed
 from portal.autopay.run import AutopayContext, run_autopay
 from portal.autopay.settings import AutopaySettings
 from portal.guest.links import PayLinks
-from portal.models import AutopayAttempt, AutopayAttemptStatus, AutopayStatus, OutboxMessage, Payment, PaymentStatus
+from portal.models import (
+    AuditEvent,
+    AutopayAttempt,
+    AutopayAttemptStatus,
+    AutopayStatus,
+    OutboxMessage,
+    Payment,
+    PaymentStatus,
+    Role,
+)
 from portal.payments import fake_gateway
 from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.context import PaymentContext
@@ -191,3 +202,35 @@ def test_a_cardholder_charge_whose_cancel_went_unanswered_still_sends_the_pay_no
     assert attempt.status == AutopayAttemptStatus.NEEDS_CUSTOMER
     mail = db.scalars(select(OutboxMessage).where(OutboxMessage.subject.contains(invoice.number))).all()
     assert any("http://portal.test/pay/" in message.body_text for message in mail)
+
+
+# --- The company's approval rule: autopay keeps to the same ceiling ------------------------------
+
+
+def test_autopay_charges_nothing_above_the_companys_approval_threshold_until_a_second_clerk_approves(
+        db, make, context, gateway, company, payer):
+    admin = make.user(company, role=Role.ADMIN)
+    set_rule(db, admin, company=company, threshold=1_000_00, payers_may_approve=False)
+    small = make.invoice(company, total=1_000_00, due_date=DUE)
+    large = make.invoice(company, total=1_000_01, due_date=DUE)
+    enrolment = enrolled(db, context, gateway, company, payer)  # no maximum of its own
+
+    run_autopay(db, context, as_of=DUE)
+    assert [charge.amount for charge in charges(gateway)] == [1_000_00]
+
+    # The payer who accepted the mandate is not the second clerk; an admin who did not accept it is.
+    with pytest.raises(AutopayNotAllowed) as refused:
+        approve(db, payer, company=company, invoice=large)
+    assert refused.value.code == "needs_second_clerk"
+    enrolment.accepted_by_user_id = admin.id  # even an admin cannot approve what they prepared
+    with pytest.raises(AutopayNotAllowed):
+        approve(db, admin, company=company, invoice=large)
+    enrolment.accepted_by_user_id = payer.id
+    approve(db, admin, company=company, invoice=large)
+    db.commit()
+
+    run_autopay(db, context, as_of=DUE + timedelta(days=1))
+    assert [charge.amount for charge in charges(gateway)] == [1_000_00, 1_000_01]
+    assert (small.amount_due, large.amount_due) == (0, 0)
+    approved = db.scalar(select(AuditEvent).where(AuditEvent.action == "autopay.approved"))
+    assert (approved.actor_label, approved.details["mandate_accepted_by"]) == (admin.email, payer.id)

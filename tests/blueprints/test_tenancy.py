@@ -10,8 +10,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from portal.approvals.service import set_rule, submit_payment
 from portal.audit import Actor
 from portal.models import Role
+from portal.payments.charging import PaymentRequest
 from portal.blueprints.disputes import dispute_context
 from portal.payments.cards import finish_saving_card, start_saving_card
 from tests.blueprints.pages import listed_invoice_numbers, visible_text
@@ -62,6 +64,12 @@ ROUTE_ACCESS = {
     "payments.save_card": Access.CUSTOMER,
     "payments.make_default_card": Access.CUSTOMER,
     "payments.remove_card": Access.CUSTOMER,
+    "approvals.index": Access.CUSTOMER,
+    "approvals.set_rule": Access.CUSTOMER,
+    "approvals.show": Access.CUSTOMER,
+    "approvals.approve": Access.CUSTOMER,
+    "approvals.reject": Access.CUSTOMER,
+    "approvals.withdraw": Access.CUSTOMER,
     "collections.dashboard": Access.STAFF,
     "collections.payments": Access.STAFF,
     "collections.payment": Access.STAFF,
@@ -163,7 +171,8 @@ def send(client, method: str, url: str, **kwargs):
 
 # Example values for URL arguments other than a company's own objects (the point of the tests).
 URL_ARGUMENTS = {"filename": "portal.css", "token": "not-a-real-token", "ref": "CUST-ALPHA", "number": "INV-A-0001"}
-OWN_OBJECTS = ("invoice_id", "payment_id", "card_id", "dispute_id", "attachment_id", "user_id", "recipient_id")
+OWN_OBJECTS = ("invoice_id", "payment_id", "card_id", "dispute_id", "attachment_id", "user_id", "recipient_id",
+               "approval_id")
 
 
 def url_for_rule(app, rule, ids: dict | None = None) -> str:
@@ -185,6 +194,14 @@ def saved_card(app, make, company, user):
     setup = start_saving_card(make.session, context, company=company, email=user.email)
     context.gateway.complete_setup(setup.setup_id)
     return finish_saving_card(make.session, context, Actor.user(user), company=company, setup_id=setup.setup_id)
+
+
+def prepared_approval(app, make, company, preparer, invoice, card):
+    """A payment of `invoice` waiting for approval under a rule that every payment needs one."""
+    set_rule(make.session, make.user(company, role=Role.ADMIN), company=company, threshold=1, payers_may_approve=False)
+    return submit_payment(make.session, app.extensions["acquit.payments"], preparer, company=company,
+                          request=PaymentRequest(invoice_ids=(invoice.id,), attempt_key=f"tenancy-{company.id}",
+                                                 card_id=card.id), receipt_email=None)
 
 
 @pytest.fixture
@@ -210,6 +227,8 @@ def tenants(app, make):
     staff = make.staff(locale="en")
     a_payment, b_payment = make.payment(a_invoices[2], 1_000), make.payment(b_invoices[2], 1_000)
     a_card, b_card = saved_card(app, make, a, clerk), saved_card(app, make, b, b_clerk)
+    a_approval = prepared_approval(app, make, a, clerk, a_invoices[0], a_card)
+    b_approval = prepared_approval(app, make, b, b_clerk, b_invoices[0], b_card)
     with app.app_context():
         disputes = dispute_context()
     a_dispute = make.dispute(disputes, a_invoices[1], clerk, files=(("delivery-note.pdf", PDF_BYTES),))
@@ -220,10 +239,12 @@ def tenants(app, make):
         a=a, b=b, a_invoices=a_invoices, b_invoices=b_invoices, a_draft=a_draft, clerk=clerk, staff=staff,
         a_ids={"invoice_id": a_invoices[0].id, "payment_id": a_payment.id, "card_id": a_card.id,
                "dispute_id": a_dispute.id, "attachment_id": a_dispute.messages[0].attachments[0].id,
-               "staff_id": staff.id, "user_id": clerk.id, "recipient_id": a.recipients[0].id},
+               "staff_id": staff.id, "user_id": clerk.id, "recipient_id": a.recipients[0].id,
+               "approval_id": a_approval.id},
         b_ids={"invoice_id": b_invoices[0].id, "payment_id": b_payment.id, "card_id": b_card.id,
                "dispute_id": b_dispute.id, "attachment_id": b_dispute.messages[0].attachments[0].id,
-               "staff_id": staff.id, "user_id": b_clerk.id, "recipient_id": b.recipients[0].id},
+               "staff_id": staff.id, "user_id": b_clerk.id, "recipient_id": b.recipients[0].id,
+               "approval_id": b_approval.id},
     )
 
 
@@ -302,6 +323,7 @@ def test_the_object_routes_are_known(app):
         "invoices.detail", "invoices.pdf", "payments.show", "payments.check", "payments.cancel",
         "payments.make_default_card", "payments.remove_card", "disputes.new", "disputes.show",
         "disputes.post_message", "disputes.withdraw", "disputes.attachment", "autopay.approve",
+        "approvals.show", "approvals.approve", "approvals.reject", "approvals.withdraw",
     }
 
 

@@ -5,9 +5,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from portal.approvals import rules as approval_rules
+from portal.approvals import service as approvals
+from portal.approvals.errors import ApprovalError
 from portal.audit import Actor
 from portal.billing import history
 from portal.accounts.permissions import Action
+from portal.blueprints.approvals import refusal as approval_refusal
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments import blueprint, checked_payment_poll, payment_context
 from portal.blueprints.redirects import local_path, with_query_parameter
@@ -15,14 +19,13 @@ from portal.blueprints.forms import row_ids
 from portal.blueprints.payments.forms import MAX_INVOICES_PER_PAYMENT, CardSetupForm, ConfirmForm, PayForm
 from portal.billing.payable import undisputed_amounts_due
 from portal.extensions import db
-from portal.models import Invoice, PaymentStatus
+from portal.models import Invoice, PaymentApproval, PaymentStatus
 from portal.payments import cards as saved_cards
 from portal.payments.charging import (
     PaymentRequest,
     authentication_secret,
     cancel_payment,
     check_after_authentication,
-    pay_invoices,
 )
 from portal.payments.queries import company_payment, company_payments
 from portal.payments.errors import PaymentError
@@ -64,14 +67,22 @@ def create():
     if not form.validate():
         return _payment_page(form, selection, status=400)
     try:
-        payment = pay_invoices(
-            db.session, payment_context(), Actor.user(current_user), company=company,
+        # Above the company's approval threshold this prepares the payment for a second person instead.
+        payment = approvals.submit_payment(
+            db.session, payment_context(), current_user, company=company,
             request=PaymentRequest(invoice_ids=tuple(invoice_ids), attempt_key=form.attempt_key.data,
-                                           amount=form.amount_in_minor_units(), card_id=form.card.data),
+                                   amount=form.amount_in_minor_units(), card_id=form.card.data),
             receipt_email=current_user.email,
         )
     except PaymentError as error:
         return _payment_page(_fresh_attempt(form), _selection(invoice_ids), error=str(error), status=409)
+    except ApprovalError as refused:
+        message, status = approval_refusal(refused)
+        return _payment_page(_fresh_attempt(form), _selection(invoice_ids), error=message, status=status)
+    if isinstance(payment, PaymentApproval):
+        flash(_("This payment is above your company's approval threshold: it waits for a second person's "
+                "approval. Nothing is charged until then."), "info")
+        return redirect(url_for("approvals.show", approval_id=payment.id), code=303)
     if payment.status == PaymentStatus.FAILED:
         return _payment_page(_fresh_attempt(form), _selection(invoice_ids), error=payment.failure_message,
                              status=402)
@@ -200,8 +211,11 @@ def _selection(invoice_ids: list[int]) -> _Selection:
 def _payment_page(form: PayForm, selection: _Selection, *, error: str | None = None, status: int = 200,
                   preferred_card: int | None = None):
     cards = _offer_cards(form, preferred=preferred_card)
+    rule = approvals.company_rule(db.session, current_company().id)
     return render_template(
         "payments/new.html", form=form, invoices=selection.invoices, error=error, payable=selection.payable,
+        approval_rule=rule, needs_approval=bool(selection.currency) and approval_rules.needs_approval(
+            rule, selection.total, selection.currency),
         total=selection.total, currency=selection.currency, mixed_currencies=selection.mixed_currencies,
         card_names={card.id: saved_cards.card_summary(card) for card in cards},
         pay_page_url=url_for("payments.new", invoice=[invoice.id for invoice in selection.invoices]),
