@@ -31,6 +31,7 @@ class Action(enum.StrEnum):
     # The company's approval rule may keep approving to admins; payers are allowed here so
     # that a rule letting "another payer" approve needs no second matrix.
     APPROVE_PAYMENTS = "approve_payments"
+    SET_APPROVAL_RULE = "set_approval_rule"  # the amount above which payments wait for approval
     MANAGE_USERS = "manage_users"
     MANAGE_RECIPIENTS = "manage_recipients"
     MANAGE_FIELDS = "manage_fields"

@@ -1,30 +1,31 @@
-"""Who may do what with payment approvals, and when a payment needs one: in this one place.
+"""When a payment needs a second person's approval, and who may give it.
 
-The company's permission matrix, once it names "approve payments", is where these answers
-should come from; until then they are read off the clerk's role here and nowhere else.
+What a role may do at all is the company's permission matrix (portal.accounts.permissions);
+the approval rule then narrows "approve payments" to admins unless it lets payers approve too.
 """
 
-from portal.models import ApprovalRule, Role, User
+from portal.accounts.permissions import Action, Role, may
+from portal.models import ApprovalRule, User
 
 
 def may_prepare(user: User, company_id: int) -> bool:
     """Whoever may pay may prepare a payment that then waits for approval."""
-    return user.is_clerk and user.company_id == company_id and user.can_pay
+    return user.company_id == company_id and may(user, Action.PAY)
 
 
 def may_set_rule(user: User, company_id: int) -> bool:
-    return user.is_clerk and user.company_id == company_id and user.role == Role.ADMIN
+    return user.company_id == company_id and may(user, Action.SET_APPROVAL_RULE)
 
 
 def may_approve(user: User, company_id: int, rule: ApprovalRule | None) -> bool:
-    """An admin of the company, or one of its payers if the rule allows it."""
-    if not (user.is_clerk and user.company_id == company_id and user.is_active):
+    """A clerk of the company whose role may approve payments: an admin, or a payer if the rule allows it."""
+    if not (user.company_id == company_id and may(user, Action.APPROVE_PAYMENTS)):
         return False
-    return user.role == Role.ADMIN or (user.role == Role.PAYER and rule is not None and rule.payers_may_approve)
+    return user.role == Role.ADMIN or (rule is not None and rule.payers_may_approve)
 
 
 def needs_approval(rule: ApprovalRule | None, amount: int, currency: str) -> bool:
-    """Whether paying `amount` needs a second clerk: above the threshold, or in a currency it cannot vouch for."""
+    """Whether paying `amount` needs a second person: above the threshold, or in a currency it cannot vouch for."""
     if rule is None:
         return False
     return currency != rule.currency or amount > rule.threshold

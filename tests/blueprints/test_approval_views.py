@@ -98,7 +98,7 @@ def test_above_the_threshold_a_second_person_approves_and_only_then_the_card_is_
 
     # The preparer cannot approve it, even by posting the form by hand.
     own = payer.post(f"/approvals/{approval.id}/approve")
-    assert own.status_code == 403
+    assert own.status_code == 409
     assert "another person must approve it" in visible_text(own)
     assert gateway.charges == {}
 
@@ -126,7 +126,7 @@ def test_a_viewer_cannot_approve_nor_a_payer_unless_the_rule_says_so(app, admin,
 
     assert viewer.post(f"/approvals/{approval.id}/approve").status_code == 403
     refused = other_payer.post(f"/approvals/{approval.id}/approve")
-    assert refused.status_code == 403
+    assert refused.status_code == 409
     assert "Only your company's admins" in visible_text(refused)
     assert "Approve and pay" not in visible_text(other_payer.get(f"/approvals/{approval.id}"))
 
@@ -201,6 +201,6 @@ def test_the_preparer_withdraws_a_waiting_payment(admin, payer, make, company, d
     pay(payer, make.invoice(company, total=5_000))
     approval = approval_of(db)
 
-    assert admin.post(f"/approvals/{approval.id}/withdraw").status_code == 403
+    assert admin.post(f"/approvals/{approval.id}/withdraw").status_code == 409
     assert payer.post(f"/approvals/{approval.id}/withdraw").status_code == 303
     assert approval_of(db).status == ApprovalStatus.WITHDRAWN

@@ -68,6 +68,12 @@ ROUTE_ACTION = {
     "account.add_recipient": Action.MANAGE_RECIPIENTS,
     "account.update_recipient": Action.MANAGE_RECIPIENTS,
     "account.remove_recipient": Action.MANAGE_RECIPIENTS,
+    "approvals.index": Action.VIEW_INVOICES,
+    "approvals.show": Action.VIEW_INVOICES,
+    "approvals.set_rule": Action.SET_APPROVAL_RULE,
+    "approvals.approve": Action.APPROVE_PAYMENTS,
+    "approvals.reject": Action.APPROVE_PAYMENTS,
+    "approvals.withdraw": Action.PAY,
 }
 
 

@@ -14,14 +14,16 @@ STATUS_LABELS = {
     ApprovalStatus.EXPIRED: lazy_pgettext("approval status", "Expired"),
 }
 
-#: What an `ApprovalError` says on a page, by its code, and the status it answers with.
+#: What an `ApprovalError` says on a page, by its code, and the status it answers with. 403 is the
+#: permission matrix's answer (portal.accounts.permissions); what a role may do but the company's
+#: rule or the payment's state refuses is a 409.
 REFUSALS = {
     "not_found": (_l("We could not find that page."), 404),
     "not_allowed": (_l("Your role does not allow this."), 403),
     "not_approver": (_l("Only your company's admins (or its payers, if the approval rule allows it) approve "
-                        "payments."), 403),
-    "not_preparer": (_l("Only the person who prepared a payment can withdraw it."), 403),
-    "own_payment": (_l("You prepared this payment: another person must approve it."), 403),
+                        "payments."), 409),
+    "not_preparer": (_l("Only the person who prepared a payment can withdraw it."), 409),
+    "own_payment": (_l("You prepared this payment: another person must approve it."), 409),
     "decided": (_l("This payment is no longer waiting for approval."), 409),
     "invalid_threshold": (_l("The threshold must be greater than zero."), 400),
     "already_awaiting": (_l("A payment of one of these invoices already waits for approval."), 409),

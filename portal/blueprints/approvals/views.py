@@ -9,7 +9,8 @@ from portal.approvals import service as approvals
 from portal.approvals.errors import ApprovalError
 from portal.blueprints.approvals import STATUS_LABELS, blueprint, refusal
 from portal.blueprints.approvals.forms import RejectForm, RuleForm
-from portal.blueprints.guards import clerk_required, current_company, payer_required
+from portal.accounts.permissions import Action
+from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments import payment_context
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.extensions import db
@@ -21,13 +22,13 @@ FORM_EXPIRED = "This form has expired. Reload the page and try again."
 
 
 @blueprint.route("")
-@clerk_required
+@permission_required(Action.VIEW_INVOICES)
 def index():
     return _index_page(RuleForm(currency=current_company().currency, data=_rule_data()))
 
 
 @blueprint.route("/rule", methods=["POST"])
-@clerk_required
+@permission_required(Action.SET_APPROVAL_RULE)
 def set_rule():
     company = current_company()
     form = RuleForm(currency=company.currency)
@@ -40,13 +41,13 @@ def set_rule():
 
 
 @blueprint.route("/<int:approval_id>")
-@clerk_required
+@permission_required(Action.VIEW_INVOICES)
 def show(approval_id: int):
     return _approval_page(approvals.company_approval(db.session, current_company().id, approval_id))
 
 
 @blueprint.route("/<int:approval_id>/approve", methods=["POST"])
-@payer_required
+@permission_required(Action.APPROVE_PAYMENTS)
 def approve(approval_id: int):
     company = current_company()
     if not ConfirmForm().validate_on_submit():
@@ -71,7 +72,7 @@ def approve(approval_id: int):
 
 
 @blueprint.route("/<int:approval_id>/reject", methods=["POST"])
-@payer_required
+@permission_required(Action.APPROVE_PAYMENTS)
 def reject(approval_id: int):
     company = current_company()
     form = RejectForm()
@@ -88,7 +89,7 @@ def reject(approval_id: int):
 
 
 @blueprint.route("/<int:approval_id>/withdraw", methods=["POST"])
-@payer_required
+@permission_required(Action.PAY)
 def withdraw(approval_id: int):
     company = current_company()
     if not ConfirmForm().validate_on_submit():
