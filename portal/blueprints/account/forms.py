@@ -26,6 +26,7 @@ ACTION_LABELS = {
     Action.AUTOPAY: _l("Set up and stop autopay"),
     Action.DISPUTE: _l("Dispute invoices"),
     Action.APPROVE_PAYMENTS: _l("Approve payments above the approval amount"),
+    Action.SET_APPROVAL_RULE: _l("Set the amount above which payments wait for approval"),
     Action.MANAGE_USERS: _l("Invite users, change roles, disable users"),
     Action.MANAGE_RECIPIENTS: _l("Choose who receives invoices and other e-mails"),
     Action.MANAGE_FIELDS: _l("Define the company's own fields"),
