@@ -169,8 +169,9 @@ def test_the_users_page_lists_the_colleagues_and_shows_the_permission_matrix(adm
     matrix = {row[0]: row[1:] for row in table_rows(response, "matrix")}
     assert matrix["Pay invoices"] == ["✓ yes", "✓ yes", "— no"]
     assert matrix["Invite users, change roles, disable users"] == ["✓ yes", "— no", "— no"]
+    assert matrix["Set the amount above which payments wait for approval"] == ["✓ yes", "— no", "— no"]
     assert matrix["Export invoices and payments (CSV)"] == ["✓ yes", "— no", "✓ yes"]
-    assert len(matrix) == 12
+    assert len(matrix) == 13
 
 
 def test_an_admin_changes_a_colleagues_role(admin_client, make, acme, db):
