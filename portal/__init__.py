@@ -10,6 +10,8 @@ from werkzeug.routing import IntegerConverter
 
 from portal import errors, i18n
 from portal.config import Settings
+from portal.blueprints import BoundedJSONProvider
+from portal.blueprints.text_input import refuse_nul_characters
 from portal.blueprints.uploads import allow_uploads_where_accepted
 from portal.db import MAX_ROW_ID, begin_write
 from portal.extensions import babel, csrf, db, htmx, login_manager
@@ -21,6 +23,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Build the portal: settings from the environment, then `config` overrides on top."""
     app = Flask(__name__, instance_relative_config=True)
     app.url_map.converters["int"] = RowId
+    app.json = BoundedJSONProvider(app)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(Settings.from_environment().flask_config(app.instance_path))
     app.config.update(config or {})
@@ -100,6 +103,8 @@ def register_request_hooks(app: Flask) -> None:
     def _refuse_oversized_query_string():
         if len(request.query_string) > app.config["ACQUIT_MAX_QUERY_STRING_BYTES"]:
             errors.abort_with(414)
+
+    app.before_request(refuse_nul_characters)
 
     @app.before_request
     def _begin_writing_requests_as_writers():

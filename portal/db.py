@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
@@ -63,6 +63,27 @@ def run_as_writer(session: Session, work: Callable[[], Result]) -> Result:
             time.sleep(0.05 * attempt)
     begin_write(session)
     return work()
+
+
+def insert_unless_raced(session: Session, insert: Callable[[], Result],
+                        find: Callable[[], Result | None]) -> tuple[Result, bool]:
+    """`insert()` a row found missing, or, if a concurrent transaction committed the same one
+    first (a unique violation), `find()` theirs; returns the row and whether this call made it.
+
+    Two requests creating the same company or number both see it missing. On PostgreSQL the
+    second insert waits for the first transaction, then fails on the unique constraint: run
+    in a savepoint, that failure is undone alone, and the next statement (READ COMMITTED)
+    sees the row the first one committed. SQLite writers are serialized (`begin_write`), so
+    there it does not happen. An IntegrityError with no such row to find is re-raised.
+    """
+    try:
+        with session.begin_nested():
+            return insert(), True
+    except IntegrityError:
+        found = find()
+        if found is None:
+            raise
+        return found, False
 
 
 #: The largest id a row can have (a signed 64-bit integer, on SQLite and PostgreSQL alike).

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.billing.errors import InvoiceNotFound
 from portal.billing.status import InvoiceStatus, status_expression
+from portal.db import MAX_ROW_ID
 from portal.models import Company, Invoice, Payment, PaymentAllocation, PaymentStatus
 
 
@@ -52,7 +53,7 @@ def list_invoices(
     statement = (select(Invoice).options(selectinload(Invoice.company), selectinload(Invoice.disputes))
                  .order_by(Invoice.id).limit(limit + 1))
     if after is not None:
-        if len(after) != 1 or not isinstance(after[0], int):
+        if len(after) != 1 or not _is_row_id(after[0]):
             raise InvalidCursor()
         statement = statement.where(Invoice.id > after[0])
     if filters.company_ref:
@@ -90,11 +91,13 @@ def list_payments(
     if since is not None:
         statement = statement.where(Payment.succeeded_at >= since)
     if after is not None:
+        if len(after) != 2 or not isinstance(after[0], str) or not _is_row_id(after[1]):
+            raise InvalidCursor()
         try:
-            succeeded_at, payment_id = datetime.fromisoformat(after[0]), int(after[1])
-        except (TypeError, ValueError, IndexError):
+            succeeded_at, payment_id = datetime.fromisoformat(after[0]), after[1]
+        except ValueError:
             raise InvalidCursor() from None
-        if len(after) != 2 or succeeded_at.tzinfo is None:
+        if succeeded_at.tzinfo is None:
             raise InvalidCursor()
         statement = statement.where(tuple_(Payment.succeeded_at, Payment.id) > tuple_(succeeded_at, payment_id))
     payments = list(session.scalars(statement))
@@ -102,3 +105,9 @@ def list_payments(
         last = payments[limit - 1]
         return payments[:limit], [last.succeeded_at.isoformat(), last.id]
     return payments, None
+
+
+def _is_row_id(value) -> bool:
+    """Whether a cursor's `value` could be a row id: a number the database can compare with one
+    (a bigger one overflows its integers, an error rather than no rows)."""
+    return type(value) is int and 0 <= value <= MAX_ROW_ID

@@ -24,6 +24,7 @@ from portal.billing.invoices import (
     set_invoice_lines,
 )
 from portal.billing.money import is_iso_currency
+from portal.db import insert_unless_raced
 from portal.models import Company, Dispute, Invoice
 
 
@@ -56,15 +57,24 @@ def upsert_company(session: Session, actor: Actor, ref: str, data: CompanyData) 
     """Create the company `ref` or bring it in line with `data`; returns it and the outcome."""
     if not is_iso_currency(data.currency):
         raise InvalidInvoice(f"{data.currency!r} is not an ISO 4217 currency code", field="currency")
-    company = session.scalar(select(Company).where(Company.external_ref == ref))
     wanted = {"name": data.name, "locale": data.locale, "currency": data.currency}
-    if company is None:
-        company = Company(external_ref=ref, **wanted)
-        replace_billing_emails(company, list(data.billing_emails))
-        session.add(company)
+
+    def find() -> Company | None:
+        return session.scalar(select(Company).where(Company.external_ref == ref))
+
+    def insert() -> Company:
+        created = Company(external_ref=ref, **wanted)
+        replace_billing_emails(created, list(data.billing_emails))
+        session.add(created)
         session.flush()
-        audit.record(session, "company.created", actor, company_id=company.id, ref=ref)
-        return company, Outcome.CREATED
+        audit.record(session, "company.created", actor, company_id=created.id, ref=ref)
+        return created
+
+    company = find()
+    if company is None:
+        company, created = insert_unless_raced(session, insert, find)
+        if created:
+            return company, Outcome.CREATED
     changed = {name: value for name, value in wanted.items() if getattr(company, name) != value}
     for name, value in changed.items():
         setattr(company, name, value)
@@ -88,14 +98,19 @@ def upsert_invoice(
     company = session.scalar(select(Company).where(Company.external_ref == data.company_ref))
     if company is None:
         raise UnknownCompany(f"no company has the reference {data.company_ref!r}")
-    invoice = session.scalar(select(Invoice).where(Invoice.number == number))
+
+    def find() -> Invoice | None:
+        return session.scalar(select(Invoice).where(Invoice.number == number))
+
+    invoice = find()
     if invoice is None:
-        invoice = create_invoice(
+        invoice, created = insert_unless_raced(session, lambda: create_invoice(
             session, actor, company=company, number=number, issue_date=data.issue_date, due_date=data.due_date,
             currency=data.currency, lines=data.lines, po_number=data.po_number, custom_fields=data.custom_fields,
             now=now,
-        )
-        return invoice, Outcome.CREATED
+        ), find)
+        if created:
+            return invoice, Outcome.CREATED
 
     lock_invoice(session, invoice)
     check_invoice_terms(number, data.issue_date, data.due_date, data.currency, data.lines)

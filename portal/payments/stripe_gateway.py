@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import stripe
 
+from portal.json_input import loads_bounded
 from portal.payments.errors import InvalidWebhook, OutcomeUnknown, PaymentDeclined, PaymentError
 from portal.payments.gateway import (
     CardDetails,
@@ -164,13 +165,17 @@ class StripeGateway:
     def parse_webhook(self, payload: bytes, signature: str | None) -> WebhookEvent:
         if not signature:
             raise InvalidWebhook("missing Stripe-Signature header")
+        _refuse_what_is_not_an_event(payload)
         try:
             event = self._client.construct_event(payload, signature, self._webhook_secret)
         except (stripe.SignatureVerificationError, ValueError) as error:
             raise InvalidWebhook(str(error)[:200]) from error
         charge = None
         if event.type.startswith("payment_intent."):
-            charge = _charge(event.data.object)
+            try:
+                charge = _charge(event.data.object)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                raise InvalidWebhook("not a payment intent as Stripe sends it") from None
         return WebhookEvent(event_id=event.id, event_type=event.type, charge=charge)
 
     def _call(self, method, *args):
@@ -180,6 +185,21 @@ class StripeGateway:
             raise PaymentDeclined(error.user_message or DECLINED_MESSAGE) from error
         except stripe.StripeError as error:
             raise _payment_error(error) from error
+
+
+def _refuse_what_is_not_an_event(payload: bytes) -> None:
+    """Refuse a payload that is not shaped like a Stripe event: the stripe library would fail on
+    it with whatever error its attribute access met (a signed "[]" or "{}" is valid JSON)."""
+    try:
+        event = loads_bounded(payload)
+    except ValueError:  # not JSON, not UTF-8, or nested too deep
+        raise InvalidWebhook("the payload is not JSON") from None
+    if not isinstance(event, dict):
+        raise InvalidWebhook("the payload is not an event: a JSON object")
+    data = event.get("data")
+    if not (isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
+            and isinstance(data, dict) and isinstance(data.get("object"), dict)):
+        raise InvalidWebhook("the payload is not an event: a JSON object with an id, a type and data.object")
 
 
 def _payment_error(error: "stripe.StripeError") -> PaymentError:

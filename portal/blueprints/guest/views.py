@@ -1,6 +1,7 @@
 import uuid
 
 from flask import Response, current_app, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal import clock
@@ -19,6 +20,9 @@ from portal.guest.errors import ExpiredPayLink, PayLinkError, PayLinkLocked, Rev
 from portal.models import Invoice, PaymentStatus
 from portal.payments.charging import authentication_secret, check_after_authentication
 from portal.payments.errors import PaymentError
+
+CARD_FORM_UNAVAILABLE = _l("Card payment is unavailable for a moment: our card processor does not answer. "
+                           "Nothing was charged. Please try again in a few minutes.")
 
 
 @blueprint.before_request
@@ -115,9 +119,15 @@ def _invoice_for(token: str) -> Invoice:
 def _pay_page(found: Invoice, token: str, form: GuestPayForm, *, error: str | None = None, status_code: int = 200,
               offer_card: bool = True):
     context = payment_context()
-    setup = context.gateway.start_card_setup(customer_id=None) if offer_card else None
-    if setup is not None:
-        form.setup_id.data = setup.setup_id
+    setup = None
+    if offer_card:
+        try:
+            setup = context.gateway.start_card_setup(customer_id=None)
+        except PaymentError:
+            # The card processor cannot be reached: the invoice and its PDF are still shown.
+            error = error or str(CARD_FORM_UNAVAILABLE)
+        else:
+            form.setup_id.data = setup.setup_id
     own_clerk = current_user.is_authenticated and current_user.is_clerk and current_user.company_id == found.company_id
     return render_template(
         "guest/pay.html", invoice=found, token=token, form=form, setup=setup, context=context, error=error,
