@@ -3,6 +3,10 @@
 Rows are fetched in batches and written as they come, so an export of a million invoices
 needs no more memory than one of a hundred. Amounts are decimals with a dot ("1234.56")
 next to their currency, which is what spreadsheets and accounting imports expect.
+
+Text that a spreadsheet would run as a formula (a company name or PO number starting with
+"=", "+", "-" or "@", sent by a customer or an ERP) is written with a leading apostrophe, so
+it shows as the text it is (OWASP "CSV injection"). Numbers and dates are never text here.
 """
 
 import csv
@@ -134,13 +138,25 @@ def stream_rows(session: Session, statement):
     yield from session.execute(statement.execution_options(yield_per=BATCH_SIZE))
 
 
+# What starts a formula in Excel, LibreOffice or Google Sheets (the full-width forms too), and
+# the tab and carriage return that shift a cell so that the next character starts one.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def neutralised_cell(value):
+    """`value` as a CSV cell no spreadsheet runs: text that would start a formula gets a leading "'"."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def csv_chunks(columns, rows) -> Iterator[str]:
     """A header of `columns`, then `rows`, as CSV text in chunks of `BATCH_SIZE` rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(columns)
     for count, row in enumerate(rows, start=1):
-        writer.writerow(row)
+        writer.writerow([neutralised_cell(value) for value in row])
         if count % BATCH_SIZE == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -97,3 +97,34 @@ def test_export_memory_does_not_grow_with_the_number_of_invoices(db, make):
     assert (small_rows, large_rows) == (1_001, 10_001)
     # Ten times the rows may not cost anything like ten times the memory: streamed, it stays flat.
     assert large_peak < small_peak * 2, (small_peak, large_peak)
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil.test\",\"Click\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+            "\t=1+1", "\r=1+1", "\uff1d1+1"]
+
+
+def test_text_a_spreadsheet_would_run_as_a_formula_is_exported_as_text(db, make):
+    for number, formula in enumerate(FORMULAS):
+        company = make.company(name=formula, ref=f"CSV-{number}")
+        invoice = make.invoice(company, total=1000, po_number=formula)
+        from portal.payments.ledger import record_offline_payment
+
+        record_offline_payment(db, make.ACTOR, company=company, allocations=[(invoice, 400)],
+                               method_summary=formula, reference=formula)
+
+    invoices = read(invoice_csv(db, ExportFilters(), today=TODAY))
+    payments = read(payment_csv(db, ExportFilters()))
+
+    exported = {(row["company_name"], row["po_number"]) for row in invoices if row["company_ref"].startswith("CSV-")}
+    assert exported == {("'" + formula, "'" + formula) for formula in FORMULAS}
+    assert {(row["method"], row["reference"], row["po_number"]) for row in payments
+            if row["company_ref"].startswith("CSV-")} == {("'" + formula,) * 3 for formula in FORMULAS}
+
+
+def test_numbers_and_ordinary_text_are_exported_unchanged(db, make):
+    company = make.company(name="Dash-In-The-Middle SARL", ref="CSV-PLAIN")
+    make.invoice(company, total=1000, po_number="PO-1=2")
+
+    [row] = read(invoice_csv(db, ExportFilters(company_id=company.id), today=TODAY))
+
+    assert (row["company_name"], row["po_number"], row["amount_total"]) == ("Dash-In-The-Middle SARL", "PO-1=2", "10.00")
