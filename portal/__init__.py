@@ -11,6 +11,7 @@ from werkzeug.routing import IntegerConverter
 from portal import errors, i18n
 from portal.config import Settings
 from portal.blueprints import BoundedJSONProvider
+from portal.blueprints.security_headers import register_security_headers
 from portal.blueprints.text_input import refuse_nul_characters
 from portal.blueprints.uploads import allow_uploads_where_accepted
 from portal.db import MAX_ROW_ID, begin_write
@@ -32,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
+    register_security_headers(app)
     errors.register_error_handlers(app)
     i18n.register_template_helpers(app)
     register_commands(app)
@@ -132,9 +134,6 @@ def register_request_hooks(app: Flask) -> None:
         else:
             db.session.rollback()
         response.vary.add("HX-Request")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     @app.context_processor

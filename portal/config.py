@@ -17,7 +17,7 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw is not None else default
 
 
-def _env_bool(name: str, default: bool) -> bool:
+def _env_bool(name: str, default: bool | None) -> bool | None:
     raw = _env(name)
     if raw is None:
         return default
@@ -39,7 +39,8 @@ class Settings:
     mail_sender: str = "Acquit <no-reply@acquit.invalid>"
     supplier_name: str = "Acquit Demo Supplier"
     default_locale: str = "fr"
-    session_cookie_secure: bool = False
+    # None: Secure exactly when the base URL is https (set it to say otherwise).
+    session_cookie_secure: bool | None = None
     login_max_failures: int = 5
     login_window_seconds: int = 900
     # "Forgot password" answers after this long whatever the address, so timing tells nothing.
@@ -81,7 +82,7 @@ class Settings:
             mail_sender=_env("ACQUIT_MAIL_SENDER", "Acquit <no-reply@acquit.invalid>"),
             supplier_name=_env("ACQUIT_SUPPLIER_NAME", "Acquit Demo Supplier"),
             default_locale=_env("ACQUIT_DEFAULT_LOCALE", "fr"),
-            session_cookie_secure=_env_bool("ACQUIT_SESSION_COOKIE_SECURE", False),
+            session_cookie_secure=_env_bool("ACQUIT_SESSION_COOKIE_SECURE", None),
             collections_email=_env("ACQUIT_COLLECTIONS_EMAIL"),
             attachment_dir=_env("ACQUIT_ATTACHMENT_DIR"),
             attachment_max_bytes=_env_int("ACQUIT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
@@ -107,6 +108,8 @@ class Settings:
         """The Flask config mapping derived from these settings."""
         database_url = self.database_url or "sqlite:///" + os.path.join(instance_path, "acquit.sqlite3")
         secret_key = self.secret_key or _instance_secret_key(instance_path)
+        cookies_secure = (self.session_cookie_secure if self.session_cookie_secure is not None
+                          else self.base_url.lower().startswith("https://"))
         return {
             "SECRET_KEY": secret_key,
             "ACQUIT_DATABASE_URL": database_url,
@@ -154,9 +157,11 @@ class Settings:
             "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
-            "SESSION_COOKIE_SECURE": self.session_cookie_secure,
-            "REMEMBER_COOKIE_SECURE": self.session_cookie_secure,
+            # Cookies go only over HTTPS when the portal is served over it; never to scripts.
+            "SESSION_COOKIE_SECURE": cookies_secure,
+            "REMEMBER_COOKIE_SECURE": cookies_secure,
             "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SAMESITE": "Lax",
             # Request bodies: 1 MiB (forms, API JSON, webhooks), except on the views that take
             # files, where the dispute forms promise this many files of the largest size.
             "MAX_CONTENT_LENGTH": 1024 * 1024,

@@ -122,6 +122,10 @@ def new_context(request, browser, live_server, browser_problems) -> Iterator[Cal
         context.set_default_timeout(TIMEOUT_MS)
         context.on("response", note_server_error)
         context.on("weberror", lambda error: browser_problems.append(f"JavaScript error: {error.error}"))
+        # Whatever the Content-Security-Policy blocks (a script, a frame, a style) is a problem too:
+        # a page that works only without the policy does not work.
+        context.on("console", lambda message: browser_problems.append(f"Blocked by the CSP: {message.text}")
+                   if message.type == "error" and "Content Security Policy" in message.text else None)
         context.tracing.start(screenshots=True, snapshots=True)
         opened.append(context)
         return context
