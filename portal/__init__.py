@@ -146,13 +146,14 @@ def deliver_enqueued_mail(app: Flask) -> None:
     ids = outbox.take_enqueued_ids(db.session)
     if not ids:
         return
-    outbox.deliver(db.session, smtp_settings(app), ids)
+    # Best effort: if the server does not answer, one timeout is lost and the worker retries.
+    outbox.deliver(db.session, smtp_settings(app), ids, stop_at_first_failure=True)
     db.session.commit()
 
 
 def _deliver_after_response(app: Flask, ids: set[int]) -> None:
     with app.app_context():
-        outbox.deliver(db.session, smtp_settings(app), ids)
+        outbox.deliver(db.session, smtp_settings(app), ids, stop_at_first_failure=True)
         db.session.commit()
 
 
@@ -167,6 +168,7 @@ def smtp_settings(app: Flask) -> outbox.SmtpSettings | None:
         username=app.config.get("ACQUIT_SMTP_USERNAME"),
         password=app.config.get("ACQUIT_SMTP_PASSWORD"),
         starttls=bool(app.config.get("ACQUIT_SMTP_STARTTLS")),
+        timeout=float(app.config["ACQUIT_SMTP_TIMEOUT"]),
         supplier_name=app.config["ACQUIT_SUPPLIER_NAME"],
     )
 

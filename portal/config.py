@@ -36,6 +36,7 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    smtp_timeout_seconds: int = 5
     mail_sender: str = "Acquit <no-reply@acquit.invalid>"
     supplier_name: str = "Acquit Demo Supplier"
     default_locale: str = "fr"
@@ -79,6 +80,7 @@ class Settings:
             smtp_username=_env("ACQUIT_SMTP_USERNAME"),
             smtp_password=_env("ACQUIT_SMTP_PASSWORD"),
             smtp_starttls=_env_bool("ACQUIT_SMTP_STARTTLS", False),
+            smtp_timeout_seconds=_env_int("ACQUIT_SMTP_TIMEOUT", 5),
             mail_sender=_env("ACQUIT_MAIL_SENDER", "Acquit <no-reply@acquit.invalid>"),
             supplier_name=_env("ACQUIT_SUPPLIER_NAME", "Acquit Demo Supplier"),
             default_locale=_env("ACQUIT_DEFAULT_LOCALE", "fr"),
@@ -119,6 +121,9 @@ class Settings:
             "ACQUIT_SMTP_USERNAME": self.smtp_username,
             "ACQUIT_SMTP_PASSWORD": self.smtp_password,
             "ACQUIT_SMTP_STARTTLS": self.smtp_starttls,
+            # Past this an SMTP server counts as down: a request gives up on sending (the worker
+            # retries with backoff), so an outage never holds a request longer.
+            "ACQUIT_SMTP_TIMEOUT": self.smtp_timeout_seconds,
             "ACQUIT_MAIL_SENDER": self.mail_sender,
             "ACQUIT_SUPPLIER_NAME": self.supplier_name,
             "ACQUIT_LOGIN_MAX_FAILURES": self.login_max_failures,

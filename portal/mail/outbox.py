@@ -38,6 +38,9 @@ class SmtpSettings:
     username: str | None = None
     password: str | None = None
     starttls: bool = False
+    # Seconds to wait on each step of the SMTP conversation (connecting, each command): a
+    # server that is down or silent costs a request at most this, then the worker retries.
+    timeout: float = 5.0
     # Drawn on the invoice PDFs that go with e-mails.
     supplier_name: str = ""
 
@@ -68,7 +71,8 @@ def take_enqueued_ids(session: Session, *, after_response: bool = False) -> set[
     return session.info.pop(AFTER_RESPONSE_IDS_KEY if after_response else PENDING_IDS_KEY, set())
 
 
-def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = None) -> int:
+def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = None, *,
+            stop_at_first_failure: bool = False) -> int:
     """Send pending messages (all, or those in `ids`), each once; returns how many were sent.
 
     Any number of deliveries may run at once (the worker on several machines, a cron job, the
@@ -76,7 +80,13 @@ def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = 
     is sent and marked sent in another after, so no two deliveries send it. A claim left by a
     delivery that died is taken again once it is CLAIM_EXPIRES_AFTER old; a delivery killed
     between the SMTP server's "accepted" and marking the message sent is the one way an e-mail
-    goes twice. Whatever `session` had open is committed first.
+    goes twice. Whatever `session` had open is committed first, and no transaction is open
+    while the SMTP server is being talked to.
+
+    A failed message waits `retry_delay(attempts)` before it is tried again, and after
+    MAX_ATTEMPTS it is given up (status "failed") and listed for the staff. A request delivers
+    with `stop_at_first_failure`: when the server is down, one timeout is all it costs, and the
+    rest waits for the worker.
 
     With no SMTP configured, messages stay pending and are written to the log instead, so a
     demo without a mail server still shows its password-reset links.
@@ -102,10 +112,13 @@ def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = 
             else:
                 log.exception("Could not send e-mail %s", message_id)
             run_as_writer(session, lambda: _release(session, message_id, error_text))
+            session.commit()
+            if stop_at_first_failure:
+                break
         else:
             run_as_writer(session, lambda: _mark_sent(session, message_id))
+            session.commit()
             sent += 1
-        session.commit()
     return sent
 
 
@@ -123,7 +136,8 @@ def _claim_next(session: Session, ids: set[int] | None, after_id: int) -> Outbox
     statement = (
         select(OutboxMessage)
         .where(OutboxMessage.status == "pending", OutboxMessage.attempts < MAX_ATTEMPTS, OutboxMessage.id > after_id,
-               or_(OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at < now - CLAIM_EXPIRES_AFTER))
+               or_(OutboxMessage.claimed_at.is_(None), OutboxMessage.claimed_at < now - CLAIM_EXPIRES_AFTER),
+               or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
         .order_by(OutboxMessage.id)
         .limit(1)
         .with_for_update(skip_locked=True)
@@ -147,9 +161,47 @@ def _mark_sent(session: Session, message_id: int) -> None:
 
 
 def _release(session: Session, message_id: int, error: str) -> None:
+    """After a failed send: try again after the backoff, or give up after MAX_ATTEMPTS."""
     message = session.get(OutboxMessage, message_id)
     message.claimed_at = None
     message.last_error = error
+    if message.attempts >= MAX_ATTEMPTS:
+        message.status = "failed"
+        message.next_attempt_at = None
+        log.error("Gave up on e-mail %s to %s after %s attempts: %s", message.id, ", ".join(message.recipients),
+                  message.attempts, error)
+    else:
+        message.next_attempt_at = utcnow() + retry_delay(message.attempts)
+
+
+#: The first retry waits this long, each next one twice as long, up to RETRY_AT_MOST.
+FIRST_RETRY_AFTER = timedelta(minutes=1)
+RETRY_AT_MOST = timedelta(hours=1)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long a message that failed `attempts` times waits: 1, 2, 4 ... 32 min, then hourly
+    (ten attempts span about four and a half hours of outage before it is given up)."""
+    return min(FIRST_RETRY_AFTER * 2 ** (attempts - 1), RETRY_AT_MOST)
+
+
+def given_up(session: Session) -> list[OutboxMessage]:
+    """E-mails given up after MAX_ATTEMPTS failed sends, newest first, for the staff to act on."""
+    return list(session.scalars(
+        select(OutboxMessage).where(OutboxMessage.status == "failed").order_by(OutboxMessage.id.desc())
+    ))
+
+
+def send_again(session: Session, message_id: int) -> OutboxMessage | None:
+    """Put a given-up e-mail back in the outbox, with its attempts afresh; None if it is not given up."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None or message.status != "failed":
+        return None
+    message.status = "pending"
+    message.attempts = 0
+    message.next_attempt_at = None
+    session.info.setdefault(PENDING_IDS_KEY, set()).add(message.id)
+    return message
 
 
 def _log_unsent(session: Session, ids: set[int] | None) -> None:
@@ -180,7 +232,10 @@ def _send(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:
         document = render_invoice_pdf(invoice, status=invoice_status(invoice, today()), supplier_name=smtp.supplier_name,
                                       locale=message.locale or invoice.company.locale)
         email.add_attachment(document, maintype="application", subtype="pdf", filename=f"{invoice.number}.pdf")
-    with smtplib.SMTP(smtp.host, smtp.port, timeout=30) as client:
+    # Everything the e-mail needed from the database is read: end that transaction, so none is
+    # open (and no lock held) however long the SMTP server takes.
+    session.commit()
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
         if smtp.starttls:
             client.starttls()
         if smtp.username:

@@ -24,8 +24,12 @@ class OutboxMessage(Base):
     locale: Mapped[str | None] = mapped_column(String(5))
     # Which document of that invoice the recipient chose: "pdf" or "facturx" (portal.models.InvoiceFormat).
     attach_format: Mapped[str | None] = mapped_column(String(10))
+    # "pending" until the SMTP server accepts it ("sent"), or "failed" once MAX_ATTEMPTS sends
+    # failed: given up, it is listed for the staff (`portal.mail.outbox.given_up`).
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # After a failed send, no delivery tries it again before this (see `portal.mail.outbox.retry_delay`).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When a delivery took the message to send it; set, it keeps other deliveries off it until
     # it expires (see `portal.mail.outbox.CLAIM_EXPIRES_AFTER`), cleared when the send ends.
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -77,6 +77,7 @@ ROUTE_ACCESS = {
     "collections.refund_credit": Access.STAFF,
     "collections.clear_payment_attention": Access.STAFF,
     "collections.attention": Access.STAFF,
+    "collections.send_mail_again": Access.STAFF,
     "collections.export_invoices": Access.STAFF,
     "collections.export_payments": Access.STAFF,
     "invoices.export": Access.CUSTOMER,
@@ -170,7 +171,8 @@ def send(client, method: str, url: str, **kwargs):
 
 
 # Example values for URL arguments other than a company's own objects (the point of the tests).
-URL_ARGUMENTS = {"filename": "portal.css", "token": "not-a-real-token", "ref": "CUST-ALPHA", "number": "INV-A-0001"}
+URL_ARGUMENTS = {"filename": "portal.css", "token": "not-a-real-token", "ref": "CUST-ALPHA", "number": "INV-A-0001",
+                 "message_id": 1}
 OWN_OBJECTS = ("invoice_id", "payment_id", "card_id", "dispute_id", "attachment_id", "user_id", "recipient_id",
                "approval_id")
 

@@ -44,6 +44,14 @@ def outbox_rows(db) -> list[OutboxMessage]:
     return db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
 
 
+def let_the_backoff_pass(db) -> None:
+    """Move every waiting e-mail's next attempt to now, as if the backoff had elapsed."""
+    for row in outbox_rows(db):
+        if row.next_attempt_at is not None:
+            row.next_attempt_at = row.next_attempt_at - outbox.RETRY_AT_MOST
+    db.commit()
+
+
 def deliver_from_the_command_line(app) -> str:
     result = app.test_cli_runner().invoke(args=["outbox", "deliver"])
     assert result.exit_code == 0, result.output
@@ -110,6 +118,10 @@ def test_with_the_smtp_server_away_the_email_waits_and_the_command_sends_it_late
     assert smtp_server.messages == []
 
     smtp_server.start()
+    # Tried again only once its backoff has passed (a minute after the first failure).
+    assert row.next_attempt_at > row.created_at
+    assert deliver_from_the_command_line(app) == "0 e-mail(s) sent."
+    let_the_backoff_pass(db)
     assert deliver_from_the_command_line(app) == "1 e-mail(s) sent."
 
     [received] = smtp_server.messages
@@ -127,9 +139,11 @@ def test_the_command_gives_up_on_an_email_after_the_maximum_attempts(app, client
     smtp_server.stop()
     ask_for_a_reset(client, clerk.email)
     for _ in range(outbox.MAX_ATTEMPTS - 1):
+        let_the_backoff_pass(db)
         assert deliver_from_the_command_line(app) == "0 e-mail(s) sent."
     [row] = outbox_rows(db)
-    assert (row.status, row.attempts) == ("pending", outbox.MAX_ATTEMPTS)
+    assert (row.status, row.attempts, row.next_attempt_at) == ("failed", outbox.MAX_ATTEMPTS, None)
+    assert outbox.given_up(db) == [row]
 
     smtp_server.start()
 

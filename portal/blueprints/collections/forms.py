@@ -30,6 +30,10 @@ class AttentionClearedForm(FlaskForm):
     note = StringField(_l("What was done"), validators=[DataRequired(), Length(max=500)])
 
 
+class SendMailAgainForm(FlaskForm):
+    """Put an e-mail the outbox gave up on back in it (the button carries only the CSRF token)."""
+
+
 class RefundForm(AmountForm):
     allocation_id = IntegerField(validators=[DataRequired(), ROW_ID])
     amount = StringField(_l("Amount to refund"), validators=[DataRequired(), Length(max=32)])

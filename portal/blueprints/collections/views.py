@@ -7,7 +7,13 @@ from portal import clock
 from portal.audit import Actor
 from portal.billing import exports
 from portal.blueprints.collections import blueprint
-from portal.blueprints.collections.forms import AttentionClearedForm, CreditRefundForm, PaymentFilterForm, RefundForm
+from portal.blueprints.collections.forms import (
+    AttentionClearedForm,
+    CreditRefundForm,
+    PaymentFilterForm,
+    RefundForm,
+    SendMailAgainForm,
+)
 from portal.collections import dashboard as figures
 from portal.collections.companies import CompanyQuery, CompanySort, company_balances
 from portal.collections.payments import payment_list, payment_list_csv
@@ -16,6 +22,7 @@ from portal.blueprints.guards import staff_required
 from portal.blueprints.invoices.forms import HistoryFilterForm
 from portal.blueprints.payments import payment_context
 from portal.extensions import db
+from portal.mail import outbox
 from portal.models import Company, RefundStatus
 from portal.payments.queries import payment_or_none, payments_needing_attention
 from portal.payments.refunds import refund_allocation, refund_unallocated
@@ -56,7 +63,21 @@ def payments_csv():
 @blueprint.route("/attention")
 @staff_required
 def attention():
-    return render_template("collections/attention.html", payments=payments_needing_attention(db.session))
+    return render_template("collections/attention.html", payments=payments_needing_attention(db.session),
+                           mail=outbox.given_up(db.session), send_again_form=SendMailAgainForm())
+
+
+@blueprint.route("/mail/<int:message_id>/send-again", methods=["POST"])
+@staff_required
+def send_mail_again(message_id: int):
+    if not SendMailAgainForm().validate_on_submit():
+        abort(400)
+    if outbox.send_again(db.session, message_id) is None:
+        # Another member of staff sent it again first (or it was never given up): nothing to do.
+        flash(_("That e-mail is not waiting to be sent again."), "info")
+    else:
+        flash(_("The e-mail is back in the outbox: it is sent now, or as soon as the mail server answers."), "success")
+    return redirect(url_for("collections.attention"), code=303)
 
 
 @blueprint.route("/payments/<int:payment_id>")
