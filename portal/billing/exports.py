@@ -19,10 +19,11 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from portal.billing.company_fields import company_fields, field_value_column
 from portal.billing.money import to_decimal
 from portal.billing.status import amount_due_expression, status_expression
 from portal.clock import SUPPLIER_TIMEZONE
-from portal.models import Company, Invoice, Payment, PaymentAllocation, PaymentStatus
+from portal.models import Company, CompanyField, Invoice, Payment, PaymentAllocation, PaymentStatus
 
 BATCH_SIZE = 1000
 
@@ -63,30 +64,37 @@ def invoice_csv(session: Session, filters: ExportFilters, *, today: date) -> Ite
         statement = statement.where(Invoice.issue_date >= filters.date_from)
     if filters.date_to is not None:
         statement = statement.where(Invoice.issue_date <= filters.date_to)
-    return invoices_as_csv(session, statement, today=today)
+    # A company's own export carries its own fields, one column each, after the supplier's.
+    fields = company_fields(session, filters.company_id) if filters.company_id is not None else []
+    return invoices_as_csv(session, statement, today=today, fields=fields)
 
 
-def invoices_as_csv(session: Session, invoices: Select, *, today: date) -> Iterator[str]:
+def invoices_as_csv(session: Session, invoices: Select, *, today: date,
+                    fields: list[CompanyField] = ()) -> Iterator[str]:
     """The invoices `invoices` selects (a `select(Invoice)` with its filters and order) as CSV chunks:
-    a list page's CSV is the same statement as the page, without its LIMIT."""
+    a list page's CSV is the same statement as the page, without its LIMIT. `fields`, the
+    company's own fields, each add a column."""
     status = status_expression(today)
     # Columns, not entities: rows then never pile up in the session's identity map.
     statement = invoices.with_only_columns(
         Invoice.number, Company.external_ref, Company.name, Invoice.po_number, Invoice.issue_date,
         Invoice.due_date, status, Invoice.currency, Invoice.amount_net, Invoice.amount_tax, Invoice.amount_total,
         Invoice.amount_paid, Invoice.amount_credited, amount_due_expression(), Invoice.custom_fields,
+        *(field_value_column(field) for field in fields),
     ).join_from(Invoice, Company, Company.id == Invoice.company_id)
 
     def rows():
         for (number, company_ref, company_name, po_number, issue_date, due_date, row_status, currency,
-             *amounts, custom_fields) in stream_rows(session, statement):
+             *amounts_and_fields) in stream_rows(session, statement):
+            amounts, custom_fields = amounts_and_fields[:6], amounts_and_fields[6]
             yield (
                 number, company_ref, company_name, po_number or "", issue_date.isoformat(), due_date.isoformat(),
                 row_status, currency, *(to_decimal(amount, currency) for amount in amounts),
                 json.dumps(custom_fields, ensure_ascii=False, sort_keys=True) if custom_fields else "",
+                *(value or "" for value in amounts_and_fields[7:]),
             )
 
-    return csv_chunks(INVOICE_COLUMNS, rows())
+    return csv_chunks(INVOICE_COLUMNS + tuple(field.label for field in fields), rows())
 
 
 def payment_csv(session: Session, filters: ExportFilters) -> Iterator[str]:

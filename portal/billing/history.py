@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from portal.billing.company_fields import invoices_with_a_field_containing, invoices_with_field_value
 from portal.billing.errors import InvalidAmount, InvoiceNotFound
 from portal.billing.money import parse_amount
 from portal.billing.status import InvoiceStatus, amount_due_expression, status_expression
@@ -47,6 +48,8 @@ class HistoryQuery:
     issued_to: date | None = None
     amount_min: int | None = None
     amount_max: int | None = None
+    # The company's own fields asked for: (field id, exact value) pairs.
+    company_fields: tuple[tuple[int, str], ...] = ()
     sort: SortKey = SortKey.DUE_DATE
     descending: bool = True
     page: int = 1
@@ -161,6 +164,7 @@ def apply_history_filters(statement: Select, query: HistoryQuery, status, curren
             func.lower(Invoice.number).contains(needle, autoescape=True),
             func.lower(func.coalesce(Invoice.po_number, "")).contains(needle, autoescape=True),
             Invoice.custom_fields_text.contains(needle, autoescape=True),
+            invoices_with_a_field_containing(needle),
         ]
         try:
             amount = parse_amount(query.text, currency)
@@ -181,6 +185,8 @@ def apply_history_filters(statement: Select, query: HistoryQuery, status, curren
         statement = statement.where(Invoice.amount_total >= query.amount_min)
     if query.amount_max is not None:
         statement = statement.where(Invoice.amount_total <= query.amount_max)
+    for field_id, value in query.company_fields:
+        statement = statement.where(invoices_with_field_value(field_id, value))
     return statement
 
 

@@ -12,6 +12,7 @@ from portal.models.autopay import (
     AutopayNotice,
     AutopayStatus,
 )
+from portal.models.company_field import CompanyField, CompanyFieldKind, InvoiceFieldValue
 from portal.models.company import BillingRecipient, Company, InvoiceFormat, RecipientPurpose
 from portal.models.credit_note import CreditNote
 from portal.models.dispute import (
@@ -57,6 +58,8 @@ __all__ = [
     "AuditEvent",
     "BillingRecipient",
     "Company",
+    "CompanyField",
+    "CompanyFieldKind",
     "CreditNote",
     "Dispute",
     "DisputeAttachment",
@@ -65,6 +68,7 @@ __all__ = [
     "DisputeReason",
     "DisputeStatus",
     "Invoice",
+    "InvoiceFieldValue",
     "InvoiceFormat",
     "InvoiceLine",
     "InvoicePaymentClaim",

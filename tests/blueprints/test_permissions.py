@@ -74,6 +74,11 @@ ROUTE_ACTION = {
     "approvals.approve": Action.APPROVE_PAYMENTS,
     "approvals.reject": Action.APPROVE_PAYMENTS,
     "approvals.withdraw": Action.PAY,
+    "account.fields": Action.MANAGE_FIELDS,
+    "account.define_field": Action.MANAGE_FIELDS,
+    "account.change_field": Action.MANAGE_FIELDS,
+    "account.remove_field": Action.MANAGE_FIELDS,
+    "invoices.fill_fields": Action.FILL_FIELDS,
 }
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from portal.approvals.service import set_rule, submit_payment
 from portal.audit import Actor
+from portal.billing.company_fields import define_field
 from portal.models import Role
 from portal.payments.charging import PaymentRequest
 from portal.blueprints.disputes import dispute_context
@@ -50,6 +51,11 @@ ROUTE_ACCESS = {
     "account.add_recipient": Access.CUSTOMER,
     "account.update_recipient": Access.CUSTOMER,
     "account.remove_recipient": Access.CUSTOMER,
+    "account.fields": Access.CUSTOMER,
+    "account.define_field": Access.CUSTOMER,
+    "account.change_field": Access.CUSTOMER,
+    "account.remove_field": Access.CUSTOMER,
+    "invoices.fill_fields": Access.CUSTOMER,
     "invoices.index": Access.CUSTOMER,
     "invoices.detail": Access.CUSTOMER,
     "invoices.pdf": Access.CUSTOMER,
@@ -174,7 +180,7 @@ def send(client, method: str, url: str, **kwargs):
 URL_ARGUMENTS = {"filename": "portal.css", "token": "not-a-real-token", "ref": "CUST-ALPHA", "number": "INV-A-0001",
                  "message_id": 1}
 OWN_OBJECTS = ("invoice_id", "payment_id", "card_id", "dispute_id", "attachment_id", "user_id", "recipient_id",
-               "approval_id")
+               "approval_id", "field_id")
 
 
 def url_for_rule(app, rule, ids: dict | None = None) -> str:
@@ -236,17 +242,19 @@ def tenants(app, make):
     a_dispute = make.dispute(disputes, a_invoices[1], clerk, files=(("delivery-note.pdf", PDF_BYTES),))
     b_dispute = make.dispute(disputes, b_invoices[0], b_clerk, message="Bravo Secret pricing is wrong",
                              files=(("CUST-BRAVO contract.pdf", PDF_BYTES),))
+    a_field = define_field(make.session, make.ACTOR, a.id, label="Cost centre", kind="text")
+    b_field = define_field(make.session, make.ACTOR, b.id, label="Bravo Secret centre", kind="text")
     make.session.commit()
     return SimpleNamespace(
         a=a, b=b, a_invoices=a_invoices, b_invoices=b_invoices, a_draft=a_draft, clerk=clerk, staff=staff,
         a_ids={"invoice_id": a_invoices[0].id, "payment_id": a_payment.id, "card_id": a_card.id,
                "dispute_id": a_dispute.id, "attachment_id": a_dispute.messages[0].attachments[0].id,
                "staff_id": staff.id, "user_id": clerk.id, "recipient_id": a.recipients[0].id,
-               "approval_id": a_approval.id},
+               "approval_id": a_approval.id, "field_id": a_field.id},
         b_ids={"invoice_id": b_invoices[0].id, "payment_id": b_payment.id, "card_id": b_card.id,
                "dispute_id": b_dispute.id, "attachment_id": b_dispute.messages[0].attachments[0].id,
                "staff_id": staff.id, "user_id": b_clerk.id, "recipient_id": b.recipients[0].id,
-               "approval_id": b_approval.id},
+               "approval_id": b_approval.id, "field_id": b_field.id},
     )
 
 

@@ -1,6 +1,6 @@
 from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, RadioField, SelectField, SelectMultipleField, StringField
+from wtforms import EmailField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -78,3 +78,31 @@ class RecipientChoicesForm(FlaskForm):
 
 class NewRecipientForm(RecipientChoicesForm):
     email = EmailField(_l("E-mail"), validators=_EMAIL)
+
+
+# What a refusal of the company's fields (FieldError's `code`) says; `%(field)s` is the field's label.
+FIELD_REFUSALS = {
+    "unknown_field": _l("That field no longer exists. Reload the page."),
+    "value_too_long": _l("%(field)s: at most 200 characters."),
+    "not_a_choice": _l("%(field)s: choose one of the values in the list."),
+    "too_many_fields": _l("A company has at most 10 fields of its own."),
+    "label_required": _l("Give the field a name."),
+    "label_too_long": _l("A field's name has at most 60 characters."),
+    "label_taken": _l("Another field already has this name."),
+    "choices_required": _l("A list needs at least one value, one per line."),
+    "too_many_choices": _l("A list has at most 50 values of at most 200 characters each."),
+}
+
+
+def field_refusal(code: str, label: str = "") -> str:
+    return str(FIELD_REFUSALS[code]) % {"field": label}
+
+
+class CompanyFieldForm(FlaskForm):
+    label = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
+    kind = RadioField(_l("Kind"), choices=_choices({"text": _l("Free text"), "choice": _l("A value from a list")}),
+                      default="text")
+    choices = TextAreaField(_l("Values of the list, one per line"), validators=[Length(max=12_000)])
+
+    def choice_lines(self) -> list[str]:
+        return (self.choices.data or "").splitlines()

@@ -8,9 +8,11 @@ from portal.accounts.invitations import InvitationConflict, Outcome
 from portal.accounts.permissions import MATRIX, Action, Role
 from portal.accounts.profile import own_actions, update_profile
 from portal.audit import Actor
+from portal.billing import company_fields
 from portal.blueprints.account import blueprint
 from portal.blueprints.account.forms import (
     ACTION_LABELS,
+    CompanyFieldForm,
     FORMAT_LABELS,
     PURPOSE_LABELS,
     ROLE_DESCRIPTIONS,
@@ -20,6 +22,7 @@ from portal.blueprints.account.forms import (
     ProfileForm,
     RecipientChoicesForm,
     RoleForm,
+    field_refusal,
 )
 from portal.blueprints.auth.links import set_password_links
 from portal.blueprints.guards import current_company, permission_required
@@ -206,3 +209,76 @@ def _recipients_page(form: NewRecipientForm, *, failed: dict | None = None):
     }
     return render_template("account/recipients.html", form=form, rows=rows, forms=forms,
                            purpose_labels=PURPOSE_LABELS, format_labels=FORMAT_LABELS)
+
+
+# --- A company admin's own fields -----------------------------------------------------------
+
+
+@blueprint.route("/fields")
+@permission_required(Action.MANAGE_FIELDS)
+def fields():
+    return _fields_page(CompanyFieldForm(formdata=None))
+
+
+@blueprint.route("/fields", methods=["POST"])
+@permission_required(Action.MANAGE_FIELDS)
+def define_field():
+    form = CompanyFieldForm()
+    if not form.validate_on_submit():
+        return _fields_page(form), 400
+    try:
+        field = company_fields.define_field(db.session, Actor.user(current_user), current_company().id,
+                                            label=form.label.data, kind=form.kind.data, choices=form.choice_lines())
+    except company_fields.FieldError as refusal:
+        form.label.errors.append(field_refusal(refusal.code))
+        return _fields_page(form), 409
+    flash(_("The field %(label)s is added: your colleagues can fill it in on each invoice.", label=field.label),
+          "success")
+    return redirect(url_for("account.fields"), code=303)
+
+
+@blueprint.route("/fields/<int:field_id>", methods=["POST"])
+@permission_required(Action.MANAGE_FIELDS)
+def change_field(field_id: int):
+    field = _company_field(field_id)
+    form = CompanyFieldForm(prefix=f"field-{field.id}")
+    # The kind of a field is fixed once defined: only the name and the list's values change.
+    form.kind.data = field.kind
+    if not form.validate_on_submit():
+        return _fields_page(CompanyFieldForm(formdata=None), failed={field.id: form}), 400
+    try:
+        company_fields.change_field(db.session, Actor.user(current_user), field, label=form.label.data,
+                                    choices=form.choice_lines())
+    except company_fields.FieldError as refusal:
+        form.label.errors.append(field_refusal(refusal.code))
+        return _fields_page(CompanyFieldForm(formdata=None), failed={field.id: form}), 409
+    flash(_("The field %(label)s is saved.", label=field.label), "success")
+    return redirect(url_for("account.fields"), code=303)
+
+
+@blueprint.route("/fields/<int:field_id>/remove", methods=["POST"])
+@permission_required(Action.MANAGE_FIELDS)
+def remove_field(field_id: int):
+    field = _company_field(field_id)
+    label = field.label
+    company_fields.remove_field(db.session, Actor.user(current_user), field)
+    flash(_("The field %(label)s is removed, with what was filled in for it.", label=label), "success")
+    return redirect(url_for("account.fields"), code=303)
+
+
+def _company_field(field_id: int):
+    field = company_fields.find_company_field(db.session, current_company().id, field_id)
+    if field is None:
+        abort(404)
+    return field
+
+
+def _fields_page(form: CompanyFieldForm, *, failed: dict | None = None):
+    rows = company_fields.company_fields(db.session, current_company().id)
+    forms = {
+        row.id: (failed or {}).get(row.id) or CompanyFieldForm(
+            formdata=None, prefix=f"field-{row.id}", label=row.label, kind=row.kind, choices="\n".join(row.choices))
+        for row in rows
+    }
+    return render_template("account/fields.html", form=form, rows=rows, forms=forms,
+                           max_fields=company_fields.MAX_FIELDS)

@@ -3,6 +3,7 @@ from flask_wtf.i18n import translations as wtforms_translations
 from wtforms import DateField, Form, IntegerField, SelectField, StringField
 from wtforms.validators import NumberRange, Optional, Length, ValidationError
 
+from portal.billing.company_fields import MAX_VALUE_LENGTH
 from portal.billing.exports import ExportFilters
 from portal.billing.history import DEFAULT_PAGE_SIZE, PAGE_SIZES, HistoryQuery, SortKey
 from portal.billing.money import parse_amount
@@ -34,9 +35,15 @@ class HistoryFilterForm(Form):
     page = IntegerField(_l("Page"), validators=[Optional(), NumberRange(min=1, max=MAX_PAGE)], default=1)
     per_page = SelectField(_l("Per page"), choices=[], default=str(DEFAULT_PAGE_SIZE))
 
-    def __init__(self, formdata, *, currency: str):
+    def __init__(self, formdata, *, currency: str, company_fields: list = ()):
         super().__init__(formdata)
         self.currency = currency
+        # The company's own fields, filtered on by `field-<id>` in the query string (exact value).
+        self.company_fields = list(company_fields)
+        self.company_field_values = {
+            field.id: " ".join(formdata.get(f"field-{field.id}", "").split())[:MAX_VALUE_LENGTH]
+            for field in self.company_fields
+        } if formdata is not None else {}
         self.status.choices = [("", _l("All statuses"))] + [(s.value, STATUS_LABELS[s]) for s in CUSTOMER_STATUSES]
         self.sort.choices = [
             (SortKey.DUE_DATE.value, _l("Due date")),
@@ -73,6 +80,7 @@ class HistoryFilterForm(Form):
             issued_to=self.issued_to.data,
             amount_min=parse_amount(self.amount_min.data, self.currency) if self.amount_min.data else None,
             amount_max=parse_amount(self.amount_max.data, self.currency) if self.amount_max.data else None,
+            company_fields=tuple((field_id, value) for field_id, value in self.company_field_values.items() if value),
             sort=SortKey(self.sort.data),
             descending=self.direction.data != "asc",
             page=self.page.data or 1,

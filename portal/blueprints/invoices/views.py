@@ -1,17 +1,20 @@
-from flask import Response, abort, current_app, render_template, request
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import clock
 from portal.autopay.enrolment import autopay_dates, invoice_plan, live_enrolment
-from portal.billing import exports, history
+from portal.billing import company_fields, exports, history
 from portal.billing.payable import undisputed_amount_due, undisputed_amounts_due
 from portal.billing.pdf import render_invoice_pdf
 from portal.billing.status import invoice_status
 from portal.accounts.permissions import Action
+from portal.blueprints.account.forms import field_refusal
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.invoices import blueprint
 from portal.blueprints.downloads import csv_download
 from portal.blueprints.invoices.forms import HistoryFilterForm
+from portal.audit import Actor
 from portal.disputes import service as disputes
 from portal.extensions import db, htmx
 
@@ -20,7 +23,8 @@ from portal.extensions import db, htmx
 @permission_required(Action.VIEW_INVOICES)
 def index():
     company = current_company()
-    form = HistoryFilterForm(request.args, currency=company.currency)
+    form = HistoryFilterForm(request.args, currency=company.currency,
+                             company_fields=company_fields.company_fields(db.session, company.id))
     page = None
     if form.validate():
         page = history.invoice_history(
@@ -56,6 +60,8 @@ def detail(invoice_id: int):
         active_dispute=disputes.active_dispute(db.session, invoice.id),
         payable=undisputed_amount_due(db.session, invoice),
         can_dispute=current_user.can(Action.DISPUTE) and disputes.dispute_refusal(db.session, invoice) is None,
+        company_fields=company_fields.company_fields(db.session, company.id),
+        field_values=company_fields.invoice_field_values(db.session, invoice),
         autopay_plan=invoice_plan(db.session, autopay, invoice, today=clock.today()),
         autopay=autopay,
     )
@@ -102,3 +108,21 @@ def _export_form() -> tuple:
     if not form.validate():
         abort(400)
     return company, form
+
+
+@blueprint.route("/<int:invoice_id>/fields", methods=["POST"])
+@permission_required(Action.FILL_FIELDS)
+def fill_fields(invoice_id: int):
+    """Fill in the company's own fields on one of its invoices; a refused value changes nothing."""
+    company = current_company()
+    invoice = history.find_customer_invoice(db.session, company.id, invoice_id)
+    fields = company_fields.company_fields(db.session, company.id)
+    try:
+        company_fields.fill_invoice_fields(db.session, Actor.user(current_user), invoice,
+                                           {field.id: request.form.get(f"field-{field.id}", "") for field in fields})
+    except company_fields.FieldError as refusal:
+        labels = {field.id: field.label for field in fields}
+        flash(field_refusal(refusal.code, labels.get(refusal.field_id, "")), "error")
+        return redirect(url_for("invoices.detail", invoice_id=invoice.id, _anchor="company-fields"), code=303)
+    flash(_("Your fields are saved."), "success")
+    return redirect(url_for("invoices.detail", invoice_id=invoice.id, _anchor="company-fields"), code=303)
