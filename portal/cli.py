@@ -252,7 +252,8 @@ def export_group() -> None:
     pass
 
 
-@export_group.command("payments", help="Succeeded payments since DATE, one row per invoice settled.")
+@export_group.command("payments", help="Payments received since DATE, one row per invoice settled; refunds and "
+                                    "cancelled transfers as negative rows of their own, on the day they were made.")
 @click.option("--since", "since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
               help="First day (YYYY-MM-DD), on the supplier's calendar.")
 @click.option("--until", "until", type=click.DateTime(formats=["%Y-%m-%d"]), help="Last day included.")

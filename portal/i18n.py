@@ -16,7 +16,9 @@ from portal.models import (
     AutopayAttemptStatus,
     DisputeReason,
     DisputeStatus,
+    OfflineMethod,
     PaymentAttention,
+    PaymentDisplayStatus,
     PaymentStatus,
     RefundStatus,
     Role,
@@ -47,7 +49,8 @@ AUDIT_ACTION_LABELS = {
     "payment.allocated": _l("Payment received"),
     "payment.failed": _l("Payment attempt failed"),
     "invoice.updated": _l("Invoice updated"),
-    "refund.succeeded": _l("Refund"),
+    "refund.succeeded": _l("Refunded to the customer"),
+    "payment.cancelled": _l("Bank transfer or cheque cancelled: recorded by mistake"),
     "refund.failed": _l("Refund failed"),
     "dispute.raised": _l("Dispute raised"),
     "dispute.message": _l("Message on the dispute"),
@@ -175,6 +178,14 @@ PAYMENT_STATUS_LABELS = {
     PaymentStatus.REQUIRES_ACTION: lazy_pgettext("payment status", "Waiting for your bank"),
     PaymentStatus.SUCCEEDED: lazy_pgettext("payment status", "Received"),
     PaymentStatus.FAILED: lazy_pgettext("payment status", "Failed"),
+    PaymentStatus.CANCELLED: lazy_pgettext("payment status", "Cancelled"),
+    PaymentDisplayStatus.REFUNDED: lazy_pgettext("payment status", "Refunded"),
+    PaymentDisplayStatus.PARTLY_REFUNDED: lazy_pgettext("payment status", "Partly refunded"),
+}
+
+OFFLINE_METHOD_LABELS = {
+    OfflineMethod.BANK_TRANSFER: _l("Bank transfer"),
+    OfflineMethod.CHEQUE: _l("Cheque"),
 }
 
 ROLE_LABELS = {
@@ -228,6 +239,13 @@ def autopay_reason(code: str | None, fallback: str | None = None) -> str:
     if code in AUTOPAY_REASON_LABELS:
         return str(AUTOPAY_REASON_LABELS[code])
     return fallback or code or ""
+
+
+def payment_method(payment) -> str:
+    """How a payment was made, in the page's language for a transfer or cheque ("Visa •••• 4242" as stored for a card)."""
+    if payment.offline_method in OFFLINE_METHOD_LABELS:
+        return str(OFFLINE_METHOD_LABELS[payment.offline_method])
+    return payment.method_summary
 
 
 def select_locale() -> str:
@@ -293,6 +311,8 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["timestamp"] = lambda value: format_datetime(value, format="medium") if value else ""
     app.jinja_env.filters["status_label"] = lambda status: STATUS_LABELS.get(status, status)
     app.jinja_env.filters["payment_status_label"] = lambda status: PAYMENT_STATUS_LABELS.get(status, status)
+    app.jinja_env.filters["payment_method"] = payment_method
+    app.jinja_env.filters["offline_method_label"] = lambda method: OFFLINE_METHOD_LABELS.get(method, method)
     app.jinja_env.filters["refund_status_label"] = lambda status: REFUND_STATUS_LABELS.get(status, status)
     app.jinja_env.filters["attention_label"] = lambda reason: PAYMENT_ATTENTION_LABELS.get(reason, reason)
     app.jinja_env.filters["audit_label"] = lambda action: AUDIT_ACTION_LABELS.get(action, action)
@@ -307,4 +327,5 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["CARD_CHANNELS"] = [str(channel) for channel in CARD_CHANNELS]
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["amount_example"] = amount_example
     app.jinja_env.globals["this_page_in"] = this_page_in

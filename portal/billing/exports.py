@@ -7,6 +7,14 @@ next to their currency, which is what spreadsheets and accounting imports expect
 Text that a spreadsheet would run as a formula (a company name or PO number starting with
 "=", "+", "-" or "@", sent by a customer or an ERP) is written with a leading apostrophe, so
 it shows as the text it is (OWASP "CSV injection"). Numbers and dates are never text here.
+
+The payment export is a journal: every row is an entry on the day it took effect, and an
+entry is never rewritten afterwards, so an export of a closed period stays true. Money given
+back is a row of its own with a negative `allocated_amount`: a refund (`entry` "refund", on the
+day the card processor made it) or the cancellation of a transfer or cheque recorded by mistake
+(`entry` "cancellation", on the day it was cancelled, with why in `note`); the payment's own
+rows stay as they were. Summing `allocated_amount` per invoice gives what it holds today.
+A refund of credit that settled no invoice has no invoice number.
 """
 
 import csv
@@ -16,14 +24,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Select, select
+from sqlalchemy import Integer, Select, Text, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from portal.billing.company_fields import company_fields, field_value_column
 from portal.billing.money import to_decimal
 from portal.billing.status import amount_due_expression, status_expression
 from portal.clock import SUPPLIER_TIMEZONE
-from portal.models import Company, CompanyField, Invoice, Payment, PaymentAllocation, PaymentStatus
+from portal.models import (
+    Company,
+    CompanyField,
+    Invoice,
+    Payment,
+    PaymentAllocation,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 
 BATCH_SIZE = 1000
 
@@ -33,7 +50,7 @@ INVOICE_COLUMNS = (
 )
 PAYMENT_COLUMNS = (
     "payment_id", "succeeded_at", "company_ref", "method", "reference", "currency", "payment_amount",
-    "invoice_number", "po_number", "allocated_amount",
+    "invoice_number", "po_number", "allocated_amount", "entry", "refund_id", "note",
 )
 
 
@@ -98,17 +115,64 @@ def invoices_as_csv(session: Session, invoices: Select, *, today: date,
 
 
 def payment_csv(session: Session, filters: ExportFilters) -> Iterator[str]:
-    """Succeeded payments, one row per invoice they settle, matching `filters` (date succeeded, PO, amount)."""
-    statement = (
-        select(
-            Payment.id, Payment.succeeded_at, Company.external_ref, Payment.method_summary, Payment.provider_reference,
-            Payment.currency, Payment.amount, Invoice.number, Invoice.po_number, PaymentAllocation.amount,
-        )
+    """Payments received (one row per invoice they settle), refunds and cancellations matching `filters`
+    (the day each took effect, PO, payment amount), in the order they happened."""
+    received = _payment_entries(
+        select(Payment.succeeded_at.label("on"), literal("payment").label("entry"), literal(0).label("entry_order"),
+               cast(null(), Integer).label("refund_id"), cast(literal(""), Text).label("note"),
+               PaymentAllocation.amount.label("allocated"), PaymentAllocation.id.label("row_id"))
+        .select_from(Payment)
         .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
-        .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
+        .outerjoin(Invoice, Invoice.id == PaymentAllocation.invoice_id)
+        # A cancelled transfer was received, then taken back: both stay in the journal.
+        .where(Payment.status.in_([PaymentStatus.SUCCEEDED, PaymentStatus.CANCELLED])),
+        filters, on=Payment.succeeded_at)
+    refunded = _payment_entries(
+        select(Refund.succeeded_at.label("on"), literal("refund").label("entry"), literal(1).label("entry_order"),
+               Refund.id.label("refund_id"), Refund.reason.label("note"), (-Refund.amount).label("allocated"),
+               Refund.id.label("row_id"))
+        .select_from(Payment)
+        .join(Refund, Refund.payment_id == Payment.id)
+        .outerjoin(PaymentAllocation, PaymentAllocation.id == Refund.allocation_id)
+        .outerjoin(Invoice, Invoice.id == PaymentAllocation.invoice_id)
+        .where(Refund.status == RefundStatus.SUCCEEDED),
+        filters, on=Refund.succeeded_at)
+    cancelled = _payment_entries(
+        select(Payment.cancelled_at.label("on"), literal("cancellation").label("entry"),
+               literal(2).label("entry_order"), cast(null(), Integer).label("refund_id"),
+               Payment.cancel_reason.label("note"), (-PaymentAllocation.amount).label("allocated"),
+               PaymentAllocation.id.label("row_id"))
+        .select_from(Payment)
+        .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
+        .outerjoin(Invoice, Invoice.id == PaymentAllocation.invoice_id)
+        .where(Payment.status == PaymentStatus.CANCELLED),
+        filters, on=Payment.cancelled_at)
+    journal = union_all(received, refunded, cancelled).subquery()
+    statement = select(journal).order_by(journal.c.on, journal.c.payment_id, journal.c.entry_order, journal.c.row_id)
+
+    def rows():
+        for entry in stream_rows(session, statement):
+            currency = entry.currency
+            yield (
+                entry.payment_id, entry.on.isoformat() if entry.on else "", entry.company_ref, entry.method,
+                entry.reference or "", currency, to_decimal(entry.payment_amount, currency), entry.invoice_number or "",
+                entry.po_number or "", to_decimal(entry.allocated, currency), entry.entry,
+                entry.refund_id if entry.refund_id is not None else "", entry.note or "",
+            )
+
+    return csv_chunks(PAYMENT_COLUMNS, rows())
+
+
+def _payment_entries(statement, filters: ExportFilters, *, on):
+    """One kind of journal entry, with the payment's columns every kind shares, narrowed by `filters`."""
+    statement = (
+        statement
+        .add_columns(Payment.id.label("payment_id"), Company.external_ref.label("company_ref"),
+                     Payment.method_summary.label("method"),
+                     func.coalesce(Payment.payer_reference, Payment.provider_reference).label("reference"),
+                     Payment.currency.label("currency"), Payment.amount.label("payment_amount"),
+                     Invoice.number.label("invoice_number"), Invoice.po_number.label("po_number"))
         .join(Company, Company.id == Payment.company_id)
-        .where(Payment.status == PaymentStatus.SUCCEEDED)
-        .order_by(Payment.succeeded_at, Payment.id, PaymentAllocation.id)
     )
     if filters.company_id is not None:
         statement = statement.where(Payment.company_id == filters.company_id)
@@ -119,20 +183,10 @@ def payment_csv(session: Session, filters: ExportFilters) -> Iterator[str]:
     if filters.amount_max is not None:
         statement = statement.where(Payment.amount <= filters.amount_max)
     if filters.date_from is not None:
-        statement = statement.where(Payment.succeeded_at >= _start_of(filters.date_from))
+        statement = statement.where(on >= _start_of(filters.date_from))
     if filters.date_to is not None:
-        statement = statement.where(Payment.succeeded_at < _start_of(filters.date_to + timedelta(days=1)))
-
-    def rows():
-        for (payment_id, succeeded_at, company_ref, method, reference, currency, payment_amount, invoice_number,
-             po_number, allocated_amount) in stream_rows(session, statement):
-            yield (
-                payment_id, succeeded_at.isoformat() if succeeded_at else "", company_ref, method, reference or "",
-                currency, to_decimal(payment_amount, currency), invoice_number, po_number or "",
-                to_decimal(allocated_amount, currency),
-            )
-
-    return csv_chunks(PAYMENT_COLUMNS, rows())
+        statement = statement.where(on < _start_of(filters.date_to + timedelta(days=1)))
+    return statement
 
 
 def _start_of(day: date) -> datetime:

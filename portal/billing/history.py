@@ -15,7 +15,16 @@ from portal.billing.company_fields import invoices_with_a_field_containing, invo
 from portal.billing.errors import InvalidAmount, InvoiceNotFound
 from portal.billing.money import parse_amount
 from portal.billing.status import InvoiceStatus, amount_due_expression, status_expression
-from portal.models import AuditEvent, CreditNote, Invoice, Payment, PaymentAllocation, PaymentStatus
+from portal.models import (
+    AuditEvent,
+    CreditNote,
+    Invoice,
+    Payment,
+    PaymentAllocation,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 
 PAGE_SIZES = (10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 25
@@ -231,26 +240,45 @@ class Settlement:
     currency: str
     on: date
     method: str
+    # A bank transfer or cheque: the page names it in its own language.
+    offline_method: str | None = None
 
 
 def invoice_settlements(session: Session, invoice: Invoice) -> list[Settlement]:
-    """Succeeded payments and credit notes applied to `invoice`, oldest first."""
+    """Succeeded payments, refunds (negative) and credit notes applied to `invoice`, oldest first."""
     payments = session.execute(
         select(PaymentAllocation.amount, Payment)
         .join(Payment, Payment.id == PaymentAllocation.payment_id)
         .where(PaymentAllocation.invoice_id == invoice.id, Payment.status == PaymentStatus.SUCCEEDED)
     ).all()
+    refunds = session.execute(
+        select(Refund, Payment)
+        .join(PaymentAllocation, PaymentAllocation.id == Refund.allocation_id)
+        .join(Payment, Payment.id == Refund.payment_id)
+        .where(PaymentAllocation.invoice_id == invoice.id, Refund.status == RefundStatus.SUCCEEDED)
+    ).all()
     credit_notes = session.scalars(select(CreditNote).where(CreditNote.invoice_id == invoice.id)).all()
     settlements = [
         Settlement(
             kind="payment",
-            reference=payment.provider_reference or f"P-{payment.id}",
+            reference=payment.reference or f"P-{payment.id}",
             amount=amount,
             currency=payment.currency,
             on=(payment.succeeded_at or payment.created_at).date(),
             method=payment.method_summary,
+            offline_method=payment.offline_method,
         )
         for amount, payment in payments
+    ] + [
+        Settlement(
+            kind="refund",
+            reference=payment.reference or f"P-{payment.id}",
+            amount=-refund.amount,
+            currency=payment.currency,
+            on=(refund.succeeded_at or refund.created_at).date(),
+            method=refund.reason or payment.method_summary,
+        )
+        for refund, payment in refunds
     ] + [
         Settlement(
             kind="credit_note",

@@ -75,7 +75,7 @@ def payment_list_csv(session: Session, query: PaymentQuery) -> Iterator[str]:
             refunded = sum(refund.amount for refund in payment.refunds if refund.status == RefundStatus.SUCCEEDED)
             yield (
                 payment.id, (payment.succeeded_at or payment.created_at).isoformat(), payment.company.external_ref,
-                payment.company.name, payment.method_summary, payment.channel, payment.provider_reference or "",
+                payment.company.name, payment.method_summary, payment.channel, payment.reference or "",
                 payment.status, payment.currency, to_decimal(payment.amount, payment.currency),
                 to_decimal(refunded, payment.currency),
                 " ".join(allocation.invoice.number for allocation in payment.allocations),

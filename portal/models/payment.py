@@ -1,7 +1,7 @@
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
@@ -16,6 +16,8 @@ class PaymentStatus(enum.StrEnum):
     REQUIRES_ACTION = "requires_action"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # A bank transfer or cheque recorded by mistake, taken back by the collections team: it settles nothing.
+    CANCELLED = "cancelled"
 
 
 #: A payment in one of these may still move money: its claims hold its invoices.
@@ -39,6 +41,13 @@ class PaymentChannel(enum.StrEnum):
     GUEST = "guest"
     AUTOPAY = "autopay"
     OFFLINE = "offline"
+
+
+class OfflineMethod(enum.StrEnum):
+    """How money received outside the portal came in."""
+
+    BANK_TRANSFER = "bank_transfer"
+    CHEQUE = "cheque"
 
 
 #: Channels whose payments are card charges at the provider, and so can be refunded there.
@@ -80,6 +89,14 @@ class Payment(Base):
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attention: Mapped[str | None] = mapped_column(String(30), index=True)
     attention_cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Money received outside the portal: how, on which day, and the payer's reference (the
+    # transfer's wording, the cheque's number). Not unique: two transfers may say the same.
+    offline_method: Mapped[str | None] = mapped_column(String(20))
+    received_on: Mapped[date | None] = mapped_column(Date)
+    payer_reference: Mapped[str | None] = mapped_column(String(255))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     allocations: Mapped[list["PaymentAllocation"]] = relationship(
         back_populates="payment", cascade="all, delete-orphan"
@@ -99,11 +116,39 @@ class Payment(Base):
         return self.amount - self.allocated_amount
 
     @property
+    def reference(self) -> str | None:
+        """The reference people quote: the payer's for money received outside the portal, else the provider's."""
+        return self.payer_reference or self.provider_reference
+
+    @property
+    def refunded_amount(self) -> int:
+        """What the provider has given back on this payment, on invoices and on its credit alike."""
+        return sum(refund.amount for refund in self.refunds if refund.status == RefundStatus.SUCCEEDED)
+
+    @property
+    def display_status(self) -> str:
+        """The status people read: a received payment given back in full or in part says so."""
+        if self.status == PaymentStatus.SUCCEEDED and self.refunds:
+            refunded = self.refunded_amount
+            if refunded >= self.amount:
+                return PaymentDisplayStatus.REFUNDED
+            if refunded > 0:
+                return PaymentDisplayStatus.PARTLY_REFUNDED
+        return self.status
+
+    @property
     def credit_left(self) -> int:
         """What of the unallocated credit is neither refunded nor being refunded."""
         given_back = sum(refund.amount for refund in self.refunds
                          if refund.allocation_id is None and refund.status != RefundStatus.FAILED)
         return self.unallocated_amount - given_back
+
+
+class PaymentDisplayStatus(enum.StrEnum):
+    """What a received payment became once money was given back; derived from its refunds, never stored."""
+
+    REFUNDED = "refunded"
+    PARTLY_REFUNDED = "partly_refunded"
 
 
 class PaymentAllocation(Base):
@@ -155,6 +200,8 @@ class Refund(Base):
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the provider confirmed it: the day the money left, which is the refund's date in exports.
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     payment: Mapped[Payment] = relationship(back_populates="refunds")
     allocation: Mapped[PaymentAllocation | None] = relationship(back_populates="refunds")

@@ -1,6 +1,6 @@
 """Money received: settling a payment against the invoices it was allocated to."""
 
-from datetime import datetime
+from datetime import date, datetime
 from uuid import uuid4
 
 from sqlalchemy.orm import Session
@@ -44,7 +44,32 @@ def record_offline_payment(
     reference: str | None = None,
     now: datetime | None = None,
 ) -> Payment:
-    """Record money received outside the portal (a bank transfer) against invoices."""
+    """Write money received outside the portal against invoices and settle it, as the ledger's bare step.
+
+    It takes no claim and checks nothing of what is owed: staff go through
+    `portal.payments.offline.record_money_received`, which does both. This is for fixtures
+    and the demo, where nothing else can be paying the invoices.
+    """
+    payment = new_offline_payment(session, actor, company=company, allocations=allocations,
+                                  method_summary=method_summary, reference=reference,
+                                  idempotency_key=f"offline-{uuid4()}")
+    settle_payment(session, actor, payment, now=now)
+    return payment
+
+
+def new_offline_payment(
+    session: Session,
+    actor: Actor,
+    *,
+    company: Company,
+    allocations: list[tuple[Invoice, int]],
+    method_summary: str,
+    reference: str | None,
+    idempotency_key: str,
+    offline_method: str | None = None,
+    received_on: date | None = None,
+) -> Payment:
+    """The pending payment row for money received outside the portal, with its allocations; not yet settled."""
     currencies = {invoice.currency for invoice, _ in allocations}
     if len(currencies) != 1:
         raise InvalidInvoice("one payment settles invoices of one currency", field="allocations")
@@ -55,13 +80,15 @@ def record_offline_payment(
         amount=sum(amount for _, amount in allocations),
         currency=currencies.pop(),
         status=PaymentStatus.PENDING,
-        idempotency_key=f"offline-{uuid4()}",
-        provider_reference=reference,
+        idempotency_key=idempotency_key,
+        payer_reference=reference,
+        offline_method=offline_method,
+        received_on=received_on,
         method_summary=method_summary,
         channel=PaymentChannel.OFFLINE,
+        created_by_user_id=actor.user_id,
         allocations=[PaymentAllocation(invoice=invoice, amount=amount) for invoice, amount in allocations],
     )
     session.add(payment)
     session.flush()
-    settle_payment(session, actor, payment, now=now)
     return payment

@@ -170,7 +170,7 @@ def check_refund(session: Session, context: PaymentContext, actor: Actor, refund
                 session, actor, refund, "The refund never reached the card processor.", code="never_reached"))
             session.commit()
         return
-    run_as_writer(session, lambda: settle_refund_from_provider(session, actor, refund, result))
+    run_as_writer(session, lambda: settle_refund_from_provider(session, context, actor, refund, result))
     session.commit()
 
 

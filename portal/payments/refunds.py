@@ -13,10 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal import audit
+from portal.accounts.recipients import recipients_for, unique_addresses
 from portal.audit import Actor
 from portal.billing.balances import refresh_invoice_balance
 from portal.billing.money import to_decimal
+from portal.billing.payable import amount_owed
 from portal.db import run_as_writer
+from portal.mail import compose, outbox
 from portal.models import (
     CARD_CHANNELS,
     Payment,
@@ -24,6 +27,7 @@ from portal.models import (
     PaymentAttention,
     PaymentStatus,
     Refund,
+    RecipientPurpose,
     RefundStatus,
 )
 from portal.models.types import utcnow
@@ -34,37 +38,63 @@ from portal.payments.settlement import flag_for_attention
 
 
 def refund_allocation(session: Session, context: PaymentContext, actor: Actor, *, payment_id: int,
-                      allocation_id: int, amount: int, reason: str = "") -> Refund:
+                      allocation_id: int, amount: int, reason: str = "", attempt_key: str | None = None) -> Refund:
     """Give back `amount` of what one invoice received from a card payment; reopens that much on it.
 
     Returns the refund succeeded, or pending when the provider's answer was lost; raises
-    `RefundNotAllowed` before asking the provider, `PaymentError` when it refused.
+    `RefundNotAllowed` before asking the provider, `PaymentError` when it refused. A confirmation
+    submitted twice carries the same `attempt_key`: the second returns the first's refund.
     """
-    def open_refund() -> Refund:
+    def open_refund() -> tuple[Refund, bool]:
         allocation = session.get(PaymentAllocation, allocation_id, with_for_update=True)
         if allocation is None or allocation.payment_id != payment_id:
             raise RefundNotAllowed("No such payment line.")
-        payment = _refundable_payment(allocation.payment)
-        _check_amount(amount, refundable_amount(session, allocation), payment.currency,
-                      "can still be refunded on this invoice.")
-        return _new_refund(session, actor, payment, allocation, amount, reason)
+        return _open_refund(session, actor, allocation.payment, allocation, amount, reason, attempt_key)
 
-    return _make_refund(session, context, actor, run_as_writer(session, open_refund))
+    return _make_refund(session, context, actor, *run_as_writer(session, open_refund))
 
 
 def refund_unallocated(session: Session, context: PaymentContext, actor: Actor, *, payment_id: int,
-                       amount: int, reason: str = "") -> Refund:
+                       amount: int, reason: str = "", attempt_key: str | None = None) -> Refund:
     """Give back `amount` of what a payment took that settles no invoice (money needing attention)."""
-    def open_refund() -> Refund:
+    def open_refund() -> tuple[Refund, bool]:
         payment = session.get(Payment, payment_id, with_for_update=True)
         if payment is None:
             raise RefundNotAllowed("No such payment.")
-        _refundable_payment(payment)
+        return _open_refund(session, actor, payment, None, amount, reason, attempt_key)
+
+    return _make_refund(session, context, actor, *run_as_writer(session, open_refund))
+
+
+def check_refund(session: Session, *, payment: Payment, allocation_id: int | None, amount: int) -> None:
+    """Raise `RefundNotAllowed` now if the refund asked for could not be made, before staff are asked to confirm it."""
+    allocation = None
+    if allocation_id is not None:
+        allocation = session.get(PaymentAllocation, allocation_id)
+        if allocation is None or allocation.payment_id != payment.id:
+            raise RefundNotAllowed("No such payment line.")
+    _check_refundable(session, payment, allocation, amount)
+
+
+def _open_refund(session: Session, actor: Actor, payment: Payment, allocation: PaymentAllocation | None,
+                 amount: int, reason: str, attempt_key: str | None) -> tuple[Refund, bool]:
+    """The refund to ask the provider for, and whether it is new (a repeated confirmation finds the first)."""
+    idempotency_key = f"refund-{payment.id}-{attempt_key}" if attempt_key else f"refund-{uuid.uuid4()}"
+    existing = session.scalar(select(Refund).where(Refund.idempotency_key == idempotency_key))
+    if existing is not None:
+        return existing, False
+    _check_refundable(session, payment, allocation, amount)
+    return _new_refund(session, actor, payment, allocation, amount, reason, idempotency_key), True
+
+
+def _check_refundable(session: Session, payment: Payment, allocation: PaymentAllocation | None, amount: int) -> None:
+    _refundable_payment(payment)
+    if allocation is not None:
+        _check_amount(amount, refundable_amount(session, allocation), payment.currency,
+                      "can still be refunded on this invoice.")
+    else:
         _check_amount(amount, unallocated_refundable_amount(session, payment), payment.currency,
                       "of this payment's unallocated credit can still be refunded.")
-        return _new_refund(session, actor, payment, None, amount, reason)
-
-    return _make_refund(session, context, actor, run_as_writer(session, open_refund))
 
 
 def _refundable_payment(payment: Payment) -> Payment:
@@ -81,8 +111,8 @@ def _check_amount(amount: int, refundable: int, currency: str, what: str) -> Non
 
 
 def _new_refund(session: Session, actor: Actor, payment: Payment, allocation: PaymentAllocation | None,
-                amount: int, reason: str) -> Refund:
-    refund = Refund(payment=payment, allocation=allocation, amount=amount, idempotency_key=f"refund-{uuid.uuid4()}",
+                amount: int, reason: str, idempotency_key: str) -> Refund:
+    refund = Refund(payment=payment, allocation=allocation, amount=amount, idempotency_key=idempotency_key,
                     reason=reason, created_by_user_id=actor.user_id)
     session.add(refund)
     session.flush()
@@ -92,8 +122,10 @@ def _new_refund(session: Session, actor: Actor, payment: Payment, allocation: Pa
     return refund
 
 
-def _make_refund(session: Session, context: PaymentContext, actor: Actor, refund: Refund) -> Refund:
+def _make_refund(session: Session, context: PaymentContext, actor: Actor, refund: Refund, is_new: bool) -> Refund:
     session.commit()  # the refund row exists before the provider hears of it
+    if not is_new:
+        return refund
     try:
         result = context.gateway.refund(
             reference=refund.payment.provider_reference, amount=refund.amount, idempotency_key=refund.idempotency_key,
@@ -109,12 +141,13 @@ def _make_refund(session: Session, context: PaymentContext, actor: Actor, refund
         run_as_writer(session, lambda: record_refund_failure(session, actor, refund, message, code=code))
         session.commit()
         raise
-    run_as_writer(session, lambda: settle_refund_from_provider(session, actor, refund, result))
+    run_as_writer(session, lambda: settle_refund_from_provider(session, context, actor, refund, result))
     session.commit()
     return refund
 
 
-def settle_refund_from_provider(session: Session, actor: Actor, refund: Refund, result: RefundResult) -> None:
+def settle_refund_from_provider(session: Session, context: PaymentContext, actor: Actor, refund: Refund,
+                                result: RefundResult) -> None:
     """Bring `refund` in line with where it stands at the provider; safe to repeat."""
     session.refresh(refund, with_for_update=True)
     refund.checked_at = utcnow()
@@ -131,12 +164,31 @@ def settle_refund_from_provider(session: Session, actor: Actor, refund: Refund, 
                 flag_for_attention(session, actor, refund.payment, PaymentAttention.LATE_REFUND,
                                    refund_id=refund.id, refund_amount=refund.amount)
             refund.status = RefundStatus.SUCCEEDED
+            refund.succeeded_at = utcnow()
             if refund.allocation is not None:
                 refresh_invoice_balance(session, refund.allocation.invoice)
             _audit_refund(session, "refund.succeeded", actor, refund)
+            send_refund_notice(session, context, refund)
         case RefundState.FAILED if refund.status == RefundStatus.PENDING:
             record_refund_failure(session, actor, refund, "The card processor could not make the refund.",
                                   code="refund_failed")
+
+
+def send_refund_notice(session: Session, context: PaymentContext, refund: Refund) -> None:
+    """Tell whoever paid, and the company's recipients who receive receipts, that money was given back."""
+    payment = refund.payment
+    company = payment.company
+    recipients = unique_addresses([payment.receipt_email or ""] + [
+        recipient.email for recipient in recipients_for(session, company.id, RecipientPurpose.RECEIPTS)])
+    if not recipients:
+        return
+    invoice = refund.allocation.invoice if refund.allocation is not None else None
+    message = compose.render(
+        "refund_made", company.locale, refund=refund, payment=payment, invoice=invoice,
+        amount_due=amount_owed(invoice) if invoice is not None else None, supplier_name=context.supplier_name,
+        invoice_url=f"{context.base_url}/invoices/{invoice.id}" if invoice is not None else None,
+    )
+    outbox.enqueue(session, recipients, message)
 
 
 def record_refund_failure(session: Session, actor: Actor, refund: Refund, message: str, *, code: str) -> None:

@@ -8,15 +8,20 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from portal.audit import Actor
+from portal.clock import SUPPLIER_TIMEZONE
 from portal.models import Role
+from portal.payments.charging import PaymentRequest, pay_invoices
 from portal.payments.ledger import record_offline_payment
+from portal.payments.refunds import refund_allocation
 from tests.builders import Builders
+from tests.payments.conftest import save_fake_card
 
 INVOICE_HEADER = ["invoice_number", "company_ref", "company_name", "po_number", "issue_date", "due_date", "status",
                   "currency", "amount_net", "amount_tax", "amount_total", "amount_paid", "amount_credited",
                   "amount_due", "custom_fields"]
 PAYMENT_HEADER = ["payment_id", "succeeded_at", "company_ref", "method", "reference", "currency", "payment_amount",
-                  "invoice_number", "po_number", "allocated_amount"]
+                  "invoice_number", "po_number", "allocated_amount", "entry", "refund_id", "note"]
 
 
 def rows_of(response) -> list[dict]:
@@ -172,3 +177,32 @@ def test_the_cli_export_refuses_a_day_that_is_not_a_date(app, books):
     result = app.test_cli_runner().invoke(args=["export", "payments", "--since", "April"])
 
     assert result.exit_code == 2 and "--since" in result.output
+
+
+def test_a_refund_is_a_negative_row_of_its_own_on_the_day_it_was_made_in_the_cli_and_staff_exports(
+        app, db, make, login_as):
+    context = app.extensions["acquit.payments"]
+    company = make.company(ref="REFUNDED")
+    payer = make.user(company)
+    invoice = make.invoice(company, number="R-1", total=200_00, po_number="PO-R")
+    save_fake_card(db, context, context.gateway, company, payer)
+    payment = pay_invoices(db, context, Actor.user(payer), company=company, receipt_email=None,
+                           request=PaymentRequest(invoice_ids=(invoice.id,), attempt_key="r1"))
+    refund = refund_allocation(db, context, Actor.system("tests"), payment_id=payment.id,
+                               allocation_id=payment.allocations[0].id, amount=45_50, reason="Damaged pallet")
+    db.commit()
+    today = refund.succeeded_at.astimezone(SUPPLIER_TIMEZONE).date().isoformat()
+
+    cli = app.test_cli_runner().invoke(args=["export", "payments", "--since", today])
+    staff = login_as(make.staff())
+    downloaded = rows_of(staff.get("/collections/exports/payments.csv?company=REFUNDED"))
+
+    assert cli.exit_code == 0, cli.output
+    from_cli = [row for row in csv.DictReader(io.StringIO(cli.output)) if row["company_ref"] == "REFUNDED"]
+    for rows in (from_cli, downloaded):
+        assert [(row["entry"], row["invoice_number"], row["payment_amount"], row["allocated_amount"],
+                 row["refund_id"], row["note"]) for row in rows] == [
+            ("payment", "R-1", "200.00", "200.00", "", ""),
+            ("refund", "R-1", "200.00", "-45.50", str(refund.id), "Damaged pallet"),
+        ]
+    assert downloaded[1]["succeeded_at"] == refund.succeeded_at.isoformat()

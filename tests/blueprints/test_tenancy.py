@@ -81,6 +81,8 @@ ROUTE_ACCESS = {
     "collections.payment": Access.STAFF,
     "collections.refund": Access.STAFF,
     "collections.refund_credit": Access.STAFF,
+    "collections.record_transfer": Access.STAFF,
+    "collections.cancel_transfer": Access.STAFF,
     "collections.clear_payment_attention": Access.STAFF,
     "collections.attention": Access.STAFF,
     "collections.send_mail_again": Access.STAFF,

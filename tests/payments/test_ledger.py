@@ -35,7 +35,7 @@ def test_record_offline_payment_settles_the_payment_at_once(db, make):
     payment = _pay(db, company, [(invoice, 10_000)], reference="TRF-1", now=RECEIVED)
     assert (payment.status, payment.succeeded_at, payment.amount, payment.currency) == (
         PaymentStatus.SUCCEEDED, RECEIVED, 10_000, "EUR")
-    assert payment.provider_reference == "TRF-1"
+    assert payment.reference == "TRF-1"
 
 
 def test_record_offline_payment_applies_each_allocation_to_its_invoice(db, make):

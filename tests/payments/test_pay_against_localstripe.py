@@ -283,8 +283,13 @@ def test_a_refund_by_staff_reopens_exactly_that_amount(db, make, login_as, clien
     db.commit()
     login_as(staff)
 
+    asked = client.post(f"/collections/payments/{payment.id}/refunds",
+                        data={"allocation_id": allocation.id, "amount": "12.34", "reason": "Damaged pallet"})
+    assert asked.status_code == 200 and "Refund €12.34?" in visible_text(asked)
+    assert stripe_server.refunds(payment_intent=payment.provider_reference) == []
     response = client.post(f"/collections/payments/{payment.id}/refunds",
-                           data={"allocation_id": allocation.id, "amount": "12.34", "reason": "Damaged pallet"})
+                           data={"allocation_id": allocation.id, "amount": "12.34", "reason": "Damaged pallet",
+                                 "confirmed": "yes", "attempt_key": "a" * 32})
 
     assert response.status_code == 303
     for invoice in invoices:

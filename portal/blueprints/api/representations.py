@@ -97,7 +97,7 @@ def payment_json(payment: Payment) -> dict:
         "currency": payment.currency,
         "status": payment.status,
         "method": payment.method_summary,
-        "reference": payment.provider_reference,
+        "reference": payment.reference,
         "succeeded_at": payment.succeeded_at.isoformat() if payment.succeeded_at else None,
         "allocations": [allocation_json(allocation, payment) for allocation in payment.allocations],
     }

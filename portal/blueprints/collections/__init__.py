@@ -7,6 +7,7 @@ from portal.blueprints.collections import (  # noqa: E402,F401  (routes register
     company_views,
     dispute_views,
     invoice_views,
+    offline_views,
     staff_views,
     views,
 )

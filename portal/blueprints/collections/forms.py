@@ -1,8 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtforms_translations
-from wtforms import DateField, EmailField, Form, IntegerField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms import DateField, EmailField, Form, HiddenField, IntegerField, RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from portal.billing.status import CUSTOMER_STATUSES, InvoiceStatus
 from portal.blueprints.api.schemas import EMAIL
@@ -13,17 +14,22 @@ from portal.collections.invoices import InvoiceSearch
 from portal.collections.pages import DEFAULT_PAGE_SIZE, PAGE_SIZES
 from portal.collections.payments import PaymentMethod, PaymentQuery
 from portal.i18n import PAYMENT_METHOD_LABELS, PAYMENT_STATUS_LABELS, STATUS_LABELS
-from portal.models import PaymentStatus
+from portal.models import OfflineMethod, PaymentStatus
 
 #: Amounts typed in the staff filters are read in this currency's decimals (the customers' usual currency).
 STAFF_FILTER_CURRENCY = "EUR"
 
+#: The key a confirmation page gives its form, so confirming twice gives back the money once.
+ATTEMPT_KEY = [Optional(), Regexp(r"^[0-9a-f]{32}$")]
+
 
 class CreditRefundForm(AmountForm):
-    """Giving back a payment's unallocated credit."""
+    """Giving back a payment's unallocated credit; nothing is sent until `confirmed` comes back from the confirmation page."""
 
     amount = StringField(_l("Amount to refund"), validators=[DataRequired(), Length(max=32)])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
+    confirmed = HiddenField()
+    attempt_key = HiddenField(validators=ATTEMPT_KEY)
 
 
 class AttentionClearedForm(FlaskForm):
@@ -35,9 +41,34 @@ class SendMailAgainForm(FlaskForm):
 
 
 class RefundForm(AmountForm):
+    """Giving back part of what one invoice received; nothing is sent until `confirmed` comes back from the confirmation page."""
+
     allocation_id = IntegerField(validators=[DataRequired(), ROW_ID])
     amount = StringField(_l("Amount to refund"), validators=[DataRequired(), Length(max=32)])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])
+    confirmed = HiddenField()
+    attempt_key = HiddenField(validators=ATTEMPT_KEY)
+
+
+class MoneyReceivedForm(AmountForm):
+    """A bank transfer or cheque: how much, when, its reference. Which invoices it settles, and each one's
+    share, come as `invoice` checkboxes and `share-<invoice id>` amounts (see `chosen_shares`)."""
+
+    method = RadioField(_l("Received by"), choices=[SelectChoice(OfflineMethod.BANK_TRANSFER.value, _l("Bank transfer")),
+                                                   SelectChoice(OfflineMethod.CHEQUE.value, _l("Cheque"))],
+                        default=OfflineMethod.BANK_TRANSFER.value, validators=[InputRequired()])
+    reference = StringField(_l("Reference of the transfer, or cheque number"),
+                            validators=[DataRequired(), Length(max=255)])
+    received_on = DateField(_l("Date received"), validators=[InputRequired()])
+    amount = StringField(_l("Amount received"), validators=[DataRequired(), Length(max=32)])
+    currency_code = SelectField(_l("Currency"), validators=[InputRequired()])
+    attempt_key = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{32}$")])
+
+
+class CancelPaymentForm(FlaskForm):
+    """Taking back a transfer or cheque recorded by mistake."""
+
+    reason = StringField(_l("Why it is cancelled"), validators=[DataRequired(), Length(max=500)])
 
 
 class QueryForm(Form):

@@ -1,3 +1,5 @@
+import uuid
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -9,6 +11,7 @@ from portal.billing import exports
 from portal.blueprints.collections import blueprint
 from portal.blueprints.collections.forms import (
     AttentionClearedForm,
+    CancelPaymentForm,
     CreditRefundForm,
     PaymentFilterForm,
     RefundForm,
@@ -25,7 +28,7 @@ from portal.extensions import db
 from portal.mail import outbox
 from portal.models import Company, RefundStatus
 from portal.payments.queries import payment_or_none, payments_needing_attention
-from portal.payments.refunds import refund_allocation, refund_unallocated
+from portal.payments.refunds import check_refund, refund_allocation, refund_unallocated
 from portal.payments.settlement import clear_attention
 from portal.payments.errors import PaymentError
 
@@ -86,7 +89,7 @@ def payment(payment_id: int):
     found = payment_or_none(db.session, payment_id)
     if found is None:
         return _not_found()
-    return _payment_page(found)
+    return payment_page(found)
 
 
 @blueprint.route("/payments/<int:payment_id>/refunds", methods=["POST"])
@@ -94,7 +97,7 @@ def payment(payment_id: int):
 def refund(payment_id: int):
     return _refund(payment_id, RefundForm, "form", lambda found, form, actor: refund_allocation(
         db.session, payment_context(), actor, payment_id=found.id, allocation_id=form.allocation_id.data,
-        amount=form.amount_in_minor_units(), reason=form.reason.data or ""))
+        amount=form.amount_in_minor_units(), reason=form.reason.data or "", attempt_key=form.attempt_key.data or None))
 
 
 @blueprint.route("/payments/<int:payment_id>/credit-refunds", methods=["POST"])
@@ -102,21 +105,33 @@ def refund(payment_id: int):
 def refund_credit(payment_id: int):
     return _refund(payment_id, CreditRefundForm, "credit_form", lambda found, form, actor: refund_unallocated(
         db.session, payment_context(), actor, payment_id=found.id,
-        amount=form.amount_in_minor_units(), reason=form.reason.data or ""))
+        amount=form.amount_in_minor_units(), reason=form.reason.data or "", attempt_key=form.attempt_key.data or None))
 
 
 def _refund(payment_id: int, form_class, form_name: str, make_refund):
-    """Validate the refund form, ask for the refund, and say how it went (or show the page again, with why)."""
+    """Validate the refund form; the first time, show what would be refunded and ask to confirm; once confirmed,
+    ask for the refund and say how it went (or show the page again, with why)."""
     found = payment_or_none(db.session, payment_id)
     if found is None:
         return _not_found()
     form = form_class(currency=found.currency)
     if not form.validate_on_submit():
-        return _payment_page(found, status=400, **{form_name: form})
+        return payment_page(found, status=400, **{form_name: form})
+    allocation_id = form.allocation_id.data if hasattr(form, "allocation_id") else None
+    if not form.confirmed.data:
+        try:
+            check_refund(db.session, payment=found, allocation_id=allocation_id, amount=form.amount_in_minor_units())
+        except PaymentError as error:
+            return payment_page(found, error=str(error), status=409, **{form_name: form})
+        form.confirmed.data = "yes"
+        form.attempt_key.data = uuid.uuid4().hex
+        allocation = next((line for line in found.allocations if line.id == allocation_id), None)
+        return render_template("collections/refund_confirm.html", payment=found, form=form, allocation=allocation,
+                               amount=form.amount_in_minor_units(), action=request.path)
     try:
         made = make_refund(found, form, Actor.user(current_user))
     except PaymentError as error:
-        return _payment_page(found, error=str(error), status=409, **{form_name: form})
+        return payment_page(found, error=str(error), status=409, **{form_name: form})
     if made.status == RefundStatus.PENDING:
         flash(_("The card processor did not confirm the refund. We are checking with it: "
                 "do not refund again; this page will show the result."), "info")
@@ -133,18 +148,21 @@ def clear_payment_attention(payment_id: int):
         return _not_found()
     form = AttentionClearedForm()
     if not form.validate_on_submit():
-        return _payment_page(found, attention_form=form, status=400)
+        return payment_page(found, attention_form=form, status=400)
     clear_attention(db.session, Actor.user(current_user), found, note=form.note.data)
     flash(_("Taken off the list of money needing attention."), "success")
     return redirect(url_for("collections.attention"), code=303)
 
 
-def _payment_page(found, *, form=None, credit_form=None, attention_form=None, error=None, status=200):
+def payment_page(found, *, form=None, credit_form=None, attention_form=None, cancel_form=None, error=None,
+                 status=200):
+    """The staff page of one payment, with whichever of its forms was just sent shown with its errors."""
     return render_template(
         "collections/payment.html", payment=found, error=error,
         form=form or RefundForm(formdata=None, currency=found.currency),
         credit_form=credit_form or CreditRefundForm(formdata=None, currency=found.currency),
         attention_form=attention_form or AttentionClearedForm(formdata=None),
+        cancel_form=cancel_form or CancelPaymentForm(formdata=None),
     ), status
 
 
