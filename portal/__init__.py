@@ -91,12 +91,13 @@ def register_blueprints(app: Flask) -> None:
     from portal.blueprints.collections import blueprint as collections
     from portal.blueprints.disputes import blueprint as disputes
     from portal.blueprints.guest import blueprint as guest
+    from portal.blueprints.health import blueprint as health
     from portal.blueprints.invoices import blueprint as invoices
     from portal.blueprints.payments import blueprint as payments
     from portal.blueprints.webhooks import blueprint as webhooks
 
     for blueprint in (auth, account, invoices, payments, approvals, autopay, disputes, guest, collections, api,
-                      webhooks):
+                      webhooks, health):
         app.register_blueprint(blueprint)
 
 
@@ -147,13 +148,15 @@ def deliver_enqueued_mail(app: Flask) -> None:
     if not ids:
         return
     # Best effort: if the server does not answer, one timeout is lost and the worker retries.
-    outbox.deliver(db.session, smtp_settings(app), ids, stop_at_first_failure=True)
+    outbox.deliver(db.session, smtp_settings(app), ids, stop_at_first_failure=True,
+                   log_unsent_bodies=app.config["ACQUIT_DEMO"])
     db.session.commit()
 
 
 def _deliver_after_response(app: Flask, ids: set[int]) -> None:
     with app.app_context():
-        outbox.deliver(db.session, smtp_settings(app), ids, stop_at_first_failure=True)
+        outbox.deliver(db.session, smtp_settings(app), ids, stop_at_first_failure=True,
+                       log_unsent_bodies=app.config["ACQUIT_DEMO"])
         db.session.commit()
 
 

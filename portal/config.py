@@ -37,6 +37,8 @@ class Settings:
     smtp_password: str | None = None
     smtp_starttls: bool = False
     smtp_timeout_seconds: int = 5
+    # `acquit demo` turns it on: with no SMTP server, e-mails (and the links in them) are logged.
+    demo: bool = False
     mail_sender: str = "Acquit <no-reply@acquit.invalid>"
     supplier_name: str = "Acquit Demo Supplier"
     default_locale: str = "fr"
@@ -56,6 +58,7 @@ class Settings:
     attachment_max_bytes: int = 10 * 1024 * 1024
     payment_gateway: str | None = None
     stripe_secret_key: str | None = None
+    allow_live_stripe_keys: bool = False
     stripe_publishable_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
@@ -81,6 +84,7 @@ class Settings:
             smtp_password=_env("ACQUIT_SMTP_PASSWORD"),
             smtp_starttls=_env_bool("ACQUIT_SMTP_STARTTLS", False),
             smtp_timeout_seconds=_env_int("ACQUIT_SMTP_TIMEOUT", 5),
+            demo=_env_bool("ACQUIT_DEMO", False),
             mail_sender=_env("ACQUIT_MAIL_SENDER", "Acquit <no-reply@acquit.invalid>"),
             supplier_name=_env("ACQUIT_SUPPLIER_NAME", "Acquit Demo Supplier"),
             default_locale=_env("ACQUIT_DEFAULT_LOCALE", "fr"),
@@ -93,6 +97,7 @@ class Settings:
             guest_partial_payments=_env_bool("ACQUIT_GUEST_PARTIAL_PAYMENTS", False),
             payment_gateway=_env("ACQUIT_PAYMENT_GATEWAY"),
             stripe_secret_key=_env("STRIPE_SECRET_KEY"),
+            allow_live_stripe_keys=_env_bool("ACQUIT_ALLOW_LIVE_STRIPE_KEYS", False),
             stripe_publishable_key=_env("STRIPE_PUBLISHABLE_KEY"),
             stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET"),
             stripe_api_base=_env("ACQUIT_STRIPE_API_BASE"),
@@ -124,6 +129,9 @@ class Settings:
             # Past this an SMTP server counts as down: a request gives up on sending (the worker
             # retries with backoff), so an outage never holds a request longer.
             "ACQUIT_SMTP_TIMEOUT": self.smtp_timeout_seconds,
+            # Only in the demo are e-mails with no SMTP server to take them written to the log in
+            # full: their reset, invitation and PAY NOW links are credentials.
+            "ACQUIT_DEMO": self.demo,
             "ACQUIT_MAIL_SENDER": self.mail_sender,
             "ACQUIT_SUPPLIER_NAME": self.supplier_name,
             "ACQUIT_LOGIN_MAX_FAILURES": self.login_max_failures,
@@ -142,6 +150,8 @@ class Settings:
             # "stripe" when a secret key is set; "fake" (in memory) only for tests.
             "ACQUIT_PAYMENT_GATEWAY": self.payment_gateway or ("stripe" if self.stripe_secret_key else None),
             "STRIPE_SECRET_KEY": self.stripe_secret_key,
+            # Live keys (sk_live_, rk_live_, pk_live_) are refused at start-up unless this says they are meant.
+            "ACQUIT_ALLOW_LIVE_STRIPE_KEYS": self.allow_live_stripe_keys,
             "STRIPE_PUBLISHABLE_KEY": self.stripe_publishable_key,
             "STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
             "ACQUIT_STRIPE_API_BASE": self.stripe_api_base,

@@ -22,3 +22,12 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+def unapplied_heads(connection) -> set[str]:
+    """The migration heads the database at `connection` has not reached (empty when it is up to date)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    expected = set(ScriptDirectory(str(MIGRATIONS)).get_heads())
+    return expected - set(MigrationContext.configure(connection).get_current_heads())

@@ -72,7 +72,7 @@ def take_enqueued_ids(session: Session, *, after_response: bool = False) -> set[
 
 
 def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = None, *,
-            stop_at_first_failure: bool = False) -> int:
+            stop_at_first_failure: bool = False, log_unsent_bodies: bool = False) -> int:
     """Send pending messages (all, or those in `ids`), each once; returns how many were sent.
 
     Any number of deliveries may run at once (the worker on several machines, a cron job, the
@@ -88,13 +88,14 @@ def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = 
     with `stop_at_first_failure`: when the server is down, one timeout is all it costs, and the
     rest waits for the worker.
 
-    With no SMTP configured, messages stay pending and are written to the log instead, so a
-    demo without a mail server still shows its password-reset links.
+    With no SMTP configured, messages stay pending and the log says so; with
+    `log_unsent_bodies` (the demo) it shows them in full, so a demo without a mail server still
+    shows its password-reset links. Elsewhere the links, which are credentials, stay out of logs.
     """
     if ids is not None and not ids:
         return 0
     if smtp is None:
-        _log_unsent(session, ids)
+        _log_unsent(session, ids, with_bodies=log_unsent_bodies)
         return 0
     sent = 0
     # Each message is tried at most once per delivery, in order: a failed one waits for the next.
@@ -204,18 +205,22 @@ def send_again(session: Session, message_id: int) -> OutboxMessage | None:
     return message
 
 
-def _log_unsent(session: Session, ids: set[int] | None) -> None:
+def _log_unsent(session: Session, ids: set[int] | None, *, with_bodies: bool) -> None:
     statement = select(OutboxMessage).where(
         OutboxMessage.status == "pending", OutboxMessage.attempts < MAX_ATTEMPTS
     ).order_by(OutboxMessage.id)
     if ids is not None:
         statement = statement.where(OutboxMessage.id.in_(ids))
     for message in session.scalars(statement):
-        log.warning(
-            "No SMTP server configured (ACQUIT_SMTP_HOST); e-mail %s stays in the outbox.\n"
-            "To: %s\nSubject: %s\n\n%s",
-            message.id, ", ".join(message.recipients), message.subject, message.body_text,
-        )
+        if with_bodies:
+            log.warning(
+                "No SMTP server configured (ACQUIT_SMTP_HOST); e-mail %s stays in the outbox.\n"
+                "To: %s\nSubject: %s\n\n%s",
+                message.id, ", ".join(message.recipients), message.subject, message.body_text,
+            )
+        else:
+            log.warning("No SMTP server configured (ACQUIT_SMTP_HOST); e-mail %s (%s) stays in the outbox.",
+                        message.id, message.subject)
 
 
 def _send(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:

@@ -26,6 +26,11 @@ def gateway_from_config(config) -> PaymentGateway | None:
                    if not config.get(name)]
         if missing:
             raise GatewayMisconfigured(f"card payments need {', '.join(missing)}")
+        live = [name for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY") if is_live_key(config[name])]
+        if live and not config.get("ACQUIT_ALLOW_LIVE_STRIPE_KEYS"):
+            # A live key takes real money: never by accident (a copied production .env on a laptop, a demo).
+            raise GatewayMisconfigured(f"live Stripe keys in {' and '.join(live)} would charge real cards; "
+                                       "set ACQUIT_ALLOW_LIVE_STRIPE_KEYS=1 where that is meant")
         return StripeGateway(
             secret_key=config["STRIPE_SECRET_KEY"], publishable_key=config["STRIPE_PUBLISHABLE_KEY"],
             webhook_secret=config["STRIPE_WEBHOOK_SECRET"], api_base=config.get("ACQUIT_STRIPE_API_BASE"),
@@ -33,6 +38,11 @@ def gateway_from_config(config) -> PaymentGateway | None:
             timeout=float(config.get("ACQUIT_STRIPE_TIMEOUT") or 30),
         )
     raise GatewayMisconfigured(f"unknown ACQUIT_PAYMENT_GATEWAY {kind!r}: use 'stripe'")
+
+
+def is_live_key(key: str) -> bool:
+    """Whether `key` is one of Stripe's live-mode keys (secret, restricted or publishable)."""
+    return key.startswith(("sk_live_", "rk_live_", "pk_live_"))
 
 
 def payment_context(config, gateway: PaymentGateway) -> PaymentContext:

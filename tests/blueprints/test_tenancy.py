@@ -36,6 +36,8 @@ ROUTE_ACCESS = {
     "static": Access.STATIC,
     "auth.home": Access.PUBLIC,
     "auth.login": Access.PUBLIC,
+    "health.healthz": Access.PUBLIC,
+    "health.readyz": Access.PUBLIC,
     "auth.logout": Access.PUBLIC,
     "auth.forgot_password": Access.PUBLIC,
     "auth.reset_password": Access.PUBLIC,

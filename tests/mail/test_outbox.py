@@ -152,7 +152,21 @@ def test_the_command_gives_up_on_an_email_after_the_maximum_attempts(app, client
 
 
 @pytest.mark.parametrize("app_overrides", [{"ACQUIT_SMTP_HOST": None}])
-def test_without_smtp_configured_the_email_is_logged_and_stays_pending(app, client, db, clerk, caplog):
+def test_without_smtp_configured_outside_the_demo_the_log_has_no_link(app, client, db, clerk, caplog):
+    with caplog.at_level(logging.WARNING, logger="portal.mail.outbox"):
+        response = ask_for_a_reset(client, clerk.email)
+        assert deliver_from_the_command_line(app) == "0 e-mail(s) sent."
+
+    assert response.status_code == 303
+    logged = [record.getMessage() for record in caplog.records if record.name == "portal.mail.outbox"]
+    assert len(logged) == 2 and all("stays in the outbox" in line for line in logged)
+    assert "reset-password" not in caplog.text and clerk.email not in caplog.text
+    [row] = outbox_rows(db)
+    assert (row.status, row.attempts) == ("pending", 0)
+
+
+@pytest.mark.parametrize("app_overrides", [{"ACQUIT_SMTP_HOST": None, "ACQUIT_DEMO": True}])
+def test_without_smtp_configured_the_demo_logs_the_email_and_it_stays_pending(app, client, db, clerk, caplog):
     with caplog.at_level(logging.WARNING, logger="portal.mail.outbox"):
         response = ask_for_a_reset(client, clerk.email)
 
