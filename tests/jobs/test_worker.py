@@ -93,7 +93,8 @@ def test_one_round_charges_what_autopay_owes_today_and_sends_the_outbox(app, db,
     received = [(message.recipients, message.message["Subject"].split(" — ")[0]) for message in smtp_server.messages]
     assert received == [
         ([payer.email], "Autopay: upcoming charges to Visa •••• 4242"),
-        ([payer.email], "Payment received: €250.00"),
+        # The receipt goes to the payer and to the company's billing recipients who receive receipts.
+        ([payer.email, *company.billing_emails], "Payment received: €250.00"),
         ([payer.email], f"Autopay is on for {company.name}"),
         (["ap@customer.test"], "Your statement"),
     ]

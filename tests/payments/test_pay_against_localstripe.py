@@ -147,7 +147,7 @@ def test_paying_three_invoices_in_one_click(db, make, save_card, stripe_server, 
     assert all(invoice.number in shown for invoice in invoices)
 
     [receipt] = smtp_server.messages
-    assert receipt.recipients == [payer.email]
+    assert receipt.recipients == [payer.email, *company.billing_emails]
     assert receipt.message["Subject"] == "Payment received: €1,802.36 — Fournitures Durand"
     body = receipt.text_body()
     assert f"Payment reference: {payment.provider_reference}" in body
