@@ -1,4 +1,4 @@
-"""`acquit worker`: autopay, reconcile and outbox delivery on a schedule, in one process.
+"""`acquit worker`: autopay, reconcile, expiring unapproved payments and outbox delivery on a schedule.
 
 Each job is also a command of its own for cron (`acquit autopay run`, `acquit payments
 reconcile`, `acquit outbox deliver`), and each is safe to run on several machines at once:
@@ -24,6 +24,9 @@ from portal.payments.context import PaymentContext
 
 log = logging.getLogger(__name__)
 
+#: Payments wait days for approval (see portal.approvals.service.EXPIRES_AFTER): a quarter-hour is timely.
+APPROVALS_EVERY = timedelta(minutes=15)
+
 
 def worker_jobs(app: Flask) -> list[Job]:
     """The jobs `app`'s configuration calls for; says once in the log which it leaves out and why."""
@@ -38,6 +41,7 @@ def worker_jobs(app: Flask) -> list[Job]:
                         partial(run_autopay_job, app, payments)))
         jobs.append(Job("reconcile", timedelta(seconds=config["ACQUIT_WORKER_RECONCILE_SECONDS"]),
                         partial(run_reconcile_job, app, payments)))
+        jobs.append(Job("approvals", APPROVALS_EVERY, partial(run_approvals_job, app, payments)))
     if smtp_settings(app) is None:
         # Delivering would only log every waiting e-mail again each round.
         log.warning("No SMTP server configured (ACQUIT_SMTP_HOST): the worker does not deliver the outbox; "
@@ -66,6 +70,16 @@ def run_reconcile_job(app: Flask, payments: PaymentContext) -> str:
     report = reconcile(db.session, payments)
     deliver_enqueued_mail(app)
     return report.summary()
+
+
+def run_approvals_job(app: Flask, payments: PaymentContext) -> str:
+    """Expire the payments left waiting for approval too long, telling their preparers; in an app context."""
+    from portal.approvals.service import expire_overdue
+
+    expired = expire_overdue(db.session, payments)
+    db.session.commit()
+    deliver_enqueued_mail(app)
+    return f"{expired} waiting payment(s) expired"
 
 
 def run_outbox_job(app: Flask) -> str:

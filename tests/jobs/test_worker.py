@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.approvals.service import set_rule, submit_payment
 from portal.audit import Actor
 from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, mandate_text
 from portal.autopay.setup import autopay_settings
@@ -25,9 +26,10 @@ from portal.db import make_engine
 from portal.jobs.worker import worker_jobs
 from portal.mail import outbox
 from portal.mail.compose import ComposedEmail
-from portal.models import OutboxMessage, Payment, PaymentStatus
+from portal.models import ApprovalStatus, OutboxMessage, Payment, PaymentStatus, Role
 from portal.payments import fake_gateway
 from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.payments.charging import PaymentRequest
 from tests.conftest import TEST_SECRET_KEY
 
 REMINDER = ComposedEmail(subject="Your statement", text="Your statement is attached.", html=None)
@@ -43,7 +45,8 @@ def test_the_jobs_and_their_intervals_come_from_the_configuration(app):
     jobs = worker_jobs(app)
 
     assert [(job.name, job.every) for job in jobs] == [
-        ("autopay", timedelta(minutes=5)), ("reconcile", timedelta(seconds=30)), ("outbox", timedelta(seconds=20))]
+        ("autopay", timedelta(minutes=5)), ("reconcile", timedelta(seconds=30)), ("approvals", timedelta(minutes=15)),
+        ("outbox", timedelta(seconds=20))]
 
 
 @pytest.mark.parametrize("app_overrides", [{"ACQUIT_PAYMENT_GATEWAY": None, "ACQUIT_SMTP_HOST": None}])
@@ -86,6 +89,7 @@ def test_one_round_charges_what_autopay_owes_today_and_sends_the_outbox(app, db,
 
     assert summaries["autopay"].startswith("1 charged, 0 declined, ")
     assert summaries["reconcile"] == "0 checked: 0 settled, 0 failed, 0 still open, 0 could not be checked"
+    assert summaries["approvals"] == "0 waiting payment(s) expired"
     db.refresh(invoice)
     assert invoice.amount_due == 0
     assert db.scalar(select(Payment.status).where(Payment.company_id == company.id)) == PaymentStatus.SUCCEEDED
@@ -221,7 +225,8 @@ def test_the_demo_runs_the_worker_and_stopping_the_demo_stops_it(tmp_path):
                             env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         log = Output(demo.stderr)
-        log.wait_for("Worker started in the background: autopay every 15 min, reconcile every 1 min.", timeout=120)
+        log.wait_for("Worker started in the background: autopay every 15 min, reconcile every 1 min, approvals every 15 min.",
+                     timeout=120)
         log.wait_for("reconcile: 0 checked")
 
         demo.send_signal(signal.SIGTERM)
@@ -235,3 +240,27 @@ def test_the_demo_runs_the_worker_and_stopping_the_demo_stops_it(tmp_path):
     assert any(line.endswith("portal.jobs.worker: Worker stopped.") for line in lines), "\n".join(lines)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", stripe_port), timeout=5).close()
+
+
+def test_the_approvals_job_expires_payments_left_waiting_and_tells_their_preparer(app, db, make, smtp_server):
+    company = make.company(locale="en")
+    admin, payer = make.user(company, role=Role.ADMIN), make.user(company, locale="en")
+    payments = app.extensions["acquit.payments"]
+    setup = start_saving_card(db, payments, company=company, email=payer.email)
+    payments.gateway.complete_setup(setup.setup_id, fake_gateway.SUCCEEDS)
+    card = finish_saving_card(db, payments, Actor.user(payer), company=company, setup_id=setup.setup_id)
+    set_rule(db, admin, company=company, threshold=100, payers_may_approve=False)
+    approval = submit_payment(db, payments, payer, company=company, receipt_email=None,
+                              request=PaymentRequest(invoice_ids=(make.invoice(company, total=5_000).id,),
+                                                     attempt_key="k", card_id=card.id))
+    approval.expires_at = approval.prepared_at  # as if the week had passed
+    db.commit()
+    [job] = [job for job in worker_jobs(app) if job.name == "approvals"]
+
+    with app.app_context():
+        assert job.run() == "1 waiting payment(s) expired"
+
+    db.refresh(approval)
+    assert approval.status == ApprovalStatus.EXPIRED
+    assert [m.recipients for m in smtp_server.messages if "not approved in time" in m.message["Subject"]] == [
+        [payer.email]]
