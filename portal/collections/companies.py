@@ -58,6 +58,13 @@ def company_balances(session: Session, query: CompanyQuery, *, today: date) -> P
     return Page(rows=[_row(row) for row in rows], total_count=total_count, page=page, per_page=query.per_page)
 
 
+def most_overdue_companies(session: Session, *, today: date, limit: int) -> list[CompanyBalance]:
+    """The `limit` companies whose oldest overdue invoice is the oldest (no count of the rest: the dashboard's list)."""
+    statement = _balances(today, "")
+    return [_row(row) for row in session.execute(
+        statement.order_by(*_order(statement, CompanySort.OLDEST_OVERDUE)).limit(limit))]
+
+
 def all_company_balances(session: Session, query: CompanyQuery, *, today: date):
     """Every row `company_balances` would page through, in the same order, fetched in batches (for CSV)."""
     statement = _balances(today, query.text)

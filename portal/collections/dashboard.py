@@ -27,7 +27,6 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from portal.billing.status import amount_due_expression
 from portal.clock import SUPPLIER_TIMEZONE
 from portal.models import Dispute, Invoice, Payment, PaymentStatus
 
@@ -106,8 +105,10 @@ def open_invoice_condition() -> ColumnElement[bool]:
 
 
 def aging_sums(today: date) -> list[ColumnElement[int]]:
-    """One SUM per aging bucket of the amount due, in bucket order, for a query over open invoices."""
-    due = amount_due_expression()
+    """One SUM per aging bucket of the amount due, in bucket order, for a query restricted to
+    `open_invoice_condition()` (which makes the amount due simply total less paid and credited)."""
+    # Only the columns ix_invoice_open carries, so PostgreSQL sums from the index alone.
+    due = Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited
     sums = []
     for _key, first_day_late, last_day_late in AGING_BUCKETS:
         # An invoice is d days late when its due date is today - d; compare dates, not date arithmetic in SQL.
@@ -131,6 +132,11 @@ def days_sales_outstanding(receivable: int, invoiced: int, days: int) -> Decimal
     if invoiced <= 0:
         return None
     return (Decimal(receivable) * days / Decimal(invoiced)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def payment_date() -> ColumnElement[datetime]:
+    """The date a payment is listed under: when it succeeded, else when it was started (ix_payment_date)."""
+    return func.coalesce(Payment.succeeded_at, Payment.created_at)
 
 
 def start_of_day(day: date) -> datetime:
@@ -160,8 +166,9 @@ def dashboard(session: Session, *, today: date) -> Dashboard:
         select(Payment.currency,
                func.sum(case((Payment.succeeded_at >= start_of_day(today), Payment.amount), else_=0)),
                func.sum(Payment.amount))
-        .where(Payment.status == PaymentStatus.SUCCEEDED, Payment.succeeded_at >= start_of_day(week_start),
-               Payment.succeeded_at < start_of_day(today + timedelta(days=1)))
+        # On the payment's date (ix_payment_date): a succeeded payment's is when it succeeded.
+        .where(Payment.status == PaymentStatus.SUCCEEDED, payment_date() >= start_of_day(week_start),
+               payment_date() < start_of_day(today + timedelta(days=1)))
         .group_by(Payment.currency)
     ).all()
     dispute_rows = session.execute(

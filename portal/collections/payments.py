@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal.billing.exports import csv_chunks
 from portal.billing.money import to_decimal
-from portal.collections.dashboard import start_of_day
+from portal.collections.dashboard import payment_date, start_of_day
 from portal.collections.pages import DEFAULT_PAGE_SIZE, Page, page_within
 from portal.models import CARD_CHANNELS, Company, Payment, PaymentAllocation, PaymentChannel, RefundStatus
 
@@ -39,15 +39,11 @@ class PaymentQuery:
     date_from: date | None = None
     date_to: date | None = None
     company: str = ""  # part of the company's name or reference, any case
+    company_id: int | None = None  # one company's payments only
     status: str | None = None  # a PaymentStatus
     method: PaymentMethod | None = None
     page: int = 1
     per_page: int = DEFAULT_PAGE_SIZE
-
-
-def payment_date():
-    """The date a payment is listed under: when it succeeded, else when it was started."""
-    return func.coalesce(Payment.succeeded_at, Payment.created_at)
 
 
 def payment_list(session: Session, query: PaymentQuery) -> Page[Payment]:
@@ -96,6 +92,8 @@ def _matching(query: PaymentQuery) -> Select:
         statement = statement.where(Payment.company_id.in_(
             select(Company.id).where(or_(func.lower(Company.name).contains(needle, autoescape=True),
                                          func.lower(Company.external_ref).contains(needle, autoescape=True)))))
+    if query.company_id is not None:
+        statement = statement.where(Payment.company_id == query.company_id)
     if query.status:
         statement = statement.where(Payment.status == query.status)
     if query.method == PaymentMethod.CARD:

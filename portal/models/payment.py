@@ -1,7 +1,7 @@
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
@@ -64,6 +64,9 @@ class Payment(Base):
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("length(currency) = 3", name="currency_iso"),
+        # A payment's date as lists show, sort and filter it: when it succeeded, else when it started
+        # (portal.collections.payments.payment_date).
+        Index("ix_payment_date", text("coalesce(succeeded_at, created_at)"), "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -17,10 +17,10 @@ from portal.collections.companies import (
     company_balances_csv,
     company_summary,
 )
+from portal.collections.payments import PaymentQuery, payment_list
 from portal.disputes.service import company_disputes
 from portal.extensions import db
 from portal.models import Company, User
-from portal.payments.queries import company_payments
 
 #: The latest payments the company page shows; the payments list, filtered on the company, has them all.
 PAYMENTS_SHOWN = 10
@@ -56,7 +56,7 @@ def company(ref: str):
     return render_template(
         "collections/company.html", company=found, form=form, page=page,
         balances=company_summary(db.session, found.id, today=clock.today()),
-        payments=company_payments(db.session, found.id, limit=PAYMENTS_SHOWN), payments_shown=PAYMENTS_SHOWN,
+        payments=payment_list(db.session, PaymentQuery(company_id=found.id, per_page=PAYMENTS_SHOWN)).rows,
         disputes=company_disputes(db.session, found.id),
         users=list(db.session.scalars(select(User).where(User.company_id == found.id).order_by(User.email))),
         autopay=company_autopay(db.session, found.id),

@@ -117,8 +117,8 @@ class StaffInvoiceFilterForm(HistoryFilterForm):
 
 
 class PaymentFilterForm(QueryForm):
-    date_from = DateField(_l("From"), validators=[Optional()])
-    date_to = DateField(_l("Until"), validators=[Optional()])
+    date_from = DateField(_l("Dated from"), validators=[Optional()])
+    date_to = DateField(_l("Dated until"), validators=[Optional()])
     company = StringField(_l("Customer"), validators=[Optional(), Length(max=100)])
     status = SelectField(_l("Status"), choices=[], default="")
     method = SelectField(_l("Method"), choices=[], default="")

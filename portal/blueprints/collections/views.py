@@ -18,7 +18,7 @@ from portal.blueprints.collections.forms import (
     SendMailAgainForm,
 )
 from portal.collections import dashboard as figures
-from portal.collections.companies import CompanyQuery, CompanySort, company_balances
+from portal.collections.companies import most_overdue_companies
 from portal.collections.payments import payment_list, payment_list_csv
 from portal.blueprints.downloads import csv_download
 from portal.blueprints.guards import staff_required
@@ -40,8 +40,7 @@ DASHBOARD_COMPANIES = 10
 @staff_required
 def dashboard():
     today = clock.today()
-    most_overdue = company_balances(db.session, CompanyQuery(sort=CompanySort.OLDEST_OVERDUE, per_page=DASHBOARD_COMPANIES),
-                                    today=today)
+    most_overdue = most_overdue_companies(db.session, today=today, limit=DASHBOARD_COMPANIES)
     return render_template("collections/dashboard.html", figures=figures.dashboard(db.session, today=today),
                            most_overdue=most_overdue, dso_periods=figures.DSO_PERIODS)
 
