@@ -40,6 +40,7 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy import func, select
 
 from portal import create_app, migrate
+from portal.demo import DEMO_SUPPLIER
 from portal.accounts.api_keys import create_api_key
 from portal.audit import Actor
 from portal.billing.sync import CompanyData, upsert_company
@@ -301,7 +302,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="acquit-bench-") as workdir:
         url = args.database_url or f"sqlite:///{workdir}/ingest.sqlite3"
         migrate.upgrade(url)
-        app = create_app({"ACQUIT_DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "ACQUIT_SMTP_HOST": None,
+        app = create_app({**DEMO_SUPPLIER, "ACQUIT_DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "ACQUIT_SMTP_HOST": None,
                           "ACQUIT_BASE_URL": "http://127.0.0.1"})
         with app.app_context():
             for c in range(args.companies):

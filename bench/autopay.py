@@ -43,6 +43,7 @@ from sqlalchemy.orm import sessionmaker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the localstripe rig and builders
 
 from portal import create_app, migrate  # noqa: E402
+from portal.demo import DEMO_SUPPLIER  # noqa: E402
 from portal.audit import Actor  # noqa: E402
 from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, mandate_text  # noqa: E402
 from portal.autopay.run import run_autopay  # noqa: E402
@@ -93,7 +94,7 @@ def fresh_database(server_url: str | None, name: str, directory: str) -> str:
 
 
 def bench_app(url: str, **config):
-    return create_app({"ACQUIT_DATABASE_URL": url, "SECRET_KEY": "bench-secret", "ACQUIT_SMTP_HOST": None,
+    return create_app({**DEMO_SUPPLIER, "ACQUIT_DATABASE_URL": url, "SECRET_KEY": "bench-secret", "ACQUIT_SMTP_HOST": None,
                        "ACQUIT_BASE_URL": "http://127.0.0.1", "ACQUIT_SUPPLIER_NAME": SUPPLIER, **config})
 
 

@@ -41,6 +41,7 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy import event, func, insert, select
 
 from portal import clock, create_app, migrate
+from portal.demo import DEMO_SUPPLIER
 from portal.accounts.service import hash_password
 from portal.billing.lines import line_amounts
 from portal.billing.status import status_expression
@@ -266,6 +267,7 @@ def check_consistency(connection) -> None:
 
 def build_app(url: str):
     app = create_app({
+        **DEMO_SUPPLIER,
         "ACQUIT_DATABASE_URL": url,
         "SECRET_KEY": "bench-secret-key",
         "ACQUIT_SMTP_HOST": None,

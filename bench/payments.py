@@ -43,6 +43,7 @@ from werkzeug.serving import make_server
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the localstripe rig
 
 from portal import create_app, migrate  # noqa: E402
+from portal.demo import DEMO_SUPPLIER  # noqa: E402
 from portal.audit import Actor  # noqa: E402
 from portal.db import make_engine  # noqa: E402
 from portal.extensions import db  # noqa: E402
@@ -222,6 +223,7 @@ def main() -> None:
         print(f"database: {make_url(url).render_as_string(hide_password=True)}"
               f"{' (WAL)' if url.startswith('sqlite') else ''}")
         app = create_app({
+            **DEMO_SUPPLIER,
             "ACQUIT_DATABASE_URL": url, "SECRET_KEY": "bench-secret", "ACQUIT_SMTP_HOST": None,
             "ACQUIT_BASE_URL": "http://127.0.0.1", "ACQUIT_PAYMENT_GATEWAY": "stripe",
             "STRIPE_SECRET_KEY": TEST_SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": TEST_PUBLISHABLE_KEY,

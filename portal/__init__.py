@@ -3,12 +3,14 @@
 import logging
 import os
 from functools import partial
+from datetime import timedelta
 
 from flask import Flask, flash, make_response, redirect, request, session
 from flask_login import current_user, login_url
 from werkzeug.routing import IntegerConverter
 
 from portal import errors, i18n
+from portal.billing.supplier import supplier_identity
 from portal.config import Settings
 from portal.blueprints import BoundedJSONProvider
 from portal.blueprints.security_headers import register_security_headers
@@ -16,6 +18,7 @@ from portal.blueprints.text_input import refuse_nul_characters
 from portal.blueprints.uploads import allow_uploads_where_accepted
 from portal.db import MAX_ROW_ID, begin_write
 from portal.extensions import babel, csrf, db, htmx, login_manager
+from portal.guest.links import PayLinks
 from portal.mail import outbox
 from portal.payments.setup import gateway_from_config, payment_context
 
@@ -28,6 +31,8 @@ def create_app(config: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(Settings.from_environment().flask_config(app.instance_path))
     app.config.update(config or {})
+    # Checked before anything else starts: a portal that cannot issue a lawful invoice does not run.
+    app.extensions["acquit.supplier"] = supplier_identity(app.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("fontTools").setLevel(logging.WARNING)
     register_extensions(app)
@@ -173,6 +178,9 @@ def smtp_settings(app: Flask) -> outbox.SmtpSettings | None:
         starttls=bool(app.config.get("ACQUIT_SMTP_STARTTLS")),
         timeout=float(app.config["ACQUIT_SMTP_TIMEOUT"]),
         supplier_name=app.config["ACQUIT_SUPPLIER_NAME"],
+        supplier=app.extensions["acquit.supplier"],
+        pay_links=PayLinks(app.config["SECRET_KEY"], app.config["ACQUIT_BASE_URL"],
+                           valid_for=timedelta(days=app.config["ACQUIT_PAY_LINK_DAYS"])),
     )
 
 

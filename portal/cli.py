@@ -1,5 +1,6 @@
 """The `acquit` command: the Flask CLI plus Acquit's own groups (db, demo, outbox, worker, …)."""
 
+import os
 import signal
 import sys
 import time
@@ -15,6 +16,11 @@ from portal import migrate
 def main() -> None:
     from portal import create_app
 
+    if sys.argv[1:2] == ["demo"]:
+        from portal.demo import DEMO_SUPPLIER
+
+        for name, value in DEMO_SUPPLIER.items():
+            os.environ.setdefault(name, value)
     FlaskGroup(create_app=create_app, help="Acquit, the customer payment portal.")(prog_name="acquit")
 
 

@@ -6,6 +6,16 @@ from dataclasses import dataclass, field
 
 from portal.disputes.attachments import MAX_FILES_PER_MESSAGE
 
+# The supplier's legal identity beside ACQUIT_SUPPLIER_NAME, printed on invoices and in their
+# Factur-X data; `portal.billing.supplier` checks it when the app starts (README lists each one).
+SUPPLIER_IDENTITY_SETTINGS = (
+    "ACQUIT_SUPPLIER_ADDRESS", "ACQUIT_SUPPLIER_POSTCODE", "ACQUIT_SUPPLIER_CITY", "ACQUIT_SUPPLIER_COUNTRY",
+    "ACQUIT_SUPPLIER_SIREN", "ACQUIT_SUPPLIER_SIRET", "ACQUIT_SUPPLIER_VAT_NUMBER", "ACQUIT_SUPPLIER_LEGAL_FORM",
+    "ACQUIT_SUPPLIER_SHARE_CAPITAL", "ACQUIT_SUPPLIER_REGISTRY", "ACQUIT_SUPPLIER_LATE_PENALTY_RATE",
+    "ACQUIT_SUPPLIER_EARLY_PAYMENT_DISCOUNT", "ACQUIT_SUPPLIER_PAYMENT_TERMS", "ACQUIT_SUPPLIER_IBAN",
+    "ACQUIT_SUPPLIER_BIC", "ACQUIT_SUPPLIER_BANK_NAME", "ACQUIT_SUPPLIER_EMAIL",
+)
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
@@ -40,7 +50,8 @@ class Settings:
     # `acquit demo` turns it on: with no SMTP server, e-mails (and the links in them) are logged.
     demo: bool = False
     mail_sender: str = "Acquit <no-reply@acquit.invalid>"
-    supplier_name: str = "Acquit Demo Supplier"
+    supplier_name: str | None = None
+    supplier_identity: dict = field(default_factory=dict)
     default_locale: str = "fr"
     # None: Secure exactly when the base URL is https (set it to say otherwise).
     session_cookie_secure: bool | None = None
@@ -86,7 +97,8 @@ class Settings:
             smtp_timeout_seconds=_env_int("ACQUIT_SMTP_TIMEOUT", 5),
             demo=_env_bool("ACQUIT_DEMO", False),
             mail_sender=_env("ACQUIT_MAIL_SENDER", "Acquit <no-reply@acquit.invalid>"),
-            supplier_name=_env("ACQUIT_SUPPLIER_NAME", "Acquit Demo Supplier"),
+            supplier_name=_env("ACQUIT_SUPPLIER_NAME"),
+            supplier_identity={name: _env(name) for name in SUPPLIER_IDENTITY_SETTINGS},
             default_locale=_env("ACQUIT_DEFAULT_LOCALE", "fr"),
             session_cookie_secure=_env_bool("ACQUIT_SESSION_COOKIE_SECURE", None),
             collections_email=_env("ACQUIT_COLLECTIONS_EMAIL"),
@@ -134,6 +146,7 @@ class Settings:
             "ACQUIT_DEMO": self.demo,
             "ACQUIT_MAIL_SENDER": self.mail_sender,
             "ACQUIT_SUPPLIER_NAME": self.supplier_name,
+            **self.supplier_identity,
             "ACQUIT_LOGIN_MAX_FAILURES": self.login_max_failures,
             "ACQUIT_LOGIN_WINDOW_SECONDS": self.login_window_seconds,
             "ACQUIT_PASSWORD_RESET_ANSWER_SECONDS": self.password_reset_answer_seconds,

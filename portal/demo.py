@@ -16,11 +16,31 @@ from portal.accounts.service import hash_password
 from portal.audit import Actor
 from portal.billing.invoices import LineInput, create_invoice, issue_credit_note, void_invoice
 from portal.db import Base
-from portal.models import Company, Role, SavedCard, User, UserKind
+from portal.models import Company, CustomFieldLabel, Role, SavedCard, User, UserKind
 from portal.models.types import utcnow
 from portal.payments.ledger import record_offline_payment
 
 DEMO_PASSWORD = "acquit-demo"
+# A fictitious supplier's legal identity (valid check digits, no real company's), which
+# `acquit demo` uses for every ACQUIT_SUPPLIER_* setting the environment does not give.
+DEMO_SUPPLIER = {
+    "ACQUIT_SUPPLIER_NAME": "Acquit Demo Supplier",
+    "ACQUIT_SUPPLIER_LEGAL_FORM": "SAS",
+    "ACQUIT_SUPPLIER_SHARE_CAPITAL": "50 000 €",
+    "ACQUIT_SUPPLIER_ADDRESS": "12 rue des Fournisseurs",
+    "ACQUIT_SUPPLIER_POSTCODE": "69002",
+    "ACQUIT_SUPPLIER_CITY": "Lyon",
+    "ACQUIT_SUPPLIER_COUNTRY": "FR",
+    "ACQUIT_SUPPLIER_SIREN": "732829320",
+    "ACQUIT_SUPPLIER_SIRET": "73282932000074",
+    "ACQUIT_SUPPLIER_REGISTRY": "RCS Lyon",
+    "ACQUIT_SUPPLIER_VAT_NUMBER": "FR44732829320",
+    "ACQUIT_SUPPLIER_LATE_PENALTY_RATE": "12.00",
+    "ACQUIT_SUPPLIER_IBAN": "FR7630006000011234567890189",
+    "ACQUIT_SUPPLIER_BIC": "AGRIFRPP",
+    "ACQUIT_SUPPLIER_BANK_NAME": "Banque Démo",
+    "ACQUIT_SUPPLIER_EMAIL": "facturation@fournisseur.test",
+}
 INVOICES_PER_COMPANY = 120
 
 COMPANIES = [
@@ -28,6 +48,15 @@ COMPANIES = [
     ("ATELIER-DUPONT", "Atelier Dupont & Fils SARL", ["factures@atelier-dupont.test", "jean.dupont@atelier-dupont.test"], "fr", "EUR"),
     ("NORTHWIND", "Northwind Components Ltd", ["ap@northwind.test"], "en", "GBP"),
 ]
+
+# Each company's billing address, VAT number and SIREN, printed on its invoices (fictitious, valid check digits).
+COMPANY_IDENTITIES = {
+    "BOUL-MARTIN": ("3 place du Marché", "75011", "Paris", "FR", "FR40303265045", "303265045"),
+    "ATELIER-DUPONT": ("18 rue des Artisans", "33000", "Bordeaux", "FR", "FR03552081317", "552081317"),
+    "NORTHWIND": ("40 Harbour Road", "BS1 5TY", "Bristol", "GB", "GB980780629", None),
+}
+# What the demo's custom field is called on invoices, per language.
+CUSTOM_FIELD_LABELS = {"cost_centre": {"fr": "Centre de coût", "en": "Cost centre"}}
 
 USERS = [
     ("claire.martin@boulangeries-martin.test", "Claire Martin", "BOUL-MARTIN", Role.ADMIN, None),
@@ -82,8 +111,13 @@ def load(session: Session, *, today: date, seed: int = 2026) -> str:
     password_hash = hash_password(DEMO_PASSWORD)
     companies = {}
     for ref, name, emails, locale, currency in COMPANIES:
-        companies[ref] = Company(external_ref=ref, name=name, billing_emails=emails, locale=locale, currency=currency)
+        address, postcode, city, country, vat_number, siren = COMPANY_IDENTITIES[ref]
+        companies[ref] = Company(external_ref=ref, name=name, billing_emails=emails, locale=locale, currency=currency,
+                                 billing_address=address, billing_postcode=postcode, billing_city=city,
+                                 billing_country=country, vat_number=vat_number, siren=siren)
         session.add(companies[ref])
+    for key, labels in CUSTOM_FIELD_LABELS.items():
+        session.add_all(CustomFieldLabel(field_key=key, locale=locale, label=label) for locale, label in labels.items())
     for email, full_name, ref, role, locale in USERS:
         session.add(User(email=email, full_name=full_name, password_hash=password_hash, kind=UserKind.CLERK,
                          company=companies[ref], role=role, locale=locale))

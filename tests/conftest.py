@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from portal import create_app, migrate
 from portal.db import make_engine
+from portal.demo import DEMO_SUPPLIER
 from portal.extensions import db as database
 from tests.builders import Builders
 
@@ -74,6 +75,7 @@ def app_config(database_url: str, **overrides) -> dict:
         "ACQUIT_BASE_URL": "http://portal.test",
         "WTF_CSRF_ENABLED": False,
         "ACQUIT_PAYMENT_GATEWAY": "fake",
+        **DEMO_SUPPLIER,
         **overrides,
     }
 

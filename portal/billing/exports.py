@@ -45,7 +45,8 @@ from portal.models import (
 BATCH_SIZE = 1000
 
 INVOICE_COLUMNS = (
-    "invoice_number", "company_ref", "company_name", "po_number", "issue_date", "due_date", "status", "currency",
+    "invoice_number", "company_ref", "company_name", "company_vat_number", "company_address", "company_postcode",
+    "company_city", "company_country", "po_number", "issue_date", "due_date", "status", "currency",
     "amount_net", "amount_tax", "amount_total", "amount_paid", "amount_credited", "amount_due", "custom_fields",
 )
 PAYMENT_COLUMNS = (
@@ -94,18 +95,21 @@ def invoices_as_csv(session: Session, invoices: Select, *, today: date,
     status = status_expression(today)
     # Columns, not entities: rows then never pile up in the session's identity map.
     statement = invoices.with_only_columns(
-        Invoice.number, Company.external_ref, Company.name, Invoice.po_number, Invoice.issue_date,
+        Invoice.number, Company.external_ref, Company.name, Company.vat_number, Company.billing_address,
+        Company.billing_postcode, Company.billing_city, Company.billing_country, Invoice.po_number, Invoice.issue_date,
         Invoice.due_date, status, Invoice.currency, Invoice.amount_net, Invoice.amount_tax, Invoice.amount_total,
         Invoice.amount_paid, Invoice.amount_credited, amount_due_expression(), Invoice.custom_fields,
         *(field_value_column(field) for field in fields),
     ).join_from(Invoice, Company, Company.id == Invoice.company_id)
 
     def rows():
-        for (number, company_ref, company_name, po_number, issue_date, due_date, row_status, currency,
-             *amounts_and_fields) in stream_rows(session, statement):
+        for (number, company_ref, company_name, vat_number, address, postcode, city, country, po_number, issue_date,
+             due_date, row_status, currency, *amounts_and_fields) in stream_rows(session, statement):
             amounts, custom_fields = amounts_and_fields[:6], amounts_and_fields[6]
             yield (
-                number, company_ref, company_name, po_number or "", issue_date.isoformat(), due_date.isoformat(),
+                number, company_ref, company_name,
+                *(value or "" for value in (vat_number, address, postcode, city, country)),
+                po_number or "", issue_date.isoformat(), due_date.isoformat(),
                 row_status, currency, *(to_decimal(amount, currency) for amount in amounts),
                 json.dumps(custom_fields, ensure_ascii=False, sort_keys=True) if custom_fields else "",
                 *(value or "" for value in amounts_and_fields[7:]),

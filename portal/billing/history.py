@@ -156,6 +156,13 @@ def history_statement(company_id: int, query: HistoryQuery, *, today: date, curr
         apply_history_filters(customer_invoices(company_id), query, status_expression(today), currency), query)
 
 
+def matching_invoice_ids(session: Session, company_id: int, query: HistoryQuery, *, today: date,
+                         currency: str) -> list[int]:
+    """The ids of every invoice of the company that `query`'s filters match (all pages), in the list's order."""
+    statement = history_statement(company_id, query, today=today, currency=currency)
+    return list(session.scalars(statement.with_only_columns(Invoice.id)))
+
+
 def ordered_as_asked(statement: Select, query: HistoryQuery) -> Select:
     """`statement` in `query`'s order, the invoice id breaking ties so pages never overlap."""
     sort_column = SORT_COLUMNS[query.sort]
@@ -242,6 +249,7 @@ class Settlement:
     method: str
     # A bank transfer or cheque: the page names it in its own language.
     offline_method: str | None = None
+    credit_note_id: int | None = None
 
 
 def invoice_settlements(session: Session, invoice: Invoice) -> list[Settlement]:
@@ -287,6 +295,7 @@ def invoice_settlements(session: Session, invoice: Invoice) -> list[Settlement]:
             currency=note.currency,
             on=note.issue_date,
             method=note.reason,
+            credit_note_id=note.id,
         )
         for note in credit_notes
     ]

@@ -96,3 +96,22 @@ def parse_amount(text: str, currency: str, *, locale: str | None = None) -> int:
 
 def _invalid(text) -> InvalidAmount:
     return InvalidAmount(f"{text!r} is not an amount")
+
+
+def allocate_proportionally(amount: int, weights: list[int]) -> list[int]:
+    """Split `amount` minor units in proportion to `weights`; the parts always sum to `amount`.
+
+    Each part is first rounded down; the cents left over go one each to the parts that lost
+    the largest fractions, the earlier part first on a tie, so the same inputs always give
+    the same split. With no weight at all, everything goes to the first part.
+    """
+    if not weights:
+        raise ValueError("nothing to allocate to")
+    whole = sum(weights)
+    if whole <= 0:
+        return [amount] + [0] * (len(weights) - 1)
+    floors = [amount * weight // whole for weight in weights]
+    fractions = [amount * weight % whole for weight in weights]
+    for index in sorted(range(len(weights)), key=lambda i: (-fractions[i], i))[: amount - sum(floors)]:
+        floors[index] += 1
+    return floors

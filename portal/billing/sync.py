@@ -9,6 +9,8 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from stdnum.eu import vat as eu_vat
+from stdnum.fr import siren as siren_number
 from sqlalchemy.orm import Session, selectinload
 
 from portal import audit
@@ -40,6 +42,12 @@ class CompanyData:
     billing_emails: list[str]
     locale: str = "fr"
     currency: str = "EUR"
+    billing_address: str | None = None
+    billing_postcode: str | None = None
+    billing_city: str | None = None
+    billing_country: str | None = None
+    vat_number: str | None = None
+    siren: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,22 @@ def upsert_company(session: Session, actor: Actor, ref: str, data: CompanyData) 
     """Create the company `ref` or bring it in line with `data`; returns it and the outcome."""
     if not is_iso_currency(data.currency):
         raise InvalidInvoice(f"{data.currency!r} is not an ISO 4217 currency code", field="currency")
-    wanted = {"name": data.name, "locale": data.locale, "currency": data.currency}
+    if data.siren and not siren_number.is_valid(data.siren):
+        raise InvalidInvoice(f"{data.siren!r} is not a valid SIREN (9 digits with a check digit)", field="siren")
+    vat_number = data.vat_number.upper() if data.vat_number else None
+    if vat_number and _is_eu_vat_number(vat_number) and not eu_vat.is_valid(vat_number):
+        raise InvalidInvoice(f"{data.vat_number!r} is not a valid EU VAT number", field="vat_number")
+    wanted = {
+        "name": data.name,
+        "locale": data.locale,
+        "currency": data.currency,
+        "billing_address": data.billing_address or None,
+        "billing_postcode": data.billing_postcode or None,
+        "billing_city": data.billing_city or None,
+        "billing_country": data.billing_country or None,
+        "vat_number": vat_number,
+        "siren": data.siren or None,
+    }
 
     def find() -> Company | None:
         return session.scalar(select(Company).where(Company.external_ref == ref))
@@ -84,6 +107,12 @@ def upsert_company(session: Session, actor: Actor, ref: str, data: CompanyData) 
         return company, Outcome.UNCHANGED
     audit.record(session, "company.updated", actor, company_id=company.id, ref=ref, changed=sorted(changed))
     return company, Outcome.UPDATED
+
+
+def _is_eu_vat_number(number: str) -> bool:
+    """Whether `number` claims an EU member state (whose check digits we can verify); others are kept as given."""
+    prefix = number[:2].lower()
+    return prefix in eu_vat.MEMBER_STATES or prefix == "el"
 
 
 def upsert_invoice(

@@ -15,10 +15,10 @@ from email.utils import make_msgid
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from portal.billing.pdf import render_invoice_pdf
-from portal.billing.status import invoice_status
-from portal.clock import today
+from portal.billing.document_files import DocumentFormat, invoice_file
+from portal.billing.supplier import SupplierIdentity
 from portal.db import run_as_writer
+from portal.guest.links import PayLinks
 from portal.mail.compose import ComposedEmail
 from portal.models import Invoice, OutboxMessage
 from portal.models.types import utcnow
@@ -41,8 +41,10 @@ class SmtpSettings:
     # Seconds to wait on each step of the SMTP conversation (connecting, each command): a
     # server that is down or silent costs a request at most this, then the worker retries.
     timeout: float = 5.0
-    # Drawn on the invoice PDFs that go with e-mails.
+    # Drawn on the invoice PDFs that go with e-mails, with a PAY NOW link from `pay_links`.
     supplier_name: str = ""
+    supplier: SupplierIdentity | None = None
+    pay_links: PayLinks | None = None
 
 
 def enqueue(session: Session, recipients: list[str], email: ComposedEmail, *,
@@ -234,9 +236,13 @@ def _send(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:
         email.add_alternative(message.body_html, subtype="html")
     if message.attach_invoice_id is not None:
         invoice = session.get(Invoice, message.attach_invoice_id)
-        document = render_invoice_pdf(invoice, status=invoice_status(invoice, today()), supplier_name=smtp.supplier_name,
-                                      locale=message.locale or invoice.company.locale)
-        email.add_attachment(document, maintype="application", subtype="pdf", filename=f"{invoice.number}.pdf")
+        # An invoice voided since the e-mail was queued goes as the PDF that says so, never as data to book.
+        chosen = DocumentFormat(message.attach_format or DocumentFormat.PDF)
+        file_format = DocumentFormat.PDF if invoice.voided_at else chosen
+        attached = invoice_file(session, invoice, smtp.supplier, file_format=file_format,
+                                locale=message.locale or invoice.company.locale,
+                                pay_url=smtp.pay_links.link_for(invoice).url if smtp.pay_links else None)
+        email.add_attachment(attached.content, maintype="application", subtype="pdf", filename=attached.filename)
     # Everything the e-mail needed from the database is read: end that transaction, so none is
     # open (and no lock held) however long the SMTP server takes.
     session.commit()

@@ -15,6 +15,7 @@ from portal.models.autopay import (
 from portal.models.company_field import CompanyField, CompanyFieldKind, InvoiceFieldValue
 from portal.models.company import BillingRecipient, Company, InvoiceFormat, RecipientPurpose
 from portal.models.credit_note import CreditNote
+from portal.models.custom_field import CustomFieldLabel
 from portal.models.dispute import (
     ACTIVE_DISPUTE_STATUSES,
     Dispute,
@@ -63,6 +64,7 @@ __all__ = [
     "CompanyField",
     "CompanyFieldKind",
     "CreditNote",
+    "CustomFieldLabel",
     "Dispute",
     "DisputeAttachment",
     "DisputeLine",

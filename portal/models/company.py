@@ -66,6 +66,14 @@ class Company(Base):
     name: Mapped[str] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(5), default="fr")
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    # The buyer's identity printed on its invoices and carried in their Factur-X data.
+    billing_address: Mapped[str | None] = mapped_column(String(300))
+    billing_postcode: Mapped[str | None] = mapped_column(String(20))
+    billing_city: Mapped[str | None] = mapped_column(String(100))
+    # ISO 3166-1 alpha-2, e.g. FR.
+    billing_country: Mapped[str | None] = mapped_column(String(2))
+    vat_number: Mapped[str | None] = mapped_column(String(20))
+    siren: Mapped[str | None] = mapped_column(String(9))
     # The company's customer record at the payment provider, created when a card is first saved.
     provider_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

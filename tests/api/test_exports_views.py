@@ -17,7 +17,8 @@ from portal.payments.refunds import refund_allocation
 from tests.builders import Builders
 from tests.payments.conftest import save_fake_card
 
-INVOICE_HEADER = ["invoice_number", "company_ref", "company_name", "po_number", "issue_date", "due_date", "status",
+INVOICE_HEADER = ["invoice_number", "company_ref", "company_name", "company_vat_number", "company_address",
+                  "company_postcode", "company_city", "company_country", "po_number", "issue_date", "due_date", "status",
                   "currency", "amount_net", "amount_tax", "amount_total", "amount_paid", "amount_credited",
                   "amount_due", "custom_fields"]
 PAYMENT_HEADER = ["payment_id", "succeeded_at", "company_ref", "method", "reference", "currency", "payment_amount",

@@ -137,6 +137,7 @@ def seeded(db, make, erp):
 _ANCHORS = {
     "ref": [ACME],
     "number": ["INV-OPEN", "INV-PAID", "INV-CREDITED", "INV-VOID"],
+    "key": ["cost_centre"],
 }
 
 # One well-formed request per operation, sent first: the answer to a request that succeeds is
@@ -144,7 +145,12 @@ _ANCHORS = {
 WELL_FORMED = {
     "PUT /api/v1/companies/{ref}": dict(
         path_parameters={"ref": "NEWCO"},
-        body={"name": "New Co", "billing_emails": ["ap@newco.test"], "locale": "en", "currency": "USD"}),
+        body={"name": "New Co", "billing_emails": ["ap@newco.test"], "locale": "en", "currency": "USD",
+              "billing_address": "1 Main Street", "billing_postcode": "10001", "billing_city": "New York",
+              "billing_country": "US", "vat_number": "FR40303265045", "siren": "303265045"}),
+    "PUT /api/v1/custom-fields/{key}": dict(
+        path_parameters={"key": "cost_centre"}, body={"labels": {"fr": "Centre de coût", "en": "Cost centre"}}),
+    "GET /api/v1/custom-fields": dict(),
     "POST /api/v1/companies/{ref}/users": dict(
         path_parameters={"ref": ACME}, body={"email": "clerk@acme.test", "role": "payer"}),
     "POST /api/v1/credit-notes": dict(

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal import create_app
 from portal.db import make_engine
+from portal.demo import DEMO_SUPPLIER
 from portal.extensions import db as database
 from portal.models import (
     AutopayAttempt,
@@ -108,6 +109,7 @@ def acquit(run_database, stripe_server, smtp_server, tmp_path):
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("ACQUIT_", "STRIPE_", "FLASK_"))}
     env.update({
+        **DEMO_SUPPLIER,
         "ACQUIT_DATABASE_URL": run_database,
         "ACQUIT_SECRET_KEY": APP_SECRET_KEY,
         "ACQUIT_BASE_URL": "http://portal.test",

@@ -381,7 +381,7 @@ def test_the_detail_page_lists_the_payments_and_credit_notes_applied(settled_inv
     rows = [row[1:] for row in table_rows(response, "settlements")]
     assert rows == [
         ["Payment", "TRF-2026-0099", "Bank transfer", "€100.00"],
-        ["Credit note", "CN-2026-0007", "Damaged goods", "€45.49"],
+        ["Credit note", "CN-2026-0007 · PDF · Factur-X", "Damaged goods", "€45.49"],
     ]
 
 

@@ -61,6 +61,9 @@ ROUTE_ACCESS = {
     "invoices.index": Access.CUSTOMER,
     "invoices.detail": Access.CUSTOMER,
     "invoices.pdf": Access.CUSTOMER,
+    "invoices.facturx": Access.CUSTOMER,
+    "invoices.credit_note": Access.CUSTOMER,
+    "invoices.download_zip": Access.CUSTOMER,
     "payments.index": Access.CUSTOMER,
     "payments.new": Access.CUSTOMER,
     "payments.create": Access.CUSTOMER,
@@ -102,6 +105,8 @@ ROUTE_ACCESS = {
     "api.list_payments": Access.API,
     "api.post_company_user": Access.API,
     "api.post_pay_link": Access.API,
+    "api.put_custom_field": Access.API,
+    "api.list_custom_fields": Access.API,
     "guest.invoice": Access.PAY_LINK,
     "guest.pay": Access.PAY_LINK,
     "guest.payment": Access.PAY_LINK,
@@ -182,9 +187,9 @@ def send(client, method: str, url: str, **kwargs):
 
 # Example values for URL arguments other than a company's own objects (the point of the tests).
 URL_ARGUMENTS = {"filename": "portal.css", "token": "not-a-real-token", "ref": "CUST-ALPHA", "number": "INV-A-0001",
-                 "message_id": 1}
+                 "message_id": 1, "key": "cost_centre", "file_format": "pdf"}
 OWN_OBJECTS = ("invoice_id", "payment_id", "card_id", "dispute_id", "attachment_id", "user_id", "recipient_id",
-               "approval_id", "field_id")
+               "approval_id", "field_id", "credit_note_id")
 
 
 def url_for_rule(app, rule, ids: dict | None = None) -> str:
@@ -238,6 +243,7 @@ def tenants(app, make):
     b_clerk = make.user(b)
     staff = make.staff(locale="en")
     a_payment, b_payment = make.payment(a_invoices[2], 1_000), make.payment(b_invoices[2], 1_000)
+    a_credit_note, b_credit_note = make.credit_note(a_invoices[0], 500), make.credit_note(b_invoices[0], 500)
     a_card, b_card = saved_card(app, make, a, clerk), saved_card(app, make, b, b_clerk)
     a_approval = prepared_approval(app, make, a, clerk, a_invoices[0], a_card)
     b_approval = prepared_approval(app, make, b, b_clerk, b_invoices[0], b_card)
@@ -254,11 +260,11 @@ def tenants(app, make):
         a_ids={"invoice_id": a_invoices[0].id, "payment_id": a_payment.id, "card_id": a_card.id,
                "dispute_id": a_dispute.id, "attachment_id": a_dispute.messages[0].attachments[0].id,
                "staff_id": staff.id, "user_id": clerk.id, "recipient_id": a.recipients[0].id,
-               "approval_id": a_approval.id, "field_id": a_field.id},
+               "approval_id": a_approval.id, "field_id": a_field.id, "credit_note_id": a_credit_note.id},
         b_ids={"invoice_id": b_invoices[0].id, "payment_id": b_payment.id, "card_id": b_card.id,
                "dispute_id": b_dispute.id, "attachment_id": b_dispute.messages[0].attachments[0].id,
                "staff_id": staff.id, "user_id": b_clerk.id, "recipient_id": b.recipients[0].id,
-               "approval_id": b_approval.id, "field_id": b_field.id},
+               "approval_id": b_approval.id, "field_id": b_field.id, "credit_note_id": b_credit_note.id},
     )
 
 
@@ -334,7 +340,7 @@ def invoice_routes(app):
 
 def test_the_object_routes_are_known(app):
     assert {rule.endpoint for rule in object_routes(app)} >= {
-        "invoices.detail", "invoices.pdf", "payments.show", "payments.check", "payments.cancel",
+        "invoices.detail", "invoices.pdf", "invoices.facturx", "invoices.credit_note", "payments.show", "payments.check", "payments.cancel",
         "payments.make_default_card", "payments.remove_card", "disputes.new", "disputes.show",
         "disputes.post_message", "disputes.withdraw", "disputes.attachment", "autopay.approve",
         "approvals.show", "approvals.approve", "approvals.reject", "approvals.withdraw",

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.billing.status import InvoiceStatus, invoice_status
+from portal.demo import DEMO_SUPPLIER
 from portal.models import Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus, SavedCard
 from tests.autopay.conftest import enrol_as_clerk
 from tests.browser.conftest import LIVE_WEBHOOK_SECRET, see_what_the_server_committed
@@ -41,6 +42,7 @@ def acquit(live_server, live_localstripe, live_smtp_server, tmp_path, *args: str
     """Run an `acquit` command as the operator's cron would, on the live server's database and services."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ACQUIT_", "STRIPE_", "FLASK_"))}
     env.update({
+        **DEMO_SUPPLIER,
         "ACQUIT_DATABASE_URL": live_server.database_url,
         # The PAY NOW link is signed with the portal's key and points at the portal.
         "ACQUIT_SECRET_KEY": APP_SECRET_KEY,

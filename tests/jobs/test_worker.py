@@ -23,6 +23,7 @@ from portal.audit import Actor
 from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, mandate_text
 from portal.autopay.setup import autopay_settings
 from portal.db import make_engine
+from portal.demo import DEMO_SUPPLIER
 from portal.jobs.worker import worker_jobs
 from portal.mail import outbox
 from portal.mail.compose import ComposedEmail
@@ -159,6 +160,7 @@ def worker_environment(tmp_path, smtp_server):
     environment = {name: value for name, value in os.environ.items()
                    if not name.startswith(("ACQUIT_", "STRIPE_"))}
     environment.update({
+        **DEMO_SUPPLIER,
         "ACQUIT_DATABASE_URL": f"sqlite:///{tmp_path / 'worker.sqlite3'}",
         "ACQUIT_SECRET_KEY": TEST_SECRET_KEY,
         "ACQUIT_ATTACHMENT_DIR": str(tmp_path / "attachments"),

@@ -16,6 +16,12 @@ def company_json(company: Company, outcome: str | None = None) -> dict:
         "billing_emails": list(company.billing_emails),
         "locale": company.locale,
         "currency": company.currency,
+        "billing_address": company.billing_address,
+        "billing_postcode": company.billing_postcode,
+        "billing_city": company.billing_city,
+        "billing_country": company.billing_country,
+        "vat_number": company.vat_number,
+        "siren": company.siren,
     }
     if outcome:
         body["outcome"] = outcome

@@ -28,6 +28,17 @@ CUSTOM_FIELDS = {
     "description": "customer-defined fields shown on the invoice, searchable and exported",
 }
 
+# The buyer's identity printed on its invoices and carried in their Factur-X data.
+COMPANY_IDENTITY = {
+    "billing_address": {"type": ["string", "null"], "maxLength": 300, "description": "street address, one line"},
+    "billing_postcode": {"type": ["string", "null"], "maxLength": 20},
+    "billing_city": {"type": ["string", "null"], "maxLength": 100},
+    "billing_country": {"type": ["string", "null"], "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2, e.g. FR"},
+    "vat_number": {"type": ["string", "null"], "pattern": "^[A-Za-z]{2}[A-Za-z0-9]{2,13}$",
+                   "description": "intra-EU VAT number, e.g. FR40303265045 (its check digits are checked)"},
+    "siren": {"type": ["string", "null"], "pattern": r"^\d{9}$", "description": "French SIREN, 9 digits"},
+}
+
 COMPANY_REQUEST = {
     "type": "object",
     "additionalProperties": False,
@@ -41,6 +52,7 @@ COMPANY_REQUEST = {
                                           "is removed."},
         "locale": LOCALE,
         "currency": CURRENCY,
+        **COMPANY_IDENTITY,
     },
 }
 
@@ -53,6 +65,33 @@ COMPANY = {
         "billing_emails": {"type": "array", "items": {"type": "string"}},
         "locale": LOCALE,
         "currency": CURRENCY,
+        **COMPANY_IDENTITY,
+        "outcome": {"type": "string", "enum": ["created", "updated", "unchanged"]},
+    },
+}
+
+FIELD_KEY = {"type": "string", "minLength": 1, "maxLength": 40, "pattern": "^[^/]+$",
+             "description": "a custom field's key, as invoices carry it in `custom_fields`"}
+CUSTOM_FIELD_LABEL_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["labels"],
+    "properties": {
+        "labels": {
+            "type": "object",
+            "description": "the field's label per language, printed on invoices in the buyer's language",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {locale: {"type": "string", "minLength": 1, "maxLength": 100} for locale in ("fr", "en")},
+        },
+    },
+}
+CUSTOM_FIELD_LABEL = {
+    "type": "object",
+    "required": ["key", "labels"],
+    "properties": {
+        "key": {"type": "string"},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
         "outcome": {"type": "string", "enum": ["created", "updated", "unchanged"]},
     },
 }

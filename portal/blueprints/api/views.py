@@ -16,6 +16,7 @@ from portal.billing.invoices import LineInput, void_invoice
 from portal.billing.status import InvoiceStatus
 from portal.billing.sync import CompanyData, InvoiceData, Outcome, upsert_company, upsert_invoice
 from portal.billing.credit_notes import CreditNoteData, record_credit_note
+from portal.billing.custom_fields import all_field_labels, set_field_labels
 from portal.blueprints.api import ApiError, QueryParameter, blueprint, current_actor, operation, schemas
 from portal.blueprints.api.openapi import openapi_document
 from portal.blueprints.api.representations import company_json, invoice_json, payment_json, user_json
@@ -57,9 +58,26 @@ def put_company(body: dict, ref: str):
     company, outcome = _domain(
         upsert_company, db.session, current_actor(), ref,
         CompanyData(name=body["name"], billing_emails=body.get("billing_emails", []),
-                    locale=body.get("locale", "fr"), currency=body.get("currency", "EUR")),
+                    locale=body.get("locale", "fr"), currency=body.get("currency", "EUR"),
+                    **{name: body.get(name) for name in schemas.COMPANY_IDENTITY}),
     )
     return _answer(company_json(company, outcome), 201 if outcome == Outcome.CREATED else 200)
+
+
+@operation("/custom-fields/<key>", "PUT", summary="Name a custom field on invoices, per language (idempotent)",
+           request_schema=schemas.CUSTOM_FIELD_LABEL_REQUEST, path={"key": schemas.FIELD_KEY},
+           responses={201: ("labelled", schemas.CUSTOM_FIELD_LABEL),
+                      200: ("relabelled or unchanged", schemas.CUSTOM_FIELD_LABEL), **_errors(400, 401, 422)})
+def put_custom_field(body: dict, key: str):
+    labels, outcome = set_field_labels(db.session, current_actor(), key, body["labels"])
+    return _answer({"key": key, "labels": labels, "outcome": outcome}, 201 if outcome == Outcome.CREATED else 200)
+
+
+@operation("/custom-fields", "GET", summary="Every labelled custom field",
+           responses={200: ("the labels", {"type": "object", "required": ["data"], "properties": {
+               "data": {"type": "array", "items": schemas.CUSTOM_FIELD_LABEL}}}), **_errors(401)})
+def list_custom_fields():
+    return _answer({"data": [{"key": key, "labels": labels} for key, labels in all_field_labels(db.session).items()]})
 
 
 INVOICE_CHANGE_REFUSED = (

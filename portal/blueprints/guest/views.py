@@ -1,16 +1,17 @@
 import uuid
 
-from flask import Response, current_app, redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal import clock
 from portal.audit import Actor
 from portal.billing.payable import undisputed_amount_due
-from portal.billing.pdf import render_invoice_pdf
+from portal.billing.document_files import DocumentFormat, invoice_file
 from portal.billing.status import InvoiceStatus, invoice_status
 from portal.blueprints.guest import blueprint, guest_limits, pay_links
 from portal.blueprints.guest.forms import GuestPayForm
+from portal.blueprints.invoices.documents import document_download
 from portal.blueprints.payments import checked_payment_poll, payment_context
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.db import begin_write
@@ -97,10 +98,9 @@ def check(token: str, payment_id: int):
 @blueprint.route("/<token>/pdf")
 def pdf(token: str):
     found = _invoice_for(token)
-    document = render_invoice_pdf(found, status=invoice_status(found, clock.today()),
-                                  supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"], locale=found.company.locale)
-    return Response(document, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="{found.number}.pdf"'})
+    file = invoice_file(db.session, found, current_app.extensions["acquit.supplier"], file_format=DocumentFormat.PDF,
+                        pay_url=pay_links().link_for(found).url)
+    return document_download(file)
 
 
 @blueprint.errorhandler(PayLinkError)

@@ -1,12 +1,13 @@
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import clock
 from portal.autopay.enrolment import autopay_dates, invoice_plan, live_enrolment
 from portal.billing import company_fields, exports, history
+from portal.billing.documents import labelled_custom_fields
 from portal.billing.payable import undisputed_amount_due, undisputed_amounts_due
-from portal.billing.pdf import render_invoice_pdf
 from portal.billing.status import invoice_status
 from portal.accounts.permissions import Action
 from portal.blueprints.account.forms import field_refusal
@@ -64,25 +65,7 @@ def detail(invoice_id: int):
         field_values=company_fields.invoice_field_values(db.session, invoice),
         autopay_plan=invoice_plan(db.session, autopay, invoice, today=clock.today()),
         autopay=autopay,
-    )
-
-
-@blueprint.route("/<int:invoice_id>/pdf")
-@permission_required(Action.DOWNLOAD)
-def pdf(invoice_id: int):
-    company = current_company()
-    invoice = history.find_customer_invoice(db.session, company.id, invoice_id)
-    document = render_invoice_pdf(
-        invoice,
-        status=invoice_status(invoice, clock.today()),
-        supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
-        locale=company.locale,
-    )
-    filename = f"{invoice.number}.pdf".replace('"', "")
-    return Response(
-        document,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        custom_fields=labelled_custom_fields(db.session, invoice.custom_fields, str(get_locale())),
     )
 
 
