@@ -10,8 +10,8 @@ from portal.billing.payable import undisputed_amount_due
 from portal.billing.document_files import DocumentFormat, invoice_file
 from portal.billing.status import InvoiceStatus, invoice_status
 from portal.blueprints.guest import blueprint, guest_limits, pay_links
+from portal.blueprints.downloads import document_download
 from portal.blueprints.guest.forms import GuestPayForm
-from portal.blueprints.invoices.documents import document_download
 from portal.blueprints.payments import checked_payment_poll, payment_context
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.db import begin_write

@@ -9,7 +9,6 @@ from portal.billing import history
 from portal.billing.bulk_download import invoice_archive
 from portal.billing.company_fields import company_fields
 from portal.billing.document_files import (
-    DocumentFile,
     DocumentFormat,
     VoidInvoiceNotBookable,
     credit_note_file,
@@ -17,6 +16,7 @@ from portal.billing.document_files import (
 )
 from portal.billing.errors import InvoiceNotFound
 from portal.billing.supplier import SupplierIdentity
+from portal.blueprints.downloads import document_download
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.guest import pay_links
 from portal.blueprints.invoices import blueprint
@@ -88,7 +88,3 @@ def download_zip():
                  "Cache-Control": "no-store"},
     )
 
-
-def document_download(file: DocumentFile) -> Response:
-    return Response(file.content, mimetype=file.mimetype,
-                    headers={"Content-Disposition": f'attachment; filename="{file.filename}"'})
