@@ -1,7 +1,7 @@
 """Invoices a French buyer can book: company billing address and VAT number, custom field labels
 
 Revision ID: 975de4ffd43f
-Revises: bc32482735f9
+Revises: c0ca11ec7104
 Create Date: 2026-11-28 04:55:11.191240
 """
 from alembic import op
@@ -10,7 +10,7 @@ import portal.models.types
 
 
 revision = '975de4ffd43f'
-down_revision = 'bc32482735f9'
+down_revision = 'c0ca11ec7104'
 branch_labels = None
 depends_on = None
 
