@@ -49,7 +49,7 @@ METHOD_SUMMARIES = {OfflineMethod.BANK_TRANSFER: "Bank transfer", OfflineMethod.
 class OfflinePaymentRefused(PaymentError):
     """Money received could not be recorded, or cancelled, as asked; `code` and `details` say why.
 
-    `details` carries what the message names (an invoice number, formatted amounts), so a page
+    `details` carries what the message names (an invoice number, amounts in minor units), so a page
     can say the same in its own language.
     """
 

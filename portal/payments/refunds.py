@@ -66,7 +66,7 @@ def refund_unallocated(session: Session, context: PaymentContext, actor: Actor, 
     return _make_refund(session, context, actor, *run_as_writer(session, open_refund))
 
 
-def check_refund(session: Session, *, payment: Payment, allocation_id: int | None, amount: int) -> None:
+def ensure_refundable(session: Session, *, payment: Payment, allocation_id: int | None, amount: int) -> None:
     """Raise `RefundNotAllowed` now if the refund asked for could not be made, before staff are asked to confirm it."""
     allocation = None
     if allocation_id is not None:

@@ -28,7 +28,7 @@ from portal.extensions import db
 from portal.mail import outbox
 from portal.models import Company, RefundStatus
 from portal.payments.queries import payment_or_none, payments_needing_attention
-from portal.payments.refunds import check_refund, refund_allocation, refund_unallocated
+from portal.payments.refunds import ensure_refundable, refund_allocation, refund_unallocated
 from portal.payments.settlement import clear_attention
 from portal.payments.errors import PaymentError
 
@@ -119,7 +119,7 @@ def _refund(payment_id: int, form_class, form_name: str, make_refund):
     allocation_id = form.allocation_id.data if hasattr(form, "allocation_id") else None
     if not form.confirmed.data:
         try:
-            check_refund(db.session, payment=found, allocation_id=allocation_id, amount=form.amount_in_minor_units())
+            ensure_refundable(db.session, payment=found, allocation_id=allocation_id, amount=form.amount_in_minor_units())
         except PaymentError as error:
             return payment_page(found, error=str(error), status=409, **{form_name: form})
         form.confirmed.data = "yes"
