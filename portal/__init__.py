@@ -99,10 +99,11 @@ def register_blueprints(app: Flask) -> None:
     from portal.blueprints.health import blueprint as health
     from portal.blueprints.invoices import blueprint as invoices
     from portal.blueprints.payments import blueprint as payments
+    from portal.blueprints.statements import blueprint as statements
     from portal.blueprints.webhooks import blueprint as webhooks
 
-    for blueprint in (auth, account, invoices, payments, approvals, autopay, disputes, guest, collections, api,
-                      webhooks, health):
+    for blueprint in (auth, account, invoices, payments, approvals, autopay, disputes, statements, guest, collections,
+                      api, webhooks, health):
         app.register_blueprint(blueprint)
 
 

@@ -26,7 +26,7 @@ def main() -> None:
 
 def register(app: Flask) -> None:
     for command in (db_group, demo_command, outbox_group, apikey_group, import_group, export_group, payments_group,
-                    autopay_group, worker_command, staff_group):
+                    autopay_group, reminders_group, statements_group, worker_command, staff_group):
         app.cli.add_command(command)
 
 
@@ -158,7 +158,7 @@ def outbox_deliver() -> None:
     click.echo(f"{sent} e-mail(s) sent.")
 
 
-@click.command("worker", help="Run autopay, payment reconcile and outbox delivery on a schedule until stopped "
+@click.command("worker", help="Run autopay, payment reconcile, reminders, monthly statements and outbox delivery on a schedule until stopped "
                               "(SIGTERM or Ctrl+C: the job in progress finishes first). Safe on several machines.")
 @with_appcontext
 def worker_command() -> None:
@@ -382,3 +382,51 @@ def staff_create(email: str, full_name: str, invite: bool, password: str | None)
                    "`acquit outbox deliver`).")
     else:
         click.echo(f"Staff member {user.email} created; they sign in at {config['ACQUIT_BASE_URL'].rstrip('/')}/login.")
+
+
+@click.group("reminders", help="Notices before the due date and reminders after it.")
+def reminders_group() -> None:
+    pass
+
+
+@reminders_group.command("run", help="E-mail each company the notices and reminders due today, each step of each "
+                                     "invoice once. Safe to run often and on several machines at once.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
+@with_appcontext
+def reminders_run(as_of) -> None:
+    from portal import clock, deliver_enqueued_mail
+    from portal.extensions import db
+    from portal.reminders.run import run_reminders
+    from portal.reminders.setup import reminder_context
+
+    report = run_reminders(db.session, reminder_context(current_app.config),
+                           as_of=as_of.date() if as_of else clock.today())
+    deliver_enqueued_mail(current_app)
+    click.echo(f"{report.summary()}.")
+    if report.errors:
+        raise click.ClickException(f"{report.errors} companies could not be reminded; the log says why.")
+
+
+@click.group("statements", help="Statements of account.")
+def statements_group() -> None:
+    pass
+
+
+@statements_group.command("send-monthly", help="E-mail last month's statement to every company subscribed to it "
+                                               "that has not had it yet. Safe to run often.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
+@with_appcontext
+def statements_send_monthly(as_of) -> None:
+    from portal import clock, deliver_enqueued_mail
+    from portal.extensions import db
+    from portal.statements.monthly import send_monthly_statements
+
+    report = send_monthly_statements(db.session, as_of=as_of.date() if as_of else clock.today(),
+                                     supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
+                                     base_url=current_app.config["ACQUIT_BASE_URL"])
+    deliver_enqueued_mail(current_app)
+    click.echo(f"{report.summary()}.")
+    if report.errors:
+        raise click.ClickException(f"{report.errors} statements could not be sent; the log says why.")

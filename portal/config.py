@@ -81,6 +81,7 @@ class Settings:
     worker_autopay_minutes: int = 15
     worker_reconcile_seconds: int = 60
     worker_outbox_seconds: int = 60
+    worker_reminders_minutes: int = 60
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -121,6 +122,7 @@ class Settings:
             worker_autopay_minutes=_env_int("ACQUIT_WORKER_AUTOPAY_MINUTES", 15),
             worker_reconcile_seconds=_env_int("ACQUIT_WORKER_RECONCILE_SECONDS", 60),
             worker_outbox_seconds=_env_int("ACQUIT_WORKER_OUTBOX_SECONDS", 60),
+            worker_reminders_minutes=_env_int("ACQUIT_WORKER_REMINDERS_MINUTES", 60),
         )
 
     def flask_config(self, instance_path: str) -> dict:
@@ -181,6 +183,8 @@ class Settings:
             "ACQUIT_WORKER_AUTOPAY_MINUTES": self.worker_autopay_minutes,
             "ACQUIT_WORKER_RECONCILE_SECONDS": self.worker_reconcile_seconds,
             "ACQUIT_WORKER_OUTBOX_SECONDS": self.worker_outbox_seconds,
+            # Reminders and monthly statements each send a step or a month once, whenever they run.
+            "ACQUIT_WORKER_REMINDERS_MINUTES": self.worker_reminders_minutes,
             "BABEL_DEFAULT_LOCALE": self.default_locale,
             "BABEL_DEFAULT_TIMEZONE": "Europe/Paris",
             "SESSION_COOKIE_HTTPONLY": True,

@@ -1,4 +1,4 @@
-"""Paying one invoice from its PAY NOW link, with no account; and e-mailing that link.
+"""Paying invoices from a PAY NOW link (one invoice, or several from a reminder), with no account; e-mailing links.
 
 The same guarantees as a signed-in payment hold (see portal.payments.charging): the guest
 path only differs in where the card comes from (entered now, not saved) and in the limits
@@ -17,12 +17,14 @@ from portal.accounts.recipients import recipients_for
 from portal.audit import Actor
 from portal.guest.errors import PayLinkLocked
 from portal.guest.links import PayLinks
+from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amounts_due
 from portal.mail import compose, outbox
 from portal.models import Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus, RecipientPurpose
 from portal.models.types import utcnow
 from portal.payments.cards import card_summary
 from portal.payments.charging import ChargeSource, PaymentRequest, charge_invoices
 from portal.payments.context import PaymentContext
+from portal.payments.errors import PaymentNotAllowed
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def pay_as_guest(session: Session, context: PaymentContext, *, invoice: Invoice,
     if existing is not None:
         return existing
     actor = Actor(label=f"guest:{receipt_email}")
-    if _recent_declines(session, invoice, since=now - limits.rest) >= limits.declines_before_rest:
+    if _recent_declines(session, [invoice.id], since=now - limits.rest) >= limits.declines_before_rest:
         audit.record(session, "guest.locked", actor, company_id=invoice.company_id, invoice_id=invoice.id,
                      ip=ip_address)
         session.commit()
@@ -79,11 +81,82 @@ def pay_as_guest(session: Session, context: PaymentContext, *, invoice: Invoice,
     )
 
 
-def _recent_declines(session: Session, invoice: Invoice, *, since: datetime) -> int:
+@dataclass(frozen=True)
+class PayableInvoice:
+    """One invoice of a several-invoice link as its page shows it: what will be charged, and what a dispute holds back."""
+
+    invoice: Invoice
+    amount: int
+    disputed: int
+
+
+def payable_invoices(session: Session, invoices: list[Invoice]) -> list[PayableInvoice]:
+    """Of a link's invoices, those with something to pay now (paid, void and wholly disputed ones left out)."""
+    payable = undisputed_amounts_due(session, invoices)
+    held = disputed_amounts(session, [invoice.id for invoice in invoices])
+    return [PayableInvoice(invoice, payable[invoice.id], min(held.get(invoice.id, 0), amount_owed(invoice)))
+            for invoice in invoices if payable[invoice.id] > 0]
+
+
+def pay_several_as_guest(session: Session, context: PaymentContext, *, shown: list[tuple[int, int]],
+                         link_invoices: list[Invoice], token: str, setup_id: str, attempt_key: str,
+                         receipt_email: str, ip_address: str, limits: GuestLimits,
+                         now: datetime | None = None) -> Payment:
+    """Charge the card a guest just entered for the invoices of a several-invoice link, in one payment.
+
+    `shown` is the (invoice id, amount) pairs the page showed: exactly those are charged, or
+    nothing (`PaymentNotAllowed`) if what is due has changed since, so the amount charged is
+    always the amount the payer saw.
+    """
+    now = now or utcnow()
+    company = link_invoices[0].company
+    idempotency_key = f"guest-several-{company.id}-{attempt_key}"
+    existing = session.scalar(select(Payment).where(Payment.idempotency_key == idempotency_key))
+    if existing is not None:
+        return existing
+    allowed = {invoice.id for invoice in link_invoices}
+    if not shown or any(invoice_id not in allowed for invoice_id, _ in shown):
+        raise PaymentNotAllowed("What is due on these invoices has just changed. Check it and try again.")
+    actor = Actor(label=f"guest:{receipt_email}")
+    invoice_ids = [invoice_id for invoice_id, _ in shown]
+    if _recent_declines(session, invoice_ids, since=now - limits.rest) >= limits.declines_before_rest:
+        audit.record(session, "guest.locked", actor, company_id=company.id, invoice_id=invoice_ids[0],
+                     ip=ip_address)
+        session.commit()
+        raise PayLinkLocked("This link is resting after several declined cards. Please try again in an hour, "
+                            "or contact us.")
+    if not (throttle.allow(session, "guest.pay.link", token[-40:], limit=limits.attempts_per_link,
+                           window=limits.window, now=now)
+            and throttle.allow(session, "guest.pay.ip", ip_address, limit=limits.attempts_per_address,
+                               window=limits.window, now=now)):
+        raise PayLinkLocked("Too many payment attempts. Please try again in an hour.")
+    card = context.gateway.finish_card_setup(customer_id=None, setup_id=setup_id)
+    source = ChargeSource(customer_id=None, card_id=card.provider_id, channel=PaymentChannel.GUEST,
+                          summary=card_summary(card))
+    return charge_invoices(
+        session, context, actor, company=company, source=source, idempotency_key=idempotency_key,
+        request=PaymentRequest(invoice_ids=tuple(invoice_ids), attempt_key=attempt_key,
+                               expected_amounts=tuple(amount for _, amount in shown)),
+        receipt_email=receipt_email,
+    )
+
+
+def several_guest_payment(session: Session, invoices: list[Invoice], payment_id: int) -> Payment | None:
+    """A payment made from a several-invoice link: a guest payment settling one of its invoices."""
     return session.scalar(
-        select(func.count(Payment.id))
+        select(Payment)
         .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
-        .where(PaymentAllocation.invoice_id == invoice.id, Payment.channel == PaymentChannel.GUEST,
+        .where(Payment.id == payment_id, PaymentAllocation.invoice_id.in_([invoice.id for invoice in invoices]),
+               Payment.channel == PaymentChannel.GUEST)
+        .limit(1)
+    )
+
+
+def _recent_declines(session: Session, invoice_ids: list[int], *, since: datetime) -> int:
+    return session.scalar(
+        select(func.count(func.distinct(Payment.id)))
+        .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
+        .where(PaymentAllocation.invoice_id.in_(invoice_ids), Payment.channel == PaymentChannel.GUEST,
                Payment.status == PaymentStatus.FAILED, Payment.created_at >= since)
     )
 

@@ -1,4 +1,5 @@
-"""`acquit worker`: autopay, reconcile, expiring unapproved payments and outbox delivery on a schedule.
+"""`acquit worker`: autopay, reconcile, expiring unapproved payments, reminders, monthly statements and outbox
+delivery on a schedule, in one process.
 
 Each job is also a command of its own for cron (`acquit autopay run`, `acquit payments
 reconcile`, `acquit outbox deliver`), and each is safe to run on several machines at once:
@@ -42,6 +43,10 @@ def worker_jobs(app: Flask) -> list[Job]:
         jobs.append(Job("reconcile", timedelta(seconds=config["ACQUIT_WORKER_RECONCILE_SECONDS"]),
                         partial(run_reconcile_job, app, payments)))
         jobs.append(Job("approvals", APPROVALS_EVERY, partial(run_approvals_job, app, payments)))
+    jobs.append(Job("reminders", timedelta(minutes=config["ACQUIT_WORKER_REMINDERS_MINUTES"]),
+                    partial(run_reminders_job, app)))
+    jobs.append(Job("statements", timedelta(minutes=config["ACQUIT_WORKER_REMINDERS_MINUTES"]),
+                    partial(run_statements_job, app)))
     if smtp_settings(app) is None:
         # Delivering would only log every waiting e-mail again each round.
         log.warning("No SMTP server configured (ACQUIT_SMTP_HOST): the worker does not deliver the outbox; "
@@ -59,6 +64,26 @@ def run_autopay_job(app: Flask, payments: PaymentContext) -> str:
 
     report = run_autopay(db.session, autopay_context(app.config, payments), as_of=clock.today())
     # Its notices and receipts go now, as a request's do, rather than at the outbox's next round.
+    deliver_enqueued_mail(app)
+    return report.summary()
+
+
+def run_reminders_job(app: Flask) -> str:
+    """One reminder run for today; in an app context."""
+    from portal.reminders.run import run_reminders
+    from portal.reminders.setup import reminder_context
+
+    report = run_reminders(db.session, reminder_context(app.config), as_of=clock.today())
+    deliver_enqueued_mail(app)
+    return report.summary()
+
+
+def run_statements_job(app: Flask) -> str:
+    """E-mail last month's statement to each subscribed company that has not had it; in an app context."""
+    from portal.statements.monthly import send_monthly_statements
+
+    report = send_monthly_statements(db.session, as_of=clock.today(), supplier_name=app.config["ACQUIT_SUPPLIER_NAME"],
+                                     base_url=app.config["ACQUIT_BASE_URL"])
     deliver_enqueued_mail(app)
     return report.summary()
 

@@ -8,7 +8,7 @@ committed one cannot lose its e-mail: what the SMTP server did not accept stays 
 import logging
 import smtplib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -20,8 +20,10 @@ from portal.billing.supplier import SupplierIdentity
 from portal.db import run_as_writer
 from portal.guest.links import PayLinks
 from portal.mail.compose import ComposedEmail
-from portal.models import Invoice, OutboxMessage
+from portal.models import Company, Invoice, OutboxMessage
 from portal.models.types import utcnow
+from portal.statements.account import statement_of_account
+from portal.statements.pdf import render_statement_pdf
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +50,19 @@ class SmtpSettings:
 
 
 def enqueue(session: Session, recipients: list[str], email: ComposedEmail, *,
-            attach_invoice_id: int | None = None, attach_format: str = "pdf",
+            attach_invoice_id: int | None = None, attach_format: str = "pdf", attach_statement: dict | None = None,
             locale: str | None = None, after_response: bool = False) -> OutboxMessage:
     """Add `email` for `recipients` to the outbox, in the session's transaction.
 
-    With `attach_invoice_id`, that invoice's document in `attach_format` (in `locale`) goes with it.
+    With `attach_invoice_id`, that invoice's document in `attach_format` (in `locale`) goes with it;
+    with `attach_statement` ({"company_id", "start", "end"}), that statement of account as a PDF.
     A request sends what it enqueued right after its commit; with `after_response`, only once
     its answer has gone, so the SMTP server's pace never shows in how long the request took.
     """
     message = OutboxMessage(
         recipients=list(recipients), subject=email.subject, body_text=email.text, body_html=email.html,
         attach_invoice_id=attach_invoice_id, attach_format=attach_format if attach_invoice_id else None,
-        locale=locale,
+        attach_statement=attach_statement, locale=locale,
     )
     session.add(message)
     session.flush()
@@ -243,6 +246,9 @@ def _send(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:
                                 locale=message.locale or invoice.company.locale,
                                 pay_url=smtp.pay_links.link_for(invoice).url if smtp.pay_links else None)
         email.add_attachment(attached.content, maintype="application", subtype="pdf", filename=attached.filename)
+    if message.attach_statement is not None:
+        document, filename = _statement_attachment(session, smtp, message)
+        email.add_attachment(document, maintype="application", subtype="pdf", filename=filename)
     # Everything the e-mail needed from the database is read: end that transaction, so none is
     # open (and no lock held) however long the SMTP server takes.
     session.commit()
@@ -252,3 +258,12 @@ def _send(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:
         if smtp.username:
             client.login(smtp.username, smtp.password or "")
         client.send_message(email)
+
+
+def _statement_attachment(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> tuple[bytes, str]:
+    company = session.get(Company, message.attach_statement["company_id"])
+    start, end = (date.fromisoformat(message.attach_statement[key]) for key in ("start", "end"))
+    statement = statement_of_account(session, company, start=start, end=end)
+    document = render_statement_pdf(statement, supplier_name=smtp.supplier_name,
+                                    locale=message.locale or company.locale)
+    return document, f"statement-{company.external_ref}-{start.isoformat()}-{end.isoformat()}.pdf"

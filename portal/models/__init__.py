@@ -42,6 +42,13 @@ from portal.models.payment import (
     Refund,
     RefundStatus,
 )
+from portal.models.reminder import (
+    MonthlyStatement,
+    ReminderEmail,
+    ReminderItem,
+    ReminderPolicy,
+    StatementSubscription,
+)
 from portal.models.throttle import ThrottleHit
 from portal.models.user import LoginAttempt, Role, User, UserKind
 
@@ -89,6 +96,11 @@ __all__ = [
     "PaymentStatus",
     "ProcessedWebhookEvent",
     "RecipientPurpose",
+    "MonthlyStatement",
+    "ReminderEmail",
+    "ReminderItem",
+    "ReminderPolicy",
+    "StatementSubscription",
     "Refund",
     "RefundStatus",
     "SavedCard",

@@ -21,6 +21,8 @@ class OutboxMessage(Base):
     # The invoice whose PDF goes with the e-mail, drawn when it is sent (in `locale`), not
     # when it is queued: an import of thousands of invoices stays fast.
     attach_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
+    # A statement of account to draw and attach when it is sent, as {"company_id", "start", "end"}.
+    attach_statement: Mapped[dict | None] = mapped_column(JSON)
     locale: Mapped[str | None] = mapped_column(String(5))
     # Which document of that invoice the recipient chose: "pdf" or "facturx" (portal.models.InvoiceFormat).
     attach_format: Mapped[str | None] = mapped_column(String(10))

@@ -62,6 +62,8 @@ class PaymentRequest:
     # What the payer (or an approver) saw and agreed to: refused, under the invoices' lock, if
     # the charge would now be any other amount.
     expected_total: int | None = None
+    # What the payer was shown for each invoice, in `invoice_ids`' order: charged only if that is still what is due.
+    expected_amounts: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -182,13 +184,20 @@ def _open_payment(session, actor, *, company, request, source, idempotency_key, 
     # payment that settled since the first read must not be paid again.
     fresh = _invoices_to_pay(session, company, request)
     if (request.amount is None and _payable_amounts(session, fresh) != amounts) or (
-            request.expected_total is not None and payment.amount != request.expected_total):
+            request.expected_total is not None and payment.amount != request.expected_total) or (
+            request.expected_amounts is not None and _shown_order(invoices, request) != amounts):
         session.rollback()
         raise PaymentNotAllowed("What is due on these invoices has just changed. Check it and try again.")
     audit.record(session, "payment.started", actor, company_id=company.id, payment_id=payment.id,
                  amount=payment.amount, currency=payment.currency,
                  invoices=[invoice.number for invoice in invoices])
     return payment
+
+
+def _shown_order(invoices: list[Invoice], request: PaymentRequest) -> list[int]:
+    """The amounts the payer was shown, in the order of `invoices` (by id, as they are locked)."""
+    shown = dict(zip(request.invoice_ids, request.expected_amounts))
+    return [shown[invoice.id] for invoice in invoices]
 
 
 def _invoices_to_pay(session: Session, company: Company, request: PaymentRequest) -> list[Invoice]:

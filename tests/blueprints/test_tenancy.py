@@ -29,7 +29,7 @@ class Access(enum.Enum):
     STAFF = "the supplier's collections staff only"
     API = "the supplier's systems, with an API key"
     PROVIDER = "the payment provider, with a signed request"
-    PAY_LINK = "whoever holds a PAY NOW link, for that one invoice (tests/guest/test_links.py)"
+    PAY_LINK = "whoever holds a PAY NOW link, for the invoices it names (tests/guest/test_links.py)"
 
 
 ROUTE_ACCESS = {
@@ -148,6 +148,19 @@ ROUTE_ACCESS = {
     "autopay.cancel": Access.CUSTOMER,
     "autopay.approve": Access.CUSTOMER,
     "collections.autopay": Access.STAFF,
+    "collections.reminders": Access.STAFF,
+    "collections.save_default_schedule": Access.STAFF,
+    "collections.company_reminders": Access.STAFF,
+    "collections.save_company_schedule": Access.STAFF,
+    "collections.company_statement_pdf": Access.STAFF,
+    "collections.email_company_statement": Access.STAFF,
+    "collections.save_monthly_statement": Access.STAFF,
+    "statements.index": Access.CUSTOMER,
+    "statements.pdf": Access.CUSTOMER,
+    "guest.several": Access.PAY_LINK,
+    "guest.pay_several": Access.PAY_LINK,
+    "guest.several_payment": Access.PAY_LINK,
+    "guest.check_several": Access.PAY_LINK,
 }
 
 HOW_TO_CLASSIFY = """\

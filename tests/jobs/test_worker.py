@@ -39,7 +39,7 @@ REMINDER = ComposedEmail(subject="Your statement", text="Your statement is attac
 @pytest.fixture
 def app_overrides(smtp_server):
     return {**smtp_server.app_config, "ACQUIT_WORKER_AUTOPAY_MINUTES": 5, "ACQUIT_WORKER_RECONCILE_SECONDS": 30,
-            "ACQUIT_WORKER_OUTBOX_SECONDS": 20}
+            "ACQUIT_WORKER_OUTBOX_SECONDS": 20, "ACQUIT_WORKER_REMINDERS_MINUTES": 30}
 
 
 def test_the_jobs_and_their_intervals_come_from_the_configuration(app):
@@ -47,7 +47,7 @@ def test_the_jobs_and_their_intervals_come_from_the_configuration(app):
 
     assert [(job.name, job.every) for job in jobs] == [
         ("autopay", timedelta(minutes=5)), ("reconcile", timedelta(seconds=30)), ("approvals", timedelta(minutes=15)),
-        ("outbox", timedelta(seconds=20))]
+        ("reminders", timedelta(minutes=30)), ("statements", timedelta(minutes=30)), ("outbox", timedelta(seconds=20))]
 
 
 @pytest.mark.parametrize("app_overrides", [{"ACQUIT_PAYMENT_GATEWAY": None, "ACQUIT_SMTP_HOST": None}])
@@ -55,7 +55,7 @@ def test_without_card_payments_or_smtp_the_worker_leaves_their_jobs_out_and_says
     with caplog.at_level(logging.WARNING, logger="portal.jobs.worker"):
         jobs = worker_jobs(app)
 
-    assert jobs == []
+    assert [job.name for job in jobs] == ["reminders", "statements"]
     assert [record.getMessage().split(":")[0] for record in caplog.records] == [
         "Card payments are not configured (STRIPE_SECRET_KEY)", "No SMTP server configured (ACQUIT_SMTP_HOST)"]
 
@@ -194,7 +194,7 @@ def test_the_worker_runs_its_jobs_on_schedule_until_stopped_by_a_signal(worker_e
     try:
         log = Output(worker.stderr)
         log.wait_for("Card payments are not configured")
-        log.wait_for("Worker started: outbox every 1 s.")
+        log.wait_for("Worker started: reminders every 60 min, statements every 60 min, outbox every 1 s.")
         log.wait_for("outbox: 1 e-mail(s) sent")
         enqueue_into(database_url, "Second")
         log.wait_for("outbox: 1 e-mail(s) sent", count=2)
@@ -227,8 +227,8 @@ def test_the_demo_runs_the_worker_and_stopping_the_demo_stops_it(tmp_path):
                             env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         log = Output(demo.stderr)
-        log.wait_for("Worker started in the background: autopay every 15 min, reconcile every 1 min, approvals every 15 min.",
-                     timeout=120)
+        log.wait_for("Worker started in the background: autopay every 15 min, reconcile every 1 min, approvals every 15 min, "
+                     "reminders every 60 min, statements every 60 min.", timeout=120)
         log.wait_for("reconcile: 0 checked")
 
         demo.send_signal(signal.SIGTERM)

@@ -8,6 +8,7 @@ from portal.blueprints.collections import (  # noqa: E402,F401  (routes register
     dispute_views,
     invoice_views,
     offline_views,
+    reminder_views,
     staff_views,
     views,
 )

@@ -21,6 +21,7 @@ from portal.extensions import db
 from portal.guest.links import revoke_pay_links
 from portal.guest.service import send_invoice_email
 from portal.models import Invoice
+from portal.reminders.history import invoice_reminders
 
 
 @blueprint.route("/invoices")
@@ -97,6 +98,7 @@ def _void_refusal(refused: InvoiceConflict) -> str:
 def _invoice_page(found: Invoice, *, void_form=None, error=None, status=200):
     return render_template("collections/invoice.html", invoice=found, status=invoice_status(found, clock.today()),
                            file=invoice_file(db.session, found), form=ConfirmForm(),
+                           reminders=invoice_reminders(db.session, found.id),
                            void_form=void_form or VoidForm(formdata=None), error=error), status
 
 

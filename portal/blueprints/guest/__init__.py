@@ -1,4 +1,6 @@
-"""PAY NOW pages for guests: /pay/<token>. The token is the only key; it reaches one invoice."""
+"""PAY NOW pages for guests: /pay/<token> for one invoice, /pay/invoices/<token> for several of one company.
+
+The token is the only key; it reaches the invoices it names and nothing else."""
 
 from datetime import timedelta
 
@@ -20,4 +22,4 @@ def guest_limits() -> GuestLimits:
     return current_app.config.get("ACQUIT_GUEST_LIMITS") or GuestLimits()
 
 
-from portal.blueprints.guest import views  # noqa: E402,F401  (routes register on import)
+from portal.blueprints.guest import several_views, views  # noqa: E402,F401  (routes register on import)

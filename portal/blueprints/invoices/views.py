@@ -18,6 +18,7 @@ from portal.blueprints.invoices.forms import HistoryFilterForm
 from portal.audit import Actor
 from portal.disputes import service as disputes
 from portal.extensions import db, htmx
+from portal.reminders.history import last_reminded_on
 
 
 @blueprint.route("")
@@ -37,12 +38,13 @@ def index():
     # The day autopay will charge each row it will charge: a fixed number of queries for the whole page.
     autopay_on = autopay_dates(db.session, company.id, [row.invoice for row in page.rows],
                                today=clock.today()) if page else {}
+    reminded_on = last_reminded_on(db.session, [row.invoice.id for row in page.rows]) if page else {}
     if htmx and not htmx.history_restore_request:
         return render_template("invoices/_results.html", form=form, page=page, payable=payable,
-                               autopay_on=autopay_on), status_code
+                               autopay_on=autopay_on, reminded_on=reminded_on), status_code
     owed = history.amount_owed(db.session, company.id, today=clock.today())
     return render_template("invoices/index.html", form=form, page=page, owed=owed, payable=payable,
-                           autopay_on=autopay_on), status_code
+                           autopay_on=autopay_on, reminded_on=reminded_on), status_code
 
 
 @blueprint.route("/<int:invoice_id>")
@@ -66,6 +68,7 @@ def detail(invoice_id: int):
         autopay_plan=invoice_plan(db.session, autopay, invoice, today=clock.today()),
         autopay=autopay,
         custom_fields=labelled_custom_fields(db.session, invoice.custom_fields, str(get_locale())),
+        reminded_on=last_reminded_on(db.session, [invoice.id]).get(invoice.id),
     )
 
 

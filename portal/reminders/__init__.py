@@ -1,0 +1,1 @@
+"""Chasing what customers owe: notices before the due date, reminders after it ("relances")."""
