@@ -2,8 +2,9 @@
 
 Every figure is summed from the rows that make it, each dated on the supplier's calendar:
 an invoice on its issue date, a credit note on its own, a payment on the day it succeeded
-(only the part of it allocated to the company's invoices: an unallocated credit is not yet
-placed), a refund of an invoice's share on the day it was made. Void invoices and drafts
+or, received outside the portal, on the day staff say it was received (only the part of
+it allocated to the company's invoices: an unallocated credit is not yet placed), a
+refund of an invoice's share on the day it was made. Void invoices and drafts
 are left out: nothing was ever owed on them. So the opening balance plus the period's
 debits less its credits is the closing balance, and the aging buckets (what each invoice
 still owed at the period's end, by how late it was) add up to it.
@@ -150,8 +151,8 @@ def _entries(session: Session, by_id: dict[int, Invoice]) -> list[tuple[Statemen
         payments.setdefault(payment.id, (payment, []))[1].append(allocation)
     for payment, allocations in payments.values():
         entries.append((StatementEntry(
-            _supplier_day(payment.succeeded_at or payment.created_at), EntryKind.PAYMENT,
-            payment.provider_reference or payment.method_summary or f"#{payment.id}",
+            payment.received_on or _supplier_day(payment.succeeded_at or payment.created_at), EntryKind.PAYMENT,
+            payment.reference or payment.method_summary or f"#{payment.id}",
             tuple(by_id[allocation.invoice_id].number for allocation in allocations), 0,
             sum(allocation.amount for allocation in allocations)),
             [(allocation.invoice_id, -allocation.amount) for allocation in allocations]))
