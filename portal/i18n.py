@@ -45,6 +45,7 @@ AUDIT_ACTION_LABELS = {
     "invoice.created": _l("Invoice created"),
     "invoice.issued": _l("Invoice issued"),
     "invoice.voided": _l("Invoice voided"),
+    "invoice.fields_filled": _l("Company's own fields filled in"),
     "credit_note.applied": _l("Credit note applied"),
     "payment.allocated": _l("Payment received"),
     "payment.failed": _l("Payment attempt failed"),

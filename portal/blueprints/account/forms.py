@@ -102,7 +102,7 @@ class CompanyFieldForm(FlaskForm):
     label = StringField(_l("Name"), validators=[DataRequired(), Length(max=60)])
     kind = RadioField(_l("Kind"), choices=_choices({"text": _l("Free text"), "choice": _l("A value from a list")}),
                       default="text")
-    choices = TextAreaField(_l("Values of the list, one per line"), validators=[Length(max=12_000)])
+    choices = TextAreaField(_l("Values, one per line (for a list)"), validators=[Length(max=12_000)])
 
     def choice_lines(self) -> list[str]:
         return (self.choices.data or "").splitlines()
