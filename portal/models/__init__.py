@@ -50,7 +50,8 @@ from portal.models.reminder import (
     StatementSubscription,
 )
 from portal.models.throttle import ThrottleHit
-from portal.models.user import LoginAttempt, Role, User, UserKind
+from portal.accounts.permissions import Role
+from portal.models.user import LoginAttempt, User, UserKind
 
 __all__ = [
     "ApprovalRule",

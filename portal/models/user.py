@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.accounts.permissions import Action, Role, may
+from portal.accounts.permissions import Action, may
 from portal.db import Base
 from portal.models.company import Company
 from portal.models.types import UTCDateTime, utcnow
