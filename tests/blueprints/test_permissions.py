@@ -82,6 +82,8 @@ ROUTE_ACTION = {
     "account.change_field": Action.MANAGE_FIELDS,
     "account.remove_field": Action.MANAGE_FIELDS,
     "invoices.fill_fields": Action.FILL_FIELDS,
+    "statements.index": Action.VIEW_INVOICES,
+    "statements.pdf": Action.DOWNLOAD,
 }
 
 

@@ -2,7 +2,8 @@ from flask import Response, current_app, render_template, request
 
 from portal import clock
 from portal.blueprints.collections.reminder_forms import StatementPeriodForm, current_month
-from portal.blueprints.guards import clerk_required, current_company
+from portal.accounts.permissions import Action
+from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.statements import blueprint
 from portal.extensions import db
 from portal.statements.account import AgingBucket, statement_of_account
@@ -10,7 +11,7 @@ from portal.statements.pdf import render_statement_pdf
 
 
 @blueprint.route("")
-@clerk_required
+@permission_required(Action.VIEW_INVOICES)
 def index():
     company = current_company()
     form = StatementPeriodForm(request.args if request.args.get("start") else None,
@@ -22,7 +23,7 @@ def index():
 
 
 @blueprint.route("/statement.pdf")
-@clerk_required
+@permission_required(Action.DOWNLOAD)
 def pdf():
     company = current_company()
     form = StatementPeriodForm(request.args)
