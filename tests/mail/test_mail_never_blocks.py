@@ -22,7 +22,7 @@ from tests.conftest import migrated_database
 from tests.live import engine_of, serve, session_on
 
 STATEMENT = ComposedEmail(subject="Your statement", text="Your statement is attached.", html=None)
-TIMEOUT = 1
+TIMEOUT = 3
 
 
 class SilentSmtpServer:
@@ -87,7 +87,8 @@ class TestASilentMailServer:
         took = time.monotonic() - began
 
         assert response.status_code == 200
-        assert TIMEOUT <= took < TIMEOUT + 1.5, took
+        # One timeout, not one per e-mail (with room for a busy machine's own pace).
+        assert TIMEOUT <= took < 2 * TIMEOUT, took
         first, *others = outbox_rows(db)
         assert (first.status, first.attempts) == ("pending", 1)
         assert first.last_error.startswith(("TimeoutError", "SMTPServerDisconnected", "socket.timeout"))
@@ -185,7 +186,7 @@ def silent_for_the_live_server():
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, silent_for_the_live_server):
-    config = {**silent_for_the_live_server.app_config, "ACQUIT_SMTP_TIMEOUT": 3}
+    config = silent_for_the_live_server.app_config
     with serve(migrated_database(tmp_path_factory, "mail-never-blocks"), "mail-never-blocks", **config) as server:
         yield server
 
