@@ -71,6 +71,8 @@ AUDIT_ACTION_LABELS = {
     "autopay.declined": _l("Autopay charge declined"),
     "autopay.needs_customer": _l("Autopay: the bank asked for the cardholder"),
     "autopay.skipped": _l("Not charged by autopay"),
+    "reminder.notice_sent": _l("Due date notice e-mailed"),
+    "reminder.sent": _l("Payment reminder e-mailed"),
     "invoice.sent": _l("Invoice e-mailed with a PAY NOW link"),
     "invoice.pay_links_revoked": _l("PAY NOW links revoked"),
     "payment.started": _l("Card payment started"),

@@ -72,3 +72,4 @@ def test_after_a_run_staff_and_clerks_see_the_reminder(db, make, client, login_a
     assert reminded in client.get("/invoices", headers={"HX-Request": "true"}).get_data(as_text=True)
     detail = client.get(f"/invoices/{invoice.id}")
     assert reminded in detail.get_data(as_text=True) and "Last reminder" in visible_text(detail)
+    assert "Payment reminder e-mailed" in visible_text(detail)  # the invoice's timeline, in words
