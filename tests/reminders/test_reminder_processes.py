@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import make_engine
+from portal.demo import DEMO_SUPPLIER
 from portal.models import ReminderEmail, ReminderItem
 from tests.builders import Builders
 from tests.conftest import TEST_SECRET_KEY, migrated_database
@@ -57,7 +58,7 @@ def seed(database_url: str) -> dict[str, list[str]]:
 
 def reminders_run(database_url: str, smtp_server, as_of: date) -> subprocess.Popen:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ACQUIT_", "STRIPE_", "FLASK_"))}
-    env.update({"ACQUIT_DATABASE_URL": database_url, "ACQUIT_SECRET_KEY": TEST_SECRET_KEY,
+    env.update({**DEMO_SUPPLIER, "ACQUIT_DATABASE_URL": database_url, "ACQUIT_SECRET_KEY": TEST_SECRET_KEY,
                 "ACQUIT_BASE_URL": "http://portal.test", "ACQUIT_SMTP_HOST": smtp_server.host,
                 "ACQUIT_SMTP_PORT": str(smtp_server.port)})
     return subprocess.Popen([str(ACQUIT), "reminders", "run", "--as-of", as_of.isoformat()], cwd=REPO, env=env,
