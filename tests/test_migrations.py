@@ -7,6 +7,7 @@ database on that server, dropped afterwards.
 
 import json
 import os
+import warnings
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -53,7 +54,12 @@ def _drift(database_url: str) -> list:
                 connection,
                 opts={"target_metadata": Base.metadata, "compare_type": True, "render_as_batch": True},
             )
-            return compare_metadata(context, Base.metadata)
+            with warnings.catch_warnings():
+                # SQLite's reflection skips an index on an expression (ix_payment_date) and
+                # says so; test_every_index_of_the_models_is_in_the_database checks it by name.
+                warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+                warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
+                return compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
 
@@ -84,6 +90,20 @@ def test_a_database_upgraded_to_head_matches_the_models_exactly(empty_database_u
 def test_a_database_upgraded_to_head_has_every_table_of_the_models(empty_database_url):
     migrate.upgrade(empty_database_url)
     assert _tables(empty_database_url) == set(Base.metadata.tables) | {"alembic_version"}
+
+
+def test_every_index_of_the_models_is_in_the_database(empty_database_url):
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.connect() as connection:
+            names = connection.scalars(text(
+                "SELECT name FROM sqlite_master WHERE type = 'index'" if engine.dialect.name == "sqlite"
+                else "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")).all()
+    finally:
+        engine.dispose()
+    wanted = {index.name for table in Base.metadata.tables.values() for index in table.indexes}
+    assert wanted - set(names) == set()
 
 
 def test_downgrading_to_base_removes_every_table(empty_database_url):
