@@ -267,8 +267,10 @@ def test_past_the_limit_a_guesser_is_told_how_long_to_wait(app, clerk):
     refused = sign_in(guesser, clerk.email, password="guess")
 
     assert refused.status_code == 429
-    assert refused.headers["Retry-After"] == "30"
-    assert login_error(refused) == "Too many failed attempts. Try again in 30 seconds, or reset your password."
+    # 30 seconds from the last failure, less what a busy machine took to get here.
+    wait = int(refused.headers["Retry-After"])
+    assert 20 <= wait <= 30
+    assert login_error(refused) == f"Too many failed attempts. Try again in {wait} seconds, or reset your password."
 
 
 @pytest.mark.parametrize("app_overrides", [{"ACQUIT_LOGIN_MAX_FAILURES": 3}])
