@@ -153,8 +153,10 @@ def approve(session: Session, context: PaymentContext, user: User, *, company: C
     request = PaymentRequest(invoice_ids=approval.invoice_ids, attempt_key=f"approval-{approval.id}",
                              amount=approval.part_amount, card_id=approval.saved_card_id,
                              expected_total=approval.amount)
+    # The decision stands whatever the charge does: committed before the card is charged, as the
+    # payment row is (see portal.payments.charging).
+    session.commit()
     try:
-        # Commits the approval first (see run_as_writer), then the payment row, then charges.
         payment = pay_invoices(session, context, Actor.user(user), company=company, request=request,
                                receipt_email=approval.prepared_by.email)
     except PaymentError as refused:

@@ -21,6 +21,7 @@ from portal.models import (
 )
 from portal.models.types import utcnow
 from portal.payments import fake_gateway
+from portal.payments.cards import remove_card
 from portal.payments.charging import PaymentRequest
 from tests.payments.conftest import save_fake_card
 
@@ -197,6 +198,21 @@ def test_a_change_in_what_is_due_ends_the_approval_uncharged_rather_than_charge_
 
     assert approval.status == ApprovalStatus.NOT_CHARGED and "has just changed" in approval.note
     assert charges(gateway) == []
+
+
+def test_a_card_removed_while_waiting_ends_the_approval_uncharged_with_both_names_kept(
+        db, context, gateway, make, company, payer, admin, rule, card):
+    approval = submit(db, context, payer, company, [make.invoice(company, total=150_000)], card=card)
+    remove_card(db, context, Actor.user(payer), company=company, card_id=card.id)
+    db.commit()
+
+    approvals.approve(db, context, admin, company=company, approval_id=approval.id)
+
+    assert (approval.status, approval.decided_by_user_id) == (ApprovalStatus.NOT_CHARGED, admin.id)
+    assert charges(gateway) == []
+    actions = db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert actions[-2:] == ["payment.approved", "payment.approval_not_charged"]
+    assert "Nothing was charged" in mail_to(db, payer.email)[-1].body_text
 
 
 def test_a_rejected_payment_is_never_charged_and_the_preparer_hears_why(
