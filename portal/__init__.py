@@ -5,7 +5,7 @@ import os
 from functools import partial
 from datetime import timedelta
 
-from flask import Flask, flash, make_response, redirect, request, session
+from flask import Flask, abort, flash, make_response, redirect, request, session
 from flask_login import current_user, login_url
 from werkzeug.routing import IntegerConverter
 
@@ -111,7 +111,7 @@ def register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _refuse_oversized_query_string():
         if len(request.query_string) > app.config["ACQUIT_MAX_QUERY_STRING_BYTES"]:
-            errors.abort_with(414)
+            abort(414)
 
     app.before_request(refuse_nul_characters)
 

@@ -181,6 +181,6 @@ def _pay(session, actor, company, invoice, amount, paid_on, counts) -> None:
         return
     record_offline_payment(
         session, actor, company=company, allocations=[(invoice, amount)],
-        method_summary="Virement bancaire", reference=f"VIR-{invoice.number}", now=paid_on,
+        method_summary="SEPA", reference=f"VIR-{invoice.number}", now=paid_on,
     )
     counts["payments"] += 1

@@ -1,46 +1,184 @@
-"""One place that turns errors into a friendly page, an htmx fragment or a JSON body."""
+"""One error vocabulary: every refusal has a stable code, and this table says its HTTP status and
+its message in the reader's language. One place turns errors into a page, an htmx fragment or,
+for the API and machines, `{"error": {"code", "message", "field"}}` in English.
+
+Domain errors (portal/domain_errors.py) carry the code and the message's parameters; a `Money`
+parameter is written in the page's locale ("1 956,35 €", "€1,956.35").
+"""
 
 import logging
+from dataclasses import dataclass
 
-from flask import Flask, abort, jsonify, render_template, request
-from markupsafe import escape
-from flask_babel import lazy_gettext as _l
+from flask import Flask, jsonify, render_template, request
+from flask_babel import force_locale, lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
-from portal.billing.errors import InvoiceNotFound
-from portal.disputes.errors import DisputeConflict, DisputeError, DisputeNotFound, NotAllowed
+from portal.billing.money import Money
+from portal.domain_errors import DomainError
 from portal.extensions import db
-from portal.i18n import dispute_refusal
+from portal.i18n import money
 
 log = logging.getLogger(__name__)
 
-MESSAGES = {
-    400: _l("The request could not be understood. Check what you entered and try again."),
-    401: _l("Please sign in."),
-    403: _l("You are not allowed to do that."),
-    404: _l("We could not find that page."),
-    405: _l("That action is not available here."),
-    413: _l("What you sent is too large."),
-    414: _l("That address is too long. Shorten the search or the filters and try again."),
-    429: _l("Too many attempts. Please wait a few minutes and try again."),
-    500: _l("Something went wrong on our side. Nothing was changed; please try again."),
+
+@dataclass(frozen=True)
+class ErrorKind:
+    status: int
+    message: object  # a lazy string, translated when read; placeholders filled from the error's params
+
+
+ERRORS: dict[str, ErrorKind] = {
+    # Any request
+    "refused": ErrorKind(409, _l("That action is not available here.")),
+    "bad_request": ErrorKind(400, _l("The request could not be understood. Check what you entered and try again.")),
+    "unauthenticated": ErrorKind(401, _l("Please sign in.")),
+    "not_allowed": ErrorKind(403, _l("You are not allowed to do that.")),
+    "not_found": ErrorKind(404, _l("We could not find that page.")),
+    "method_not_allowed": ErrorKind(405, _l("That action is not available here.")),
+    "too_large": ErrorKind(413, _l("What you sent is too large.")),
+    "uri_too_long": ErrorKind(414, _l("That address is too long. Shorten the search or the filters and try again.")),
+    "too_many_requests": ErrorKind(429, _l("Too many attempts. Please wait a few minutes and try again.")),
+    "server_error": ErrorKind(500, _l("Something went wrong on our side. Nothing was changed; please try again.")),
+    "form_expired": ErrorKind(400, _l("This form has expired. Reload the page and try again.")),
+    # Billing
+    "billing_error": ErrorKind(409, _l("That action is not available here.")),
+    "invalid_amount": ErrorKind(400, _l("That is not an amount of money.")),
+    "invalid_invoice": ErrorKind(422, _l("This invoice cannot be saved as given.")),
+    "over_settlement": ErrorKind(409, _l("More would be paid and credited on this invoice than its total.")),
+    "unknown_company": ErrorKind(422, _l("No customer has this reference.")),
+    "invoice_void": ErrorKind(409, _l("This invoice is void.")),
+    "invoice_disputed": ErrorKind(409, _l("This invoice has a dispute in progress.")),
+    "invoice_has_payments": ErrorKind(409, _l("Payments were received on this invoice: its amounts cannot change.")),
+    "invoice_company_mismatch": ErrorKind(409, _l("This invoice belongs to another customer.")),
+    "invoice_lines_in_closed_dispute": ErrorKind(
+        409, _l("These invoice lines are part of a closed dispute: they cannot change.")),
+    "credit_note_exists": ErrorKind(409, _l("A credit note already has this number.")),
+    # Payments
+    "payment_error": ErrorKind(409, _l("The payment could not be made. Nothing was charged.")),
+    "no_invoice_chosen": ErrorKind(400, _l("Choose at least one invoice to pay.")),
+    "part_payment_of_several": ErrorKind(400, _l("A part payment can only be made on one invoice at a time.")),
+    "invoice_void_nothing_to_pay": ErrorKind(409, _l("Invoice %(number)s is void: there is nothing to pay.")),
+    "invoice_already_paid": ErrorKind(409, _l("Invoice %(number)s is already paid.")),
+    "invoice_wholly_disputed": ErrorKind(
+        409, _l("All that is due on invoice %(number)s is disputed: it can be paid once the dispute is resolved.")),
+    "mixed_currencies": ErrorKind(409, _l("Invoices in different currencies must be paid separately.")),
+    "amount_not_positive": ErrorKind(400, _l("The amount must be greater than zero.")),
+    "amount_above_payable": ErrorKind(400, _l("That is more than the %(amount)s still due on invoice %(number)s.")),
+    "amount_above_undisputed": ErrorKind(
+        400, _l("That is more than the %(amount)s that can be paid on invoice %(number)s: the rest is disputed.")),
+    "amounts_changed": ErrorKind(409, _l("What is due on these invoices has just changed. Check it and try again.")),
+    "payment_in_progress": ErrorKind(
+        409, _l("A card payment of this invoice is under way. Wait for it to finish, then check what is still due.")),
+    "no_card": ErrorKind(409, _l("Choose one of your saved cards, or add one.")),
+    "setup_incomplete": ErrorKind(400, _l("The card was not saved. Check its details and try again.")),
+    "setup_mismatch": ErrorKind(409, _l("This card belongs to someone else.")),
+    "resource_missing": ErrorKind(409, _l("The card processor no longer knows this card. Add it again.")),
+    "outcome_unknown": ErrorKind(
+        503, _l("The card processor did not answer in time. We are checking what happened: do not pay again yet.")),
+    "never_reached": ErrorKind(503, _l("The payment never reached the card processor. Nothing was charged.")),
+    "payment_intent_unexpected_state": ErrorKind(409, _l("This payment has already ended.")),
+    "invalid_webhook": ErrorKind(400, _l("The request could not be understood. Check what you entered and try again.")),
+    "refund_not_allowed": ErrorKind(409, _l("This refund cannot be made.")),
+    "refund_not_card": ErrorKind(409, _l("Only a card payment that went through can be refunded here.")),
+    "refund_above_refundable": ErrorKind(409, _l("At most %(amount)s can still be refunded on this invoice.")),
+    "refund_above_unallocated": ErrorKind(
+        409, _l("At most %(amount)s of this payment's unallocated credit can still be refunded.")),
+    "refund_failed": ErrorKind(409, _l("The card processor refused the refund.")),
+    # Why a card was refused: the gateway folds the provider's codes into these.
+    "card_declined": ErrorKind(402, _l("The card was declined. Nothing was charged: try another card.")),
+    "insufficient_funds": ErrorKind(402, _l("The card was declined for insufficient funds. Nothing was charged.")),
+    "expired_card": ErrorKind(402, _l("The card has expired. Nothing was charged: use another card.")),
+    "incorrect_cvc": ErrorKind(402, _l("The card's security code is wrong. Nothing was charged.")),
+    "incorrect_number": ErrorKind(402, _l("The card number is wrong. Nothing was charged.")),
+    "incorrect_expiry": ErrorKind(402, _l("The card's expiry date is wrong. Nothing was charged.")),
+    "processing_error": ErrorKind(
+        402, _l("The card processor could not process the card. Nothing was charged: try again in a moment.")),
+    "authentication_required": ErrorKind(
+        402, _l("Your bank asks you to confirm this payment. Nothing was charged: try again and confirm it.")),
+    "authentication_failed": ErrorKind(
+        402, _l("Your bank did not confirm the payment. Nothing was charged: try again, or use another card.")),
+    "canceled": ErrorKind(402, _l("The payment was cancelled. Nothing was charged.")),
+    # PAY NOW links
+    "invalid_pay_link": ErrorKind(404, _l("This payment link is not valid.")),
+    "expired_pay_link": ErrorKind(404, _l("This payment link has expired.")),
+    "revoked_pay_link": ErrorKind(404, _l("This payment link no longer works.")),
+    "pay_link_busy": ErrorKind(429, _l("Too many attempts with this link. Please try again in an hour.")),
+    "pay_link_resting": ErrorKind(
+        429, _l("This link is resting after several declined cards. Please try again in an hour, or contact us.")),
+    # Disputes
+    "dispute_error": ErrorKind(400, _l("That action is not available here.")),
+    "invalid": ErrorKind(400, _l("Check what you entered and try again.")),
+    "conflict": ErrorKind(409, _l("That action is not available here.")),
+    "not_disputable": ErrorKind(409, _l("This invoice cannot be disputed.")),
+    "nothing_due": ErrorKind(409, _l("Nothing is due on this invoice any more: there is nothing to dispute.")),
+    "already_disputed": ErrorKind(409, _l("This invoice already has a dispute in progress.")),
+    "closed": ErrorKind(409, _l("This dispute is closed.")),
+    "unknown_reason": ErrorKind(400, _l("Choose a reason from the list.")),
+    "empty": ErrorKind(400, _l("This cannot be left empty.")),
+    "too_long": ErrorKind(400, _l("This is too long.")),
+    "lines_and_amount": ErrorKind(400, _l("Choose invoice lines or enter an amount, not both.")),
+    "unknown_line": ErrorKind(400, _l("Choose lines of this invoice.")),
+    "amount_above_due": ErrorKind(400, _l("That is more than what is still due on the invoice.")),
+    "credit_above_disputed": ErrorKind(400, _l("A credit note cannot exceed the disputed amount.")),
+    "credit_note_number_taken": ErrorKind(400, _l("A credit note already has this number.")),
+    "attachment_refused": ErrorKind(400, _l("This file cannot be attached.")),
+    "attachment_too_large": ErrorKind(400, _l("A file is too large.")),
+    "attachment_empty": ErrorKind(400, _l("A file is empty.")),
+    "attachment_type": ErrorKind(400, _l("Only PDF, PNG and JPEG files can be attached.")),
+    "too_many_files": ErrorKind(400, _l("Attach at most %(count)d files to one message.")),
+    # Autopay
+    "autopay_error": ErrorKind(409, _l("That action is not available here.")),
+    "invalid_days": ErrorKind(400, _l("Choose between 0 and 30 days before the due date.")),
+    "invalid_maximum": ErrorKind(400, _l("The maximum must be greater than zero.")),
+    "mandate_changed": ErrorKind(
+        409, _l("The terms have changed since the page was shown. Read them again and accept.")),
+    "autopay_not_allowed": ErrorKind(403, _l("Only your company's admins and payers can change autopay.")),
+    "nothing_to_charge": ErrorKind(409, _l("Nothing can be charged on this invoice now.")),
 }
 
+# The code that answers each HTTP error werkzeug raises (abort(404), an unknown route...).
+HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "not_allowed", 404: "not_found",
+              405: "method_not_allowed", 413: "too_large", 414: "uri_too_long", 429: "too_many_requests",
+              500: "server_error"}
 
-def abort_with(code: int):
-    abort(code)
+# A code the table does not know (a new one someone forgot to add) still reads as a refusal.
+_FALLBACK = ERRORS["refused"]
 
 
-def dispute_status_code(error: DisputeError) -> int:
-    """The HTTP status that answers a refusal of the disputes domain."""
-    if isinstance(error, DisputeNotFound):
-        return 404
-    if isinstance(error, NotAllowed):
-        return 403
-    if isinstance(error, DisputeConflict):
-        return 409
-    return 400
+def kind_of(code: str | None) -> ErrorKind:
+    return ERRORS.get(code or "", _FALLBACK)
+
+
+def error_message(code: str | None, **params) -> str:
+    """The message for `code` in the page's language, its amounts written in the page's locale."""
+    written = {name: money(value.amount, value.currency) if isinstance(value, Money) else value
+               for name, value in params.items()}
+    text = str(kind_of(code).message)
+    return text % written if written else text
+
+
+def refusal_message(error: DomainError) -> str:
+    """What a domain error says to the person refused, in the page's language."""
+    return error_message(error.code, **error.params)
+
+
+def refusal_status(error: DomainError) -> int:
+    return kind_of(error.code).status
+
+
+def failure_message(code: str | None) -> str:
+    """Why a payment failed (its `failure_code`), in the page's language; the provider's own words never."""
+    return error_message(code if code in ERRORS else "payment_error")
+
+
+def api_error(code: str, message: str | None = None, field: str | None = None, status: int | None = None):
+    """The API's answer: `{"error": {"code", "message", "field"}}`, the message in English for machines and logs."""
+    if message is None:
+        with force_locale("en"):
+            message = error_message(code)
+    return jsonify(error={"code": code, "message": message, "field": field}), status or kind_of(code).status
 
 
 def wants_json() -> bool:
@@ -50,41 +188,44 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def error_response(code: int, message=None):
-    message = str(message or MESSAGES.get(code, MESSAGES[400]))
+def error_response(status: int, code: str, message: str | None = None, field: str | None = None,
+                   english_message: str | None = None):
+    """The answer to a refusal: JSON (English) for machines, else the error page in the reader's language."""
     if wants_json():
-        return jsonify(error={"code": code, "message": message}), code
+        return api_error(code, english_message, field, status)
+    message = message or error_message(code)
     try:
-        return render_template("errors/error.html", code=code, message=message), code
+        return render_template("errors/error.html", code=status, message=message), status
     except Exception:
         # The error page itself failed (say the database is down under the navigation bar):
         # answer in plain HTML rather than with a second, bare traceback.
         log.exception("Rendering the error page failed")
-        return f"<!doctype html><title>{code}</title><h1>{code}</h1><p>{escape(message)}</p>", code
+        return f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{escape(message)}</p>", status
 
 
 def register_error_handlers(app: Flask) -> None:
+    app.jinja_env.filters["failure_reason"] = failure_message
+
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
-        return error_response(error.code)
+        return error_response(error.code, HTTP_CODES.get(error.code, "bad_request"))
 
     @app.errorhandler(CSRFError)
     def _csrf_error(_error):
-        return error_response(400, _l("This form has expired. Reload the page and try again."))
+        return error_response(400, "form_expired")
 
-    @app.errorhandler(InvoiceNotFound)
-    def _invoice_not_found(_error):
-        return error_response(404)
-
-    @app.errorhandler(DisputeError)
-    def _dispute_refused(error: DisputeError):
-        return error_response(dispute_status_code(error), dispute_refusal(error))
+    @app.errorhandler(DomainError)
+    def _refused(error: DomainError):
+        db.session.rollback()
+        with force_locale("en"):
+            english = refusal_message(error)
+        return error_response(refusal_status(error), error.code, refusal_message(error), error.field, english)
 
     @app.errorhandler(Exception)
     def _unexpected_error(error: Exception):
         # Roll back first: nothing half-done may be committed by a later request.
         db.session.rollback()
         log.exception("Unhandled error on %s %s", request.method, request.path)
-        return error_response(500)
+        return error_response(500, "server_error")

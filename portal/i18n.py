@@ -2,6 +2,7 @@
 
 from urllib.parse import urlencode
 
+from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_symbol
 from flask import Flask, current_app, request, session
 from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale, lazy_gettext as _l
@@ -10,7 +11,6 @@ from flask_login import current_user
 
 from portal.billing.money import minor_unit_digits, to_decimal
 from portal.billing.status import InvoiceStatus
-from portal.disputes.attachments import MAX_FILES_PER_MESSAGE
 from portal.models import (
     CARD_CHANNELS,
     AutopayAttemptStatus,
@@ -35,6 +35,7 @@ STATUS_LABELS = {
     InvoiceStatus.DRAFT: lazy_pgettext("invoice status", "Draft"),
     InvoiceStatus.OPEN: lazy_pgettext("invoice status", "Open"),
     InvoiceStatus.PARTIALLY_PAID: lazy_pgettext("invoice status", "Partially paid"),
+    InvoiceStatus.CREDITED: lazy_pgettext("invoice status", "Reduced by a credit note"),
     InvoiceStatus.PAID: lazy_pgettext("invoice status", "Paid"),
     InvoiceStatus.OVERDUE: lazy_pgettext("invoice status", "Overdue"),
     InvoiceStatus.VOID: lazy_pgettext("invoice status", "Void"),
@@ -49,6 +50,16 @@ AUDIT_ACTION_LABELS = {
     "credit_note.applied": _l("Credit note applied"),
     "payment.allocated": _l("Payment received"),
     "payment.failed": _l("Payment attempt failed"),
+    "payment.started": _l("Card payment started"),
+    "payment.outcome_unknown": _l("Card payment: waiting for the card processor's answer"),
+    "payment.amount_mismatch": _l("Card payment of another amount than asked"),
+    "payment.needs_attention": _l("Payment passed to our collections team"),
+    "payment.attention_cleared": _l("Payment checked by our collections team"),
+    "refund.started": _l("Refund started"),
+    "refund.outcome_unknown": _l("Refund: waiting for the card processor's answer"),
+    "invoice.sent": _l("Invoice e-mailed"),
+    "invoice.pay_links_revoked": _l("Payment links cancelled"),
+    "guest.locked": _l("Payment link paused after declined cards"),
     "invoice.updated": _l("Invoice updated"),
     "refund.succeeded": _l("Refunded to the customer"),
     "payment.cancelled": _l("Bank transfer or cheque cancelled: recorded by mistake"),
@@ -109,43 +120,6 @@ DISPUTE_STATUS_LABELS = {
     DisputeStatus.REJECTED: lazy_pgettext("dispute status", "Rejected"),
     DisputeStatus.WITHDRAWN: lazy_pgettext("dispute status", "Withdrawn"),
     DisputeStatus.INVOICE_VOIDED: lazy_pgettext("dispute status", "Closed: invoice cancelled"),
-}
-
-# What a refusal of the disputes domain (its error's `code`) says to the person refused.
-DISPUTE_REFUSALS = {
-    "not_found": _l("We could not find that page."),
-    "not_allowed": _l("You are not allowed to do that."),
-    "not_disputable": _l("This invoice cannot be disputed."),
-    "nothing_due": _l("Nothing is due on this invoice any more: there is nothing to dispute."),
-    "already_disputed": _l("This invoice already has a dispute in progress."),
-    "payment_in_progress": _l("A card payment of this invoice is in progress. Try again in a few minutes."),
-    "closed": _l("This dispute is closed."),
-    "unknown_reason": _l("Choose a reason from the list."),
-    "empty": _l("This cannot be left empty."),
-    "too_long": _l("This is too long."),
-    "lines_and_amount": _l("Choose invoice lines or enter an amount, not both."),
-    "unknown_line": _l("Choose lines of this invoice."),
-    "amount_not_positive": _l("The amount must be greater than zero."),
-    "amount_above_due": _l("That is more than what is still due on the invoice."),
-    "credit_above_disputed": _l("A credit note cannot exceed the disputed amount."),
-    "credit_note_number_taken": _l("A credit note already has this number."),
-    "attachment_too_large": _l("A file is too large."),
-    "attachment_empty": _l("A file is empty."),
-    "attachment_type": _l("Only PDF, PNG and JPEG files can be attached."),
-    "too_many_files": _l("Attach at most %(count)d files to one message."),
-}
-
-# What a refusal of autopay (AutopayNotAllowed's `code`) says to the clerk refused.
-AUTOPAY_REFUSALS = {
-    "invalid_days": _l("Choose between 0 and 30 days before the due date."),
-    "invalid_maximum": _l("The maximum must be greater than zero."),
-    "mandate_changed": _l("The terms have changed since the page was shown. Read them again and accept."),
-    "needs_second_clerk": _l("This charge is above your company's approval threshold: another clerk who may "
-                             "approve payments (not the one who turned autopay on) must approve it."),
-    "no_card": _l("Choose one of your saved cards."),
-    "not_allowed": _l("Only your company's admins and payers can change autopay."),
-    "not_found": _l("We could not find that page."),
-    "nothing_due": _l("Nothing can be charged on this invoice now."),
 }
 
 # Why autopay did not charge an invoice, or paused: AutopayAttempt.reason and AutopayEnrolment.paused_reason.
@@ -221,21 +195,6 @@ PAYMENT_ATTENTION_LABELS = {
 }
 
 
-def dispute_refusal(error) -> str:
-    """What a refusal of the disputes domain says, in the page's language."""
-    message = DISPUTE_REFUSALS.get(error.code)
-    if message is None:
-        return str(_l("That action is not available here."))
-    if error.code == "too_many_files":
-        return str(message) % {"count": MAX_FILES_PER_MESSAGE}
-    return str(message)
-
-
-def autopay_refusal(error) -> str:
-    """What a refusal of autopay says, in the page's language."""
-    return str(AUTOPAY_REFUSALS.get(error.code, _l("That action is not available here.")))
-
-
 def autopay_reason(code: str | None, fallback: str | None = None) -> str:
     """Why autopay did not charge, in the page's language; `fallback` (the card processor's words) for a code
     this list does not know."""
@@ -252,15 +211,31 @@ def payment_method(payment) -> str:
 
 
 def select_locale() -> str:
-    """The language chosen on the page, else the user's, else their company's, else the browser's."""
+    """The language chosen on the page, else the user's, else their company's, else the browser's;
+    read in the formats of the company's region ("en_GB": 15 Nov 2026, 14:05) when it has one."""
+    company = current_user.company if current_user and current_user.is_authenticated else None
+    return locale_with_region(_select_language(company), company.region if company is not None else None)
+
+
+def locale_with_region(language: str, region: str | None) -> str:
+    """`language` in the formats of `region` ("en", "GB" -> "en_GB"), if Babel knows that locale."""
+    if not region:
+        return language
+    try:
+        return str(Locale.parse(f"{language}_{region}"))
+    except (ValueError, UnknownLocaleError):
+        return language
+
+
+def _select_language(company) -> str:
     chosen = session.get("lang")
     if chosen in SUPPORTED_LOCALES:
         return chosen
     if current_user and current_user.is_authenticated:
         if current_user.locale in SUPPORTED_LOCALES:
             return current_user.locale
-        if current_user.company is not None and current_user.company.locale in SUPPORTED_LOCALES:
-            return current_user.company.locale
+        if company is not None and company.locale in SUPPORTED_LOCALES:
+            return company.locale
     return request.accept_languages.best_match(SUPPORTED_LOCALES) or SUPPORTED_LOCALES[0]
 
 
@@ -331,4 +306,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["CARD_CHANNELS"] = [str(channel) for channel in CARD_CHANNELS]
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["amount_example"] = amount_example
+    # "en-GB" for <html lang>; "en" to compare with the language switcher's codes.
+    app.jinja_env.globals["page_language_tag"] = lambda: str(get_locale()).replace("_", "-")
+    app.jinja_env.globals["page_language"] = lambda: get_locale().language
     app.jinja_env.globals["this_page_in"] = this_page_in

@@ -206,7 +206,7 @@ def approve(session: Session, user: User, *, company: Company, invoice: Invoice)
         raise AutopayNotAllowed("No such invoice.", code="not_found")
     amount = undisputed_amounts_due(session, [invoice])[invoice.id]
     if amount <= 0:
-        raise AutopayNotAllowed("Nothing can be charged on this invoice now.", code="nothing_due")
+        raise AutopayNotAllowed("Nothing can be charged on this invoice now.", code="nothing_to_charge")
     rule = session.get(ApprovalRule, company.id)
     enrolment = live_enrolment(session, company.id)
     if approval_rules.needs_approval(rule, amount, invoice.currency) and (
@@ -348,7 +348,7 @@ def _usable_card(session: Session, company: Company, card_id: int) -> SavedCard:
 
 def _require_payer(user: User, company: Company) -> None:
     if not (user.is_clerk and user.company_id == company.id and user.can(Action.AUTOPAY)):
-        raise AutopayNotAllowed("Only the company's admins and payers can change autopay.", code="not_allowed")
+        raise AutopayNotAllowed("Only the company's admins and payers can change autopay.", code="autopay_not_allowed")
 
 
 def card_expired(card: SavedCard, on: date) -> bool:

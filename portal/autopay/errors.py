@@ -1,12 +1,10 @@
-class AutopayError(Exception):
-    """An autopay request refused; `code` is stable, the message is safe to show a clerk."""
+from portal.domain_errors import DomainError
+
+
+class AutopayError(DomainError):
+    """An autopay request refused; `code` says why (see portal/domain_errors.py)."""
 
     code = "autopay_error"
-
-    def __init__(self, message: str, code: str | None = None):
-        super().__init__(message)
-        if code:
-            self.code = code
 
 
 class AutopayNotAllowed(AutopayError):

@@ -228,7 +228,7 @@ def _charge(session: Session, context: AutopayContext, attempt: AutopayAttempt, 
         )
     except (PaymentInProgress, PaymentNotAllowed) as error:
         # Paid, voided or disputed since the attempt was taken: nothing to charge now.
-        reason = error.code
+        reason = "payment_in_progress" if isinstance(error, PaymentInProgress) else "payment_not_allowed"
         run_as_writer(session, lambda: _settle_attempt(session, attempt, AutopayAttemptStatus.SKIPPED, reason))
         session.commit()
         report.skipped += 1

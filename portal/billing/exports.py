@@ -65,6 +65,8 @@ class ExportFilters:
     amount_max: int | None = None
     date_from: date | None = None
     date_to: date | None = None
+    # The ids of the invoices a list shows (a select): only their payments, as the list's own CSV holds.
+    invoices: Select | None = None
 
 
 def invoice_csv(session: Session, filters: ExportFilters, *, today: date) -> Iterator[str]:
@@ -182,6 +184,8 @@ def _payment_entries(statement, filters: ExportFilters, *, on):
         statement = statement.where(Payment.company_id == filters.company_id)
     if filters.po_number:
         statement = statement.where(Invoice.po_number == filters.po_number)
+    if filters.invoices is not None:
+        statement = statement.where(Invoice.id.in_(filters.invoices))
     if filters.amount_min is not None:
         statement = statement.where(Payment.amount >= filters.amount_min)
     if filters.amount_max is not None:

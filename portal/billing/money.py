@@ -6,6 +6,7 @@ currency code; these functions are the only places that cross to and from decima
 
 import re
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from babel.core import Locale
 from babel.numbers import get_currency_precision, get_currency_symbol, get_decimal_symbol, list_currencies
@@ -14,6 +15,17 @@ from portal.billing.errors import InvalidAmount
 
 _IGNORED_IN_AMOUNTS = {" ", "\u00a0", "\u202f", "'", "€", "$", "£"}
 _MAX_AMOUNT_TEXT = 32
+
+
+class Money(NamedTuple):
+    """An amount in minor units with its currency, as an error's message parameter; pages write it
+    in the reader's locale, logs as "1956.35 EUR"."""
+
+    amount: int
+    currency: str
+
+    def __str__(self) -> str:
+        return f"{to_decimal(self.amount, self.currency)} {self.currency}"
 
 
 def minor_unit_digits(currency: str) -> int:

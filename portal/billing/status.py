@@ -17,6 +17,7 @@ class InvoiceStatus(enum.StrEnum):
     DRAFT = "draft"
     OPEN = "open"
     PARTIALLY_PAID = "partially_paid"
+    CREDITED = "credited"  # reduced by a credit note, nothing paid yet
     PAID = "paid"
     OVERDUE = "overdue"
     VOID = "void"
@@ -27,6 +28,7 @@ class InvoiceStatus(enum.StrEnum):
 CUSTOMER_STATUSES = (
     InvoiceStatus.OPEN,
     InvoiceStatus.PARTIALLY_PAID,
+    InvoiceStatus.CREDITED,
     InvoiceStatus.OVERDUE,
     InvoiceStatus.DISPUTED,
     InvoiceStatus.PAID,
@@ -35,7 +37,7 @@ CUSTOMER_STATUSES = (
 
 
 def invoice_status(invoice: Invoice, today: date) -> InvoiceStatus:
-    """The status of `invoice` on `today`: void, draft, paid, disputed, overdue, partially paid or open.
+    """The status of `invoice` on `today`: void, draft, paid, disputed, overdue, partially paid, credited or open.
 
     An issued, unpaid, non-void invoice with an active dispute is disputed, however late it is.
     """
@@ -49,8 +51,10 @@ def invoice_status(invoice: Invoice, today: date) -> InvoiceStatus:
         return InvoiceStatus.DISPUTED
     if invoice.due_date < today:
         return InvoiceStatus.OVERDUE
-    if invoice.amount_paid + invoice.amount_credited > 0:
+    if invoice.amount_paid > 0:
         return InvoiceStatus.PARTIALLY_PAID
+    if invoice.amount_credited > 0:
+        return InvoiceStatus.CREDITED
     return InvoiceStatus.OPEN
 
 
@@ -64,7 +68,8 @@ def status_expression(today: date) -> ColumnElement[str]:
         (amount_due <= 0, InvoiceStatus.PAID.value),
         (has_active_dispute, InvoiceStatus.DISPUTED.value),
         (Invoice.due_date < today, InvoiceStatus.OVERDUE.value),
-        (Invoice.amount_paid + Invoice.amount_credited > 0, InvoiceStatus.PARTIALLY_PAID.value),
+        (Invoice.amount_paid > 0, InvoiceStatus.PARTIALLY_PAID.value),
+        (Invoice.amount_credited > 0, InvoiceStatus.CREDITED.value),
         else_=InvoiceStatus.OPEN.value,
     )
 

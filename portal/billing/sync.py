@@ -48,6 +48,7 @@ class CompanyData:
     billing_country: str | None = None
     vat_number: str | None = None
     siren: str | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def upsert_company(session: Session, actor: Actor, ref: str, data: CompanyData) 
     wanted = {
         "name": data.name,
         "locale": data.locale,
+        "region": data.region,
         "currency": data.currency,
         "billing_address": data.billing_address or None,
         "billing_postcode": data.billing_postcode or None,

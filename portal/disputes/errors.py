@@ -1,17 +1,12 @@
-"""The disputes domain's errors. Each has a stable `code` the web layer turns into a message
-in the reader's language; the English message is for logs and tests."""
+"""The disputes domain's errors. Each has a stable `code` (see portal/domain_errors.py)."""
+
+from portal.domain_errors import DomainError
 
 
-class DisputeError(Exception):
+class DisputeError(DomainError):
     """Base of the disputes domain's errors."""
 
     code = "dispute_error"
-
-    def __init__(self, message: str, code: str | None = None, field: str | None = None):
-        super().__init__(message)
-        if code:
-            self.code = code
-        self.field = field
 
 
 class DisputeNotFound(DisputeError):

@@ -431,6 +431,7 @@ def _checked_files(context: DisputeContext, uploads: tuple[Upload, ...]) -> list
     """Every upload read and checked before anything is written: one refused file keeps them all out."""
     if len(uploads) > MAX_FILES_PER_MESSAGE:
         raise AttachmentRefused(f"at most {MAX_FILES_PER_MESSAGE} files per message", code="too_many_files",
+                                count=MAX_FILES_PER_MESSAGE,
                                 field="attachments")
     return [check_upload(upload, max_bytes=context.max_attachment_bytes) for upload in uploads]
 

@@ -47,7 +47,7 @@ def check_view_allowed(session: Session, *, token: str, ip_address: str, limits:
                            window=limits.window, now=now)
             and throttle.allow(session, "guest.view.ip", ip_address, limit=limits.views_per_address,
                                window=limits.window, now=now)):
-        raise PayLinkLocked("Too many requests for this link. Please try again in an hour.")
+        raise PayLinkLocked("Too many requests for this link. Please try again in an hour.", code="pay_link_busy")
 
 
 def pay_as_guest(session: Session, context: PaymentContext, *, invoice: Invoice, token: str, setup_id: str,
@@ -60,7 +60,7 @@ def pay_as_guest(session: Session, context: PaymentContext, *, invoice: Invoice,
     if existing is not None:
         return existing
     actor = Actor(label=f"guest:{receipt_email}")
-    if _recent_declines(session, [invoice.id], since=now - limits.rest) >= limits.declines_before_rest:
+    if is_resting(session, invoice, limits=limits, now=now):
         audit.record(session, "guest.locked", actor, company_id=invoice.company_id, invoice_id=invoice.id,
                      ip=ip_address)
         session.commit()
@@ -70,7 +70,7 @@ def pay_as_guest(session: Session, context: PaymentContext, *, invoice: Invoice,
                            window=limits.window, now=now)
             and throttle.allow(session, "guest.pay.ip", ip_address, limit=limits.attempts_per_address,
                                window=limits.window, now=now)):
-        raise PayLinkLocked("Too many payment attempts. Please try again in an hour.")
+        raise PayLinkLocked("Too many payment attempts. Please try again in an hour.", code="pay_link_busy")
     card = context.gateway.finish_card_setup(customer_id=None, setup_id=setup_id)
     source = ChargeSource(customer_id=None, card_id=card.provider_id, channel=PaymentChannel.GUEST,
                           summary=card_summary(card))
@@ -129,7 +129,7 @@ def pay_several_as_guest(session: Session, context: PaymentContext, *, shown: li
                            window=limits.window, now=now)
             and throttle.allow(session, "guest.pay.ip", ip_address, limit=limits.attempts_per_address,
                                window=limits.window, now=now)):
-        raise PayLinkLocked("Too many payment attempts. Please try again in an hour.")
+        raise PayLinkLocked("Too many payment attempts. Please try again in an hour.", code="pay_link_busy")
     card = context.gateway.finish_card_setup(customer_id=None, setup_id=setup_id)
     source = ChargeSource(customer_id=None, card_id=card.provider_id, channel=PaymentChannel.GUEST,
                           summary=card_summary(card))
@@ -150,6 +150,12 @@ def several_guest_payment(session: Session, invoices: list[Invoice], payment_id:
                Payment.channel == PaymentChannel.GUEST)
         .limit(1)
     )
+
+
+def is_resting(session: Session, invoice: Invoice, *, limits: GuestLimits, now: datetime | None = None) -> bool:
+    """Whether the link rests after too many declined cards: the page says so before a card is typed."""
+    now = now or utcnow()
+    return _recent_declines(session, [invoice.id], since=now - limits.rest) >= limits.declines_before_rest
 
 
 def _recent_declines(session: Session, invoice_ids: list[int], *, since: datetime) -> int:

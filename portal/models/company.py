@@ -65,6 +65,9 @@ class Company(Base):
     external_ref: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     locale: Mapped[str] = mapped_column(String(5), default="fr")
+    # The country whose formats the company reads in its language: "GB" gives English pages
+    # British dates and times (15 Nov 2026, 14:05) rather than American ones. None: the language's own.
+    region: Mapped[str | None] = mapped_column(String(2))
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     # The buyer's identity printed on its invoices and carried in their Factur-X data.
     billing_address: Mapped[str | None] = mapped_column(String(300))

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from portal import audit
 from portal.audit import Actor
-from portal.billing.money import to_decimal
+from portal.billing.money import Money
 from portal.billing.payable import amount_owed, undisputed_amounts_due
 from portal.db import run_as_writer
 from portal.models import (
@@ -152,9 +152,10 @@ def amounts_to_charge(session: Session, company: Company, request: PaymentReques
     """The invoices `request` names (locked) and what paying it now would charge on each;
     `PaymentNotAllowed`, rolling back, when paying it would be refused."""
     if not request.invoice_ids:
-        raise PaymentNotAllowed("Choose at least one invoice to pay.")
+        raise PaymentNotAllowed("Choose at least one invoice to pay.", code="no_invoice_chosen")
     if request.amount is not None and len(request.invoice_ids) != 1:
-        raise PaymentNotAllowed("A partial amount can only be paid on a single invoice.")
+        raise PaymentNotAllowed("A partial amount can only be paid on a single invoice.",
+                                code="part_payment_of_several")
     invoices = _invoices_to_pay(session, company, request)
     return invoices, [request.amount] if request.amount is not None else _payable_amounts(session, invoices)
 
@@ -187,7 +188,8 @@ def _open_payment(session, actor, *, company, request, source, idempotency_key, 
             request.expected_total is not None and payment.amount != request.expected_total) or (
             request.expected_amounts is not None and _shown_order(invoices, request) != amounts):
         session.rollback()
-        raise PaymentNotAllowed("What is due on these invoices has just changed. Check it and try again.")
+        raise PaymentNotAllowed("What is due on these invoices has just changed. Check it and try again.",
+                                code="amounts_changed")
     audit.record(session, "payment.started", actor, company_id=company.id, payment_id=payment.id,
                  amount=payment.amount, currency=payment.currency,
                  invoices=[invoice.number for invoice in invoices])
@@ -210,10 +212,10 @@ def _invoices_to_pay(session: Session, company: Company, request: PaymentRequest
         .with_for_update()
         .execution_options(populate_existing=True)
     ))
-    problem = _refusal(invoices, request, undisputed_amounts_due(session, invoices))
-    if problem:
+    refusal = _refusal(invoices, request, undisputed_amounts_due(session, invoices))
+    if refusal is not None:
         session.rollback()
-        raise PaymentNotAllowed(problem)
+        raise refusal
     return invoices
 
 
@@ -223,29 +225,36 @@ def _payable_amounts(session: Session, invoices: list[Invoice]) -> list[int]:
     return [payable[invoice.id] for invoice in invoices]
 
 
-def _refusal(invoices: list[Invoice], request: PaymentRequest, payable: dict[int, int]) -> str | None:
+def _refusal(invoices: list[Invoice], request: PaymentRequest, payable: dict[int, int]) -> PaymentNotAllowed | None:
     if len(invoices) != len(set(request.invoice_ids)):
-        return "One of these invoices cannot be found."
+        return PaymentNotAllowed("One of these invoices cannot be found.", code="not_found")
     for invoice in invoices:
         if invoice.voided_at is not None:
-            return f"Invoice {invoice.number} is void: there is nothing to pay."
+            return PaymentNotAllowed(f"Invoice {invoice.number} is void: there is nothing to pay.",
+                                     code="invoice_void_nothing_to_pay", number=invoice.number)
         if amount_owed(invoice) <= 0:
-            return f"Invoice {invoice.number} is already paid."
+            return PaymentNotAllowed(f"Invoice {invoice.number} is already paid.", code="invoice_already_paid",
+                                     number=invoice.number)
         if payable[invoice.id] <= 0:
-            return (f"All that is due on invoice {invoice.number} is disputed: "
-                    "it can be paid once the dispute is resolved.")
+            return PaymentNotAllowed(f"All that is due on invoice {invoice.number} is disputed.",
+                                     code="invoice_wholly_disputed", number=invoice.number)
     # One charge has one currency: invoices in two are never charged together.
     if len({invoice.currency for invoice in invoices}) > 1:
-        return "Invoices in different currencies must be paid separately."
+        return PaymentNotAllowed("Invoices in different currencies must be paid separately.",
+                                 code="mixed_currencies")
     if request.amount is not None:
         if request.amount <= 0:
-            return "Enter an amount greater than zero."
-        if request.amount > payable[invoices[0].id]:
-            due = to_decimal(payable[invoices[0].id], invoices[0].currency)
-            if payable[invoices[0].id] < invoices[0].amount_due:
-                return (f"That is more than the {due} {invoices[0].currency} that can be paid on invoice "
-                        f"{invoices[0].number}: the rest is disputed.")
-            return f"That is more than the {due} {invoices[0].currency} still due on invoice {invoices[0].number}."
+            return PaymentNotAllowed("Enter an amount greater than zero.", code="amount_not_positive",
+                                     field="amount")
+        invoice = invoices[0]
+        if request.amount > payable[invoice.id]:
+            due = Money(payable[invoice.id], invoice.currency)
+            if payable[invoice.id] < invoice.amount_due:
+                return PaymentNotAllowed(f"That is more than the {due} that can be paid on invoice {invoice.number}: "
+                                         "the rest is disputed.", code="amount_above_undisputed", field="amount",
+                                         amount=due, number=invoice.number)
+            return PaymentNotAllowed(f"That is more than the {due} still due on invoice {invoice.number}.",
+                                     code="amount_above_payable", field="amount", amount=due, number=invoice.number)
     return None
 
 

@@ -1,12 +1,10 @@
-class PaymentError(Exception):
-    """A payment could not be made; `code` is stable, the message is safe to show a payer."""
+from portal.domain_errors import DomainError
+
+
+class PaymentError(DomainError):
+    """A payment could not be made; `code` says why (see portal/domain_errors.py)."""
 
     code = "payment_error"
-
-    def __init__(self, message: str, code: str | None = None):
-        super().__init__(message)
-        if code:
-            self.code = code
 
 
 class PaymentDeclined(PaymentError):

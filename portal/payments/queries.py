@@ -1,6 +1,8 @@
 """Finding payments: a company's own, and every company's for the collections team."""
 
-from sqlalchemy import select
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from portal.models import Payment, PaymentAllocation
@@ -15,15 +17,43 @@ def company_payment(session: Session, company_id: int, payment_id: int) -> Payme
     return payment
 
 
-def company_payments(session: Session, company_id: int, *, limit: int = 200) -> list[Payment]:
-    """The company's card and bank payments, newest first, with the invoices they settle."""
-    return list(session.scalars(
-        select(Payment)
-        .where(Payment.company_id == company_id)
+PAYMENTS_PER_PAGE = 25
+
+
+@dataclass(frozen=True)
+class PaymentsPage:
+    payments: list[Payment]
+    total_count: int
+    page: int
+    per_page: int
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-self.total_count // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.page_count
+
+
+def company_payments(session: Session, company_id: int, *, page: int = 1,
+                     per_page: int = PAYMENTS_PER_PAGE) -> PaymentsPage:
+    """One page of the company's card and bank payments, newest first, with the invoices they settle."""
+    scoped = select(Payment).where(Payment.company_id == company_id)
+    total_count = session.scalar(select(func.count()).select_from(scoped.subquery()))
+    page = min(max(page, 1), max(1, -(-total_count // per_page)))
+    payments = list(session.scalars(
+        scoped
         .options(selectinload(Payment.allocations).selectinload(PaymentAllocation.invoice))
         .order_by(Payment.created_at.desc(), Payment.id.desc())
-        .limit(limit)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ))
+    return PaymentsPage(payments=payments, total_count=total_count, page=page, per_page=per_page)
 
 
 def payments_needing_attention(session: Session) -> list[Payment]:

@@ -16,7 +16,7 @@ from portal import audit
 from portal.accounts.recipients import recipients_for, unique_addresses
 from portal.audit import Actor
 from portal.billing.balances import refresh_invoice_balance
-from portal.billing.money import to_decimal
+from portal.billing.money import Money
 from portal.billing.payable import amount_owed
 from portal.db import run_as_writer
 from portal.mail import compose, outbox
@@ -48,7 +48,7 @@ def refund_allocation(session: Session, context: PaymentContext, actor: Actor, *
     def open_refund() -> tuple[Refund, bool]:
         allocation = session.get(PaymentAllocation, allocation_id, with_for_update=True)
         if allocation is None or allocation.payment_id != payment_id:
-            raise RefundNotAllowed("No such payment line.")
+            raise RefundNotAllowed("No such payment line.", code="not_found")
         return _open_refund(session, actor, allocation.payment, allocation, amount, reason, attempt_key)
 
     return _make_refund(session, context, actor, *run_as_writer(session, open_refund))
@@ -60,7 +60,7 @@ def refund_unallocated(session: Session, context: PaymentContext, actor: Actor, 
     def open_refund() -> tuple[Refund, bool]:
         payment = session.get(Payment, payment_id, with_for_update=True)
         if payment is None:
-            raise RefundNotAllowed("No such payment.")
+            raise RefundNotAllowed("No such payment.", code="not_found")
         return _open_refund(session, actor, payment, None, amount, reason, attempt_key)
 
     return _make_refund(session, context, actor, *run_as_writer(session, open_refund))
@@ -72,7 +72,7 @@ def ensure_refundable(session: Session, *, payment: Payment, allocation_id: int 
     if allocation_id is not None:
         allocation = session.get(PaymentAllocation, allocation_id)
         if allocation is None or allocation.payment_id != payment.id:
-            raise RefundNotAllowed("No such payment line.")
+            raise RefundNotAllowed("No such payment line.", code="not_found")
     _check_refundable(session, payment, allocation, amount)
 
 
@@ -91,23 +91,24 @@ def _check_refundable(session: Session, payment: Payment, allocation: PaymentAll
     _refundable_payment(payment)
     if allocation is not None:
         _check_amount(amount, refundable_amount(session, allocation), payment.currency,
-                      "can still be refunded on this invoice.")
+                      "can still be refunded on this invoice.", code="refund_above_refundable")
     else:
         _check_amount(amount, unallocated_refundable_amount(session, payment), payment.currency,
-                      "of this payment's unallocated credit can still be refunded.")
+                      "of this payment's unallocated credit can still be refunded.", code="refund_above_unallocated")
 
 
 def _refundable_payment(payment: Payment) -> Payment:
     if payment.status != PaymentStatus.SUCCEEDED or not payment.provider_reference or (
         payment.channel not in CARD_CHANNELS
     ):
-        raise RefundNotAllowed("Only a succeeded card payment can be refunded here.")
+        raise RefundNotAllowed("Only a succeeded card payment can be refunded here.", code="refund_not_card")
     return payment
 
 
-def _check_amount(amount: int, refundable: int, currency: str, what: str) -> None:
+def _check_amount(amount: int, refundable: int, currency: str, what: str, *, code: str) -> None:
     if amount <= 0 or amount > refundable:
-        raise RefundNotAllowed(f"At most {to_decimal(refundable, currency)} {currency} {what}")
+        raise RefundNotAllowed(f"At most {Money(refundable, currency)} {what}", code=code, field="amount",
+                               amount=Money(refundable, currency))
 
 
 def _new_refund(session: Session, actor: Actor, payment: Payment, allocation: PaymentAllocation | None,

@@ -41,6 +41,23 @@ _REFUND_STATES = {
 # How much earlier than our payment row the provider may stamp its charge: two clocks.
 PROVIDER_CLOCK_SKEW = timedelta(minutes=10)
 DECLINED_MESSAGE = "Your card was declined."
+# Stripe's error and decline codes folded into the few our pages explain in their own words
+# (portal/errors.py): a payer never reads Stripe's English. Anything else is a plain decline.
+_DECLINE_CODES = {
+    "insufficient_funds": "insufficient_funds",
+    "expired_card": "expired_card",
+    "incorrect_cvc": "incorrect_cvc",
+    "invalid_cvc": "incorrect_cvc",
+    "incorrect_number": "incorrect_number",
+    "invalid_number": "incorrect_number",
+    "invalid_expiry_month": "incorrect_expiry",
+    "invalid_expiry_year": "incorrect_expiry",
+    "processing_error": "processing_error",
+    "authentication_required": "authentication_required",
+    "payment_intent_authentication_failure": "authentication_failed",
+    "lost_card": "card_declined",
+    "stolen_card": "card_declined",
+}
 UNKNOWN_OUTCOME_MESSAGE = "The payment service did not answer in time. We are checking with it what happened."
 
 
@@ -114,8 +131,7 @@ class StripeGateway:
                 raise PaymentError("This card needs the cardholder to confirm the payment.",
                                    code="authentication_required") from error
             # "expired_card" and the like say what to do next; a bare decline is "card_declined".
-            raise PaymentDeclined(error.user_message or DECLINED_MESSAGE,
-                                  code=error.code if error.code and error.code != "card_declined" else None) from error
+            raise PaymentDeclined(DECLINED_MESSAGE, code=decline_code(error.code, _decline_code_of(error))) from error
         except stripe.StripeError as error:
             raise _payment_error(error) from error
         return _charge(intent)
@@ -182,7 +198,7 @@ class StripeGateway:
         try:
             return method(*args)
         except stripe.CardError as error:
-            raise PaymentDeclined(error.user_message or DECLINED_MESSAGE) from error
+            raise PaymentDeclined(DECLINED_MESSAGE, code=decline_code(error.code, _decline_code_of(error))) from error
         except stripe.StripeError as error:
             raise _payment_error(error) from error
 
@@ -200,6 +216,15 @@ def _refuse_what_is_not_an_event(payload: bytes) -> None:
     if not (isinstance(event.get("id"), str) and isinstance(event.get("type"), str)
             and isinstance(data, dict) and isinstance(data.get("object"), dict)):
         raise InvalidWebhook("the payload is not an event: a JSON object with an id, a type and data.object")
+
+
+def decline_code(code: str | None, decline: str | None = None) -> str:
+    """Our code for a refusal Stripe gave as `code` (and, for card_declined, `decline`)."""
+    return _DECLINE_CODES.get(decline or "") or _DECLINE_CODES.get(code or "") or "card_declined"
+
+
+def _decline_code_of(error: "stripe.CardError") -> str | None:
+    return getattr(error.error, "decline_code", None) if error.error is not None else None
 
 
 def _payment_error(error: "stripe.StripeError") -> PaymentError:
@@ -230,10 +255,17 @@ def _charge(intent) -> Charge:
         amount=int(intent.amount),
         currency=str(intent.currency).upper(),
         client_secret=intent.client_secret if status == ChargeStatus.REQUIRES_ACTION else None,
-        failure_code=last_error.get("code") if status == ChargeStatus.FAILED else None,
+        failure_code=_failure_code(last_error) if status == ChargeStatus.FAILED else None,
         failure_message=last_error.get("message") if status == ChargeStatus.FAILED else None,
         metadata={str(key): str(value) for key, value in metadata.items()},
     )
+
+
+def _failure_code(last_error: dict) -> str | None:
+    """Our code for why a charge failed; None (then "canceled") when Stripe gives no error, as for a cancelled one."""
+    if not last_error:
+        return None
+    return decline_code(last_error.get("code"), last_error.get("decline_code"))
 
 
 def _plain(stripe_object) -> dict:

@@ -8,16 +8,39 @@
     box.hidden = false;
   }
 
+  // Stripe.js writes its own messages (an incomplete card number...) in the page's language.
+  function stripeFor(form) {
+    return Stripe(form.dataset.publishableKey, { locale: document.documentElement.lang || "auto" });
+  }
+
+  // The fields beside the card are checked before the card goes to the provider: a missing
+  // e-mail address must not cost the payer typing the card again.
+  function firstInvalidField(form) {
+    var fields = form.querySelectorAll("input[data-check-before-card]");
+    for (var i = 0; i < fields.length; i++) {
+      if (!fields[i].checkValidity()) {
+        return fields[i];
+      }
+    }
+    return null;
+  }
+
   function setUpCardForm(form) {
-    var stripe = Stripe(form.dataset.publishableKey);
+    var stripe = stripeFor(form);
     var card = stripe.elements().create("card");
     card.mount(form.querySelector("[data-card-element]"));
     var errorBox = form.querySelector("[data-card-error]");
     var button = form.querySelector("button[type=submit]");
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      button.disabled = true;
       errorBox.hidden = true;
+      var invalid = firstInvalidField(form);
+      if (invalid) {
+        showError(errorBox, invalid.dataset.invalidMessage || invalid.validationMessage);
+        invalid.focus();
+        return;
+      }
+      button.disabled = true;
       stripe.confirmCardSetup(form.dataset.clientSecret, {
         payment_method: { card: card, billing_details: { name: form.dataset.cardholder } }
       }).then(function (result) {
@@ -36,7 +59,7 @@
   }
 
   function setUpAuthentication(form) {
-    var stripe = Stripe(form.dataset.publishableKey);
+    var stripe = stripeFor(form);
     var button = form.querySelector("[data-authenticate]");
     button.addEventListener("click", function () {
       button.disabled = true;

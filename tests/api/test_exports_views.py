@@ -71,9 +71,10 @@ def test_an_admin_or_viewer_downloads_their_company_invoices_as_csv(make, login_
     assert disposition.startswith('attachment; filename="invoices-ACME-') and disposition.endswith('.csv"')
     assert response.headers["Cache-Control"] == "no-store"
     rows = rows_of(response)
-    assert [row["invoice_number"] for row in rows] == ["A-1", "A-2", "A-3"]  # issued ones, by issue date
+    # Issued ones, in the list's first order: latest due date first.
+    assert [row["invoice_number"] for row in rows] == ["A-3", "A-2", "A-1"]
     assert {row["company_ref"] for row in rows} == {"ACME"}
-    paid, _, partly = rows
+    partly, _, paid = rows
     assert (paid["status"], paid["amount_total"], paid["amount_due"]) == ("paid", "50.00", "0.00")
     assert (partly["amount_paid"], partly["amount_due"], partly["custom_fields"]) == (
         "300.00", "600.00", '{"cost_centre": "R&D"}')
@@ -109,13 +110,14 @@ def test_someone_signed_out_is_sent_to_sign_in(client, books):
 def test_customer_exports_apply_the_list_filters(make, login_as, books):
     client = login_as(make.user(books["acme"], role=Role.VIEWER))
 
-    assert numbers(client.get("/invoices/export.csv?po=PO-1")) == ["A-1", "A-3"]
-    assert numbers(client.get("/invoices/export.csv?amount_min=100&amount_max=1000")) == ["A-2", "A-3"]
-    assert numbers(client.get("/invoices/export.csv?amount_min=120,00")) == ["A-2", "A-3"]
+    assert numbers(client.get("/invoices/export.csv?po=PO-1")) == ["A-3", "A-1"]
+    assert numbers(client.get("/invoices/export.csv?po=PO-1&sort=issue_date&direction=asc")) == ["A-1", "A-3"]
+    assert numbers(client.get("/invoices/export.csv?amount_min=100&amount_max=1000")) == ["A-3", "A-2"]
+    assert numbers(client.get("/invoices/export.csv?amount_min=120,00")) == ["A-3", "A-2"]
     assert numbers(client.get("/invoices/export.csv?issued_from=2026-03-15&issued_to=2026-04-30")) == ["A-2"]
     assert numbers(client.get("/invoices/export.csv?po=PO-1&issued_from=2026-05-01")) == ["A-3"]
     assert numbers(client.get("/invoices/export.csv?po=PO-404")) == []
-    # Payments: filtered by the PO of what they settled, their amount, and the day they succeeded.
+    # Payments: those of the invoices the same filters list (tests/blueprints/test_exports_match_the_list.py).
     assert numbers(client.get("/invoices/payments.csv?po=PO-2")) == []
     assert numbers(client.get("/invoices/payments.csv?issued_from=2026-05-01")) == ["A-3"]
     assert numbers(client.get("/invoices/payments.csv?amount_max=100")) == ["A-1"]

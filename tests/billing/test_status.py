@@ -57,9 +57,17 @@ def test_an_invoice_partly_paid_before_its_due_date_is_partially_paid(db, make):
     assert _sql_status(db, invoice) == "partially_paid"
 
 
-def test_an_invoice_partly_credited_before_its_due_date_is_partially_paid(db, make):
+def test_an_invoice_only_reduced_by_a_credit_note_says_credited_not_partly_paid(db, make):
     invoice = _invoice(make, due_date=TODAY + timedelta(days=10))
     make.credit_note(invoice, 1_000)
+    assert invoice_status(invoice, TODAY) == InvoiceStatus.CREDITED
+    assert _sql_status(db, invoice) == "credited"
+
+
+def test_an_invoice_credited_and_partly_paid_is_partially_paid(db, make):
+    invoice = _invoice(make, due_date=TODAY + timedelta(days=10))
+    make.credit_note(invoice, 1_000)
+    make.payment(invoice, 500)
     assert invoice_status(invoice, TODAY) == InvoiceStatus.PARTIALLY_PAID
     assert _sql_status(db, invoice) == "partially_paid"
 

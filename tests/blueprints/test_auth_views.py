@@ -367,7 +367,7 @@ class TestCsrf:
                                headers={"Accept": "application/json"})
 
         assert response.status_code == 400
-        assert response.json["error"]["code"] == 400
+        assert response.json["error"]["code"] == "form_expired"
 
     def test_signing_out_without_the_token_leaves_the_user_signed_in(self, client, clerk):
         token = csrf_token(client.get("/login"))

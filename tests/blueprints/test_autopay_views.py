@@ -291,7 +291,7 @@ def test_another_companys_card_cannot_be_chosen(app, db, make, company, payer, s
 
     assert chosen.status_code == 400 and shown.status_code == accepted.status_code == 409
     for response in (chosen, shown, accepted):
-        assert "Choose one of your saved cards." in visible_text(response)
+        assert "Choose one of your saved cards" in visible_text(response)
         assert "4444" not in visible_text(response) and "Bravo" not in visible_text(response)
     assert enrolments(db, company) == [] and enrolments(db, other_company) == []
 

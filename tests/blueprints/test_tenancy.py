@@ -444,7 +444,7 @@ def test_a_clerk_asking_for_b_invoices_as_json_gets_a_bare_404(app, client, logi
         response = send(client, methods(rule)[0], url, headers={"Accept": "application/json"})
 
         assert response.status_code == 404
-        assert response.json == {"error": {"code": 404, "message": "We could not find that page."}}
+        assert response.json == {"error": {"code": "not_found", "message": "We could not find that page.", "field": None}}
 
 
 # --- Staff routes --------------------------------------------------------------------------

@@ -76,17 +76,22 @@ def test_a_declined_card_changes_nothing_and_says_so(db, client, gateway, pay_li
     token = pay_links.link_for(invoice).token
     response = pay(client, gateway, token, number=fake_gateway.DECLINED_ON_CHARGE)
     assert response.status_code == 402
-    assert "Your card was declined." in response.get_data(as_text=True)
+    assert "The card was declined. Nothing was charged: try another card." in response.get_data(as_text=True)
     db.refresh(invoice)
     assert invoice.amount_due == 45_600
 
 
 def test_repeated_declines_rest_the_link(db, client, gateway, pay_links, invoice):
     token = pay_links.link_for(invoice).token
+    opened_before = client.get(f"/pay/{token}?lang=en").get_data(as_text=True)
     for _ in range(3):
         assert pay(client, gateway, token, number=fake_gateway.DECLINED_ON_CHARGE).status_code == 402
     charges_before = len(gateway.charges)
-    response = pay(client, gateway, token)
+    # Opened now, the page says so before a card is typed, and offers no card form.
+    shown = client.get(f"/pay/{token}?lang=en").get_data(as_text=True)
+    assert "resting after several declined cards" in shown and "data-card-element" not in shown
+    # A page opened before is refused when sent.
+    response = pay(client, gateway, token, page=opened_before)
     assert response.status_code == 429
     assert "resting after several declined cards" in response.get_data(as_text=True)
     assert len(gateway.charges) == charges_before

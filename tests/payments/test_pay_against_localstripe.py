@@ -164,7 +164,8 @@ def test_a_declined_card_shows_why_and_leaves_every_invoice_unpaid(db, make, sav
     response = payer_client.post("/payments", data=pay_form(invoices, card))
 
     assert response.status_code == 402
-    assert page(response).find("p", class_="flash-error").text == "Your card was declined."
+    assert page(response).find("p", class_="flash-error").text == (
+        "The card was declined. Nothing was charged: try another card.")
     for invoice in invoices:
         db.refresh(invoice)
     assert [invoice.amount_due for invoice in invoices] == [500_00, 250_00]
@@ -220,7 +221,7 @@ def test_failed_3d_secure_fails_the_payment_and_the_invoice_stays_due(db, make, 
     assert (payment.status, invoice.amount_due) == (PaymentStatus.FAILED, 420_00)
     assert charges_for(stripe_server, company) == []
     shown = visible_text(payer_client.get(f"/payments/{payment_id}"))
-    assert "Payment not made" in shown and "The provided PaymentMethod has failed authentication." in shown
+    assert "Payment not made" in shown and "Your bank did not confirm the payment." in shown
     assert claims(db) == 0
 
 
@@ -303,7 +304,7 @@ def test_a_refund_by_staff_reopens_exactly_that_amount(db, make, login_as, clien
     too_much = client.post(f"/collections/payments/{payment.id}/refunds",
                            data={"allocation_id": allocation.id, "amount": "187.67"})
     assert too_much.status_code == 409
-    assert "At most 187.66 EUR can still be refunded on this invoice." in visible_text(too_much)
+    assert "At most €187.66 can still be refunded on this invoice." in visible_text(too_much)
     assert len(stripe_server.refunds(payment_intent=payment.provider_reference)) == 1
 
 

@@ -189,7 +189,7 @@ def test_a_charge_on_a_card_stripe_does_not_know_is_refused_not_declined(gateway
 
 @pytest.mark.parametrize(("success", "status", "failure_code"), [
     (True, ChargeStatus.SUCCEEDED, None),
-    (False, ChargeStatus.FAILED, "payment_intent_authentication_failure"),
+    (False, ChargeStatus.FAILED, "authentication_failed"),
 ])
 def test_retrieve_charge_reports_how_3d_secure_ended(gateway, stripe_api, stripe_server, customer, success, status,
                                                     failure_code):

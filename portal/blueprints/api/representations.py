@@ -15,6 +15,7 @@ def company_json(company: Company, outcome: str | None = None) -> dict:
         "name": company.name,
         "billing_emails": list(company.billing_emails),
         "locale": company.locale,
+        "region": company.region,
         "currency": company.currency,
         "billing_address": company.billing_address,
         "billing_postcode": company.billing_postcode,

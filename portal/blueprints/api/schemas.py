@@ -13,6 +13,8 @@ DATE = {"type": "string", "format": "date", "description": "ISO 8601 date, YYYY-
 DATETIME = {"type": "string", "format": "date-time"}
 MINOR_UNITS = {"type": "integer", "minimum": 0, "maximum": 10**13, "description": "amount in minor units (cents)"}
 LOCALE = {"type": "string", "enum": ["fr", "en"]}
+REGION = {"type": ["string", "null"], "pattern": "^[A-Z]{2}$",
+          "description": "ISO 3166 country whose date and number formats the company reads (GB: 15 Nov 2026)"}
 # An address goes into an e-mail header, where a line break would end the header (Python's
 # email package refuses it when sending): so a plain RFC 5321 dot-atom at a dotted domain name,
 # which is also what "format": "email" means to clients that check it strictly.
@@ -51,6 +53,7 @@ COMPANY_REQUEST = {
                                           "there keeps what the company's admins chose for it; one left out "
                                           "is removed."},
         "locale": LOCALE,
+        "region": REGION,
         "currency": CURRENCY,
         **COMPANY_IDENTITY,
     },
@@ -64,6 +67,7 @@ COMPANY = {
         "name": {"type": "string"},
         "billing_emails": {"type": "array", "items": {"type": "string"}},
         "locale": LOCALE,
+        "region": REGION,
         "currency": CURRENCY,
         **COMPANY_IDENTITY,
         "outcome": {"type": "string", "enum": ["created", "updated", "unchanged"]},

@@ -59,7 +59,7 @@ def put_company(body: dict, ref: str):
         upsert_company, db.session, current_actor(), ref,
         CompanyData(name=body["name"], billing_emails=body.get("billing_emails", []),
                     locale=body.get("locale", "fr"), currency=body.get("currency", "EUR"),
-                    **{name: body.get(name) for name in schemas.COMPANY_IDENTITY}),
+                    region=body.get("region"), **{name: body.get(name) for name in schemas.COMPANY_IDENTITY}),
     )
     return _answer(company_json(company, outcome), 201 if outcome == Outcome.CREATED else 200)
 

@@ -16,11 +16,11 @@ from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.blueprints.forms import row_ids
 from portal.extensions import db, htmx
-from portal.i18n import amount_example, autopay_refusal, typed_amount
+from portal.errors import refusal_message, refusal_status
+from portal.i18n import amount_example, typed_amount
 from portal.payments.cards import card_summary
 from portal.payments import cards as saved_cards
 
-REFUSAL_STATUS = {"not_found": 404, "not_allowed": 403, "invalid_days": 400, "invalid_maximum": 400}
 
 
 @blueprint.route("")
@@ -119,7 +119,7 @@ def approve(invoice_id: int):
         try:
             enrolment.approve(db.session, current_user, company=company, invoice=invoice)
         except AutopayNotAllowed as refused:
-            error, status = autopay_refusal(refused), REFUSAL_STATUS.get(refused.code, 409)
+            error, status = refusal_message(refused), refusal_status(refused)
         else:
             message = _("Invoice %(number)s approved: autopay will charge it.", number=invoice.number)
     if htmx:
@@ -172,8 +172,8 @@ def _refused_page(refused: AutopayNotAllowed, terms: EnrolmentTerms):
     """Where a refusal is shown: terms to accept again if only the text changed, else the terms to choose again."""
     if refused.code == "mandate_changed":
         text = enrolment.mandate_text(db.session, current_company(), terms, mandate_context())
-        return _review_page(terms, text, error=autopay_refusal(refused), status=409)
-    return _index_page(error=autopay_refusal(refused), status=REFUSAL_STATUS.get(refused.code, 409))
+        return _review_page(terms, text, error=refusal_message(refused), status=409)
+    return _index_page(error=refusal_message(refused), status=refusal_status(refused))
 
 
 def _offer_cards(form: TermsForm, *, state: queries.CompanyAutopay | None = None) -> None:

@@ -20,9 +20,8 @@ from portal.blueprints.guards import staff_required
 from portal.blueprints.uploads import accepts_uploads
 from portal.disputes import service
 from portal.disputes.errors import DisputeError
-from portal.errors import dispute_status_code
+from portal.errors import refusal_message, refusal_status
 from portal.extensions import db, htmx
-from portal.i18n import dispute_refusal
 
 
 @blueprint.route("/disputes")
@@ -56,7 +55,7 @@ def post_dispute_message(dispute_id: int):
             service.post_message(db.session, dispute_context(), current_user, found, body=form.body.data,
                                  uploads=uploads(form.attachments), ask_customer=form.ask_customer.data)
         except DisputeError as refused:
-            status, summary = dispute_status_code(refused), dispute_refusal(refused)
+            status, summary = refusal_status(refused), refusal_message(refused)
         else:
             if htmx:
                 return render_template("disputes/_thread.html", **thread_context(found, staff=True))
@@ -82,8 +81,8 @@ def credit_dispute(dispute_id: int):
             credit_note_number=form.credit_note_number.data, issue_date=clock.today(), note=form.note.data or "",
         )
     except DisputeError as refused:
-        return _staff_page(found, credit_form=form, error=dispute_refusal(refused),
-                           status=dispute_status_code(refused))
+        return _staff_page(found, credit_form=form, error=refusal_message(refused),
+                           status=refusal_status(refused))
     flash(_("Dispute accepted: credit note %(number)s issued.", number=credit_note.number), "success")
     return redirect(url_for("collections.dispute", dispute_id=found.id), code=303)
 
@@ -98,8 +97,8 @@ def reject_dispute(dispute_id: int):
     try:
         service.reject_dispute(db.session, dispute_context(), current_user, found, reason=form.reason.data)
     except DisputeError as refused:
-        return _staff_page(found, reject_form=form, error=dispute_refusal(refused),
-                           status=dispute_status_code(refused))
+        return _staff_page(found, reject_form=form, error=refusal_message(refused),
+                           status=refusal_status(refused))
     flash(_("Dispute rejected. The customer has been told why."), "info")
     return redirect(url_for("collections.dispute", dispute_id=found.id), code=303)
 

@@ -24,6 +24,7 @@ from portal.blueprints.downloads import csv_download
 from portal.blueprints.guards import staff_required
 from portal.blueprints.invoices.forms import HistoryFilterForm
 from portal.blueprints.payments import payment_context
+from portal.errors import refusal_message, refusal_status
 from portal.extensions import db
 from portal.mail import outbox
 from portal.models import Company, RefundStatus
@@ -130,7 +131,7 @@ def _refund(payment_id: int, form_class, form_name: str, make_refund):
     try:
         made = make_refund(found, form, Actor.user(current_user))
     except PaymentError as error:
-        return payment_page(found, error=str(error), status=409, **{form_name: form})
+        return payment_page(found, error=refusal_message(error), status=refusal_status(error), **{form_name: form})
     if made.status == RefundStatus.PENDING:
         flash(_("The card processor did not confirm the refund. We are checking with it: "
                 "do not refund again; this page will show the result."), "info")

@@ -18,9 +18,8 @@ from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.uploads import accepts_uploads
 from portal.disputes import service
 from portal.disputes.errors import DisputeError
-from portal.errors import dispute_status_code
+from portal.errors import refusal_message, refusal_status
 from portal.extensions import db, htmx
-from portal.i18n import dispute_refusal
 
 
 @blueprint.route("/disputes")
@@ -41,14 +40,14 @@ def new(invoice_id: int):
     form = RaiseDisputeForm(invoice=invoice)
     if not form.is_submitted():
         refusal = service.dispute_refusal(db.session, invoice)
-        return _raise_page(form, invoice, error=dispute_refusal(refusal) if refusal else None, closed=bool(refusal))
+        return _raise_page(form, invoice, error=refusal_message(refusal) if refusal else None, closed=bool(refusal))
     if not form.validate():
         return _raise_page(form, invoice, status=400)
     try:
         dispute = service.raise_dispute(db.session, dispute_context(), current_user, invoice=invoice,
                                         claim=form.claim())
     except DisputeError as error:
-        return _raise_page(form, invoice, error=_field_or_page_error(form, error), status=dispute_status_code(error))
+        return _raise_page(form, invoice, error=_field_or_page_error(form, error), status=refusal_status(error))
     flash(_("Your dispute was sent to our collections team. You will be told by e-mail when they reply."), "success")
     return redirect(url_for("disputes.show", dispute_id=dispute.id), code=303)
 
@@ -73,7 +72,7 @@ def post_message(dispute_id: int):
             service.post_message(db.session, dispute_context(), current_user, dispute, body=form.body.data,
                                  uploads=uploads(form.attachments))
         except DisputeError as refused:
-            status, summary = dispute_status_code(refused), dispute_refusal(refused)
+            status, summary = refusal_status(refused), refusal_message(refused)
             error = _field_or_page_error(form, refused)
         else:
             if htmx:
@@ -120,7 +119,7 @@ def _dispute_page(dispute, form: MessageForm, *, error: str | None = None, statu
 
 def _field_or_page_error(form, error: DisputeError) -> str | None:
     """Show a refusal beside the field it is about; returns it for the top of the page otherwise."""
-    message = dispute_refusal(error)
+    message = refusal_message(error)
     if error.field and error.field in form:
         form[error.field].errors = [*form[error.field].errors, message]
         return None

@@ -15,6 +15,7 @@ from portal.blueprints.guest.forms import GuestPayForm
 from portal.blueprints.payments import checked_payment_poll, payment_context
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.db import begin_write
+from portal.errors import error_message, failure_message, refusal_message, refusal_status
 from portal.extensions import db
 from portal.guest import service
 from portal.guest.errors import ExpiredPayLink, PayLinkError, PayLinkLocked, RevokedPayLink
@@ -42,7 +43,14 @@ def invoice(token: str):
     status = invoice_status(found, clock.today())
     if status in (InvoiceStatus.PAID, InvoiceStatus.VOID):
         return _settled_page(found, token, status)
-    return _pay_page(found, token, _pay_form(found, data={"attempt_key": uuid.uuid4().hex}))
+    form = _pay_form(found, data={"attempt_key": uuid.uuid4().hex})
+    if service.is_resting(db.session, found, limits=guest_limits()):
+        # Said before a card is typed, not after.
+        return _pay_page(found, token, form, error=error_message("pay_link_resting"), offer_card=False)
+    if undisputed_amount_due(db.session, found) <= 0:
+        return _pay_page(found, token, form, error=error_message("invoice_wholly_disputed", number=found.number),
+                         offer_card=False)
+    return _pay_page(found, token, form)
 
 
 @blueprint.route("/<token>", methods=["POST"])
@@ -61,11 +69,11 @@ def pay(token: str):
             ip_address=request.remote_addr or "unknown", limits=guest_limits(),
         )
     except PayLinkLocked as error:
-        return _pay_page(found, token, form, error=str(error), status_code=429, offer_card=False)
+        return _pay_page(found, token, form, error=refusal_message(error), status_code=429, offer_card=False)
     except PaymentError as error:
-        return _pay_page(found, token, _retry(form), error=str(error), status_code=409)
+        return _pay_page(found, token, _retry(form), error=refusal_message(error), status_code=refusal_status(error))
     if payment.status == PaymentStatus.FAILED:
-        return _pay_page(found, token, _retry(form), error=payment.failure_message, status_code=402)
+        return _pay_page(found, token, _retry(form), error=failure_message(payment.failure_code), status_code=402)
     return redirect(url_for("guest.payment", token=token, payment_id=payment.id), code=303)
 
 
@@ -105,7 +113,7 @@ def pdf(token: str):
 
 @blueprint.errorhandler(PayLinkError)
 def _pay_link_error(error: PayLinkError):
-    return _link_error_page(error, 429 if isinstance(error, PayLinkLocked) else 404)
+    return _link_error_page(error, refusal_status(error))
 
 
 def _invoice_for(token: str) -> Invoice:
@@ -150,7 +158,7 @@ def _link_error_page(error: PayLinkError, status_code: int):
         kind = "locked"
     else:
         kind = "invalid"
-    return render_template("guest/link_error.html", kind=kind, message=str(error)), status_code
+    return render_template("guest/link_error.html", kind=kind, message=refusal_message(error)), status_code
 
 
 def _pay_form(found: Invoice, **kwargs) -> GuestPayForm:

@@ -19,6 +19,7 @@ from portal.audit import Actor
 from portal.disputes import service as disputes
 from portal.extensions import db, htmx
 from portal.reminders.history import last_reminded_on
+from portal.models import Invoice
 
 
 @blueprint.route("")
@@ -76,7 +77,9 @@ def detail(invoice_id: int):
 @permission_required(Action.EXPORT)
 def export():
     company, form = _export_form()
-    return csv_download(exports.invoice_csv(db.session, form.export_filters(company.id), today=clock.today()),
+    listed = history.history_statement(company.id, form.history_query(), today=clock.today(),
+                                       currency=company.currency)
+    return csv_download(exports.invoices_as_csv(db.session, listed, today=clock.today()),
                         f"invoices-{company.external_ref}-{clock.today().isoformat()}.csv")
 
 
@@ -84,7 +87,10 @@ def export():
 @permission_required(Action.EXPORT)
 def export_payments():
     company, form = _export_form()
-    return csv_download(exports.payment_csv(db.session, form.export_filters(company.id)),
+    # The payments of the invoices the list shows, with the same search, filters and sort.
+    listed = history.history_statement(company.id, form.history_query(), today=clock.today(),
+                                       currency=company.currency).with_only_columns(Invoice.id).order_by(None)
+    return csv_download(exports.payment_csv(db.session, exports.ExportFilters(company_id=company.id, invoices=listed)),
                         f"payments-{company.external_ref}-{clock.today().isoformat()}.csv")
 
 

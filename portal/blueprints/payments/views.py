@@ -16,8 +16,10 @@ from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments import blueprint, checked_payment_poll, payment_context
 from portal.blueprints.redirects import local_path, with_query_parameter
 from portal.blueprints.forms import row_ids
+from portal.blueprints.invoices.forms import MAX_PAGE
 from portal.blueprints.payments.forms import MAX_INVOICES_PER_PAYMENT, CardSetupForm, ConfirmForm, PayForm
 from portal.billing.payable import undisputed_amounts_due
+from portal.errors import failure_message, refusal_message, refusal_status
 from portal.extensions import db
 from portal.models import Invoice, PaymentApproval, PaymentStatus
 from portal.payments import cards as saved_cards
@@ -34,7 +36,9 @@ from portal.payments.errors import PaymentError
 @blueprint.route("")
 @permission_required(Action.VIEW_INVOICES)
 def index():
-    return render_template("payments/index.html", payments=company_payments(db.session, current_company().id))
+    page = request.args.get("page", default=1, type=int)
+    return render_template("payments/index.html",
+                           page=company_payments(db.session, current_company().id, page=min(page, MAX_PAGE)))
 
 
 @blueprint.route("/new")
@@ -75,7 +79,8 @@ def create():
             receipt_email=current_user.email,
         )
     except PaymentError as error:
-        return _payment_page(_fresh_attempt(form), _selection(invoice_ids), error=str(error), status=409)
+        return _payment_page(_fresh_attempt(form), _selection(invoice_ids), error=refusal_message(error),
+                             status=refusal_status(error))
     except ApprovalError as refused:
         message, status = approval_refusal(refused)
         return _payment_page(_fresh_attempt(form), _selection(invoice_ids), error=message, status=status)
@@ -84,8 +89,8 @@ def create():
                 "approval. Nothing is charged until then."), "info")
         return redirect(url_for("approvals.show", approval_id=payment.id), code=303)
     if payment.status == PaymentStatus.FAILED:
-        return _payment_page(_fresh_attempt(form), _selection(invoice_ids), error=payment.failure_message,
-                             status=402)
+        return _payment_page(_fresh_attempt(form), _selection(invoice_ids),
+                             error=failure_message(payment.failure_code), status=402)
     return redirect(url_for("payments.show", payment_id=payment.id), code=303)
 
 
@@ -168,12 +173,6 @@ def remove_card(card_id: int):
                             card_id=card_id)
         flash(_("The card was removed."), "info")
     return redirect(url_for("payments.cards"), code=303)
-
-
-@blueprint.errorhandler(PaymentError)
-def _payment_error(error: PaymentError):
-    status = 404 if error.code == "not_found" else 409
-    return render_template("errors/error.html", code=status, message=str(error)), status
 
 
 @dataclass(frozen=True)

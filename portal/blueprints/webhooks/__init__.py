@@ -19,5 +19,5 @@ def stripe_webhook():
         outcome = handle_webhook(db.session, context, request.get_data(),
                                          request.headers.get("Stripe-Signature"))
     except InvalidWebhook as error:
-        return jsonify(error={"code": error.code, "message": str(error)}), 400
+        return jsonify(error={"code": error.code, "message": str(error), "field": None}), 400
     return jsonify(outcome=outcome)
