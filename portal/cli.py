@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -61,9 +62,19 @@ def db_downgrade(revision: str) -> None:
 @with_appcontext
 def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port: int) -> None:
     from portal import clock, demo
+    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.guest import pay_links
     from portal.extensions import db
     from portal.jobs.worker import BackgroundWorker
 
+    if not no_serve:
+        # Said before anything is loaded or started, not after "Serving…".
+        _refuse_busy_port(host, port, "--port")
+        if "acquit.payments" not in current_app.extensions:
+            _refuse_busy_port(host, stripe_port, "--stripe-port")
+    if "ACQUIT_BASE_URL" not in os.environ:
+        # Links in e-mails and the PAY NOW link below lead to this server, whatever its port.
+        current_app.config["ACQUIT_BASE_URL"] = f"http://{host}:{port}"
     database_url = current_app.config["ACQUIT_DATABASE_URL"]
     # A demo without a mail server shows its e-mails, reset and PAY NOW links included, in the log.
     current_app.config["ACQUIT_DEMO"] = True
@@ -74,9 +85,15 @@ def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port:
         click.echo("Demo data already loaded (use --reset to start again).")
     else:
         summary = demo.load(db.session, today=clock.today())
+        disputes = demo.raise_disputes(db.session, dispute_context(), today=clock.today())
         db.session.commit()
         click.echo(summary)
+        click.echo(disputes)
     click.echo(demo.SIGN_IN_HELP)
+    to_pay = demo.invoice_to_pay_as_guest(db.session, today=clock.today())
+    if to_pay is not None:
+        click.echo(f"PAY NOW link of invoice {to_pay.number} (no sign-in, as a customer's e-mail gives it):\n"
+                   f"  {pay_links().link_for(to_pay).url}")
     if no_serve:
         return
     stripe_server = None
@@ -103,6 +120,14 @@ def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port:
         finally:
             if stripe_server is not None:
                 stripe_server.stop()
+
+
+def _refuse_busy_port(host: str, port: int, option: str) -> None:
+    try:
+        socket.create_server((host, port)).close()
+    except OSError:
+        raise click.ClickException(f"cannot listen on {host}:{port}: another program is using it. "
+                                   f"Stop it, or choose another port with {option}.") from None
 
 
 def _start_local_stripe(port: int, webhook_url: str):

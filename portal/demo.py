@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session
 from portal.accounts.service import hash_password
 from portal.audit import Actor
 from portal.billing.invoices import LineInput, create_invoice, issue_credit_note, void_invoice
+from portal.billing.status import InvoiceStatus, invoice_status
 from portal.db import Base
-from portal.models import Company, CustomFieldLabel, Role, SavedCard, User, UserKind
+from portal.disputes import service as disputes
+from portal.disputes.service import DisputeClaim, DisputeContext
+from portal.models import Company, CustomFieldLabel, Invoice, Role, SavedCard, User, UserKind
 from portal.models.types import utcnow
 from portal.payments.ledger import record_offline_payment
 
@@ -118,6 +121,8 @@ def load(session: Session, *, today: date, seed: int = 2026) -> str:
         session.add(companies[ref])
     for key, labels in CUSTOM_FIELD_LABELS.items():
         session.add_all(CustomFieldLabel(field_key=key, locale=locale, label=label) for locale, label in labels.items())
+    # A British customer reads English with British dates (15 Nov 2026, 14:05).
+    companies["NORTHWIND"].region = "GB"
     for email, full_name, ref, role, locale in USERS:
         session.add(User(email=email, full_name=full_name, password_hash=password_hash, kind=UserKind.CLERK,
                          company=companies[ref], role=role, locale=locale))
@@ -184,3 +189,49 @@ def _pay(session, actor, company, invoice, amount, paid_on, counts) -> None:
         method_summary="SEPA", reference=f"VIR-{invoice.number}", now=paid_on,
     )
     counts["payments"] += 1
+
+
+def raise_disputes(session: Session, context: DisputeContext, *, today: date) -> str:
+    """Disputes as customers raise them and the collections team settles them: one under review on
+    part of an unpaid invoice, one closed with a credit note, one rejected; returns a summary."""
+    company = session.scalar(select(Company).where(Company.external_ref == COMPANIES[0][0]))
+    clerk = session.scalar(select(User).where(User.email == USERS[0][0]))
+    staff = session.scalar(select(User).where(User.email == STAFF[0]))
+    unpaid = [invoice for invoice in _open_invoices(session, company, today) if invoice.amount_due >= 200_00][:3]
+    if len(unpaid) < 3:
+        return "Demo disputes: not enough unpaid invoices to dispute."
+    under_review, credited, rejected = unpaid
+    disputes.raise_dispute(session, context, clerk, invoice=under_review, claim=DisputeClaim(
+        reason="damaged", amount=under_review.amount_due // 3,
+        message="Deux sacs de farine sont arrivés éventrés : nous contestons leur part de la facture."))
+    for invoice in (credited, rejected):
+        disputes.raise_dispute(session, context, clerk, invoice=invoice, claim=DisputeClaim(
+            reason="wrong_price", amount=invoice.amount_due // 4,
+            message="Le prix unitaire facturé n'est pas celui de notre devis."))
+    session.flush()
+    disputes.accept_with_credit_note(
+        session, context, staff, disputes.active_dispute(session, credited.id),
+        amount=credited.amount_due // 4, credit_note_number=f"CN-LIT-{credited.number}", issue_date=today,
+        note="Erreur de tarif de notre part : avoir émis.")
+    disputes.reject_dispute(session, context, staff, disputes.active_dispute(session, rejected.id),
+                            reason="Le tarif appliqué est celui du devis signé du mois dernier.")
+    return (f"Demo disputes: {under_review.number} under review (part of it), {credited.number} credited, "
+            f"{rejected.number} rejected.")
+
+
+def invoice_to_pay_as_guest(session: Session, *, today: date) -> Invoice | None:
+    """An unpaid invoice of the first customer never disputed, for the PAY NOW link the demo prints."""
+    company = session.scalar(select(Company).where(Company.external_ref == COMPANIES[0][0]))
+    return next((invoice for invoice in _open_invoices(session, company, today)
+                 if not disputes.invoice_disputes(session, invoice)), None)
+
+
+def _open_invoices(session: Session, company: Company, today: date) -> list[Invoice]:
+    invoices = session.scalars(
+        select(Invoice).where(Invoice.company_id == company.id, Invoice.issued_at.is_not(None),
+                              Invoice.voided_at.is_(None), Invoice.amount_paid == 0,
+                              Invoice.amount_credited == 0)
+        .order_by(Invoice.due_date.desc(), Invoice.id.desc())
+    )
+    return [invoice for invoice in invoices if invoice_status(invoice, today) in (InvoiceStatus.OPEN,
+                                                                                  InvoiceStatus.OVERDUE)]

@@ -136,3 +136,25 @@ def test_the_guest_form_checks_the_email_before_the_card_is_sent(new_context, cu
     assert sent_to_the_processor == [] and stripe_server.charges() == []
     # The card typed is still there: only the address is missing.
     assert form.locator("[data-card-element] input[placeholder=number]").input_value() == VISA
+
+
+def test_each_filter_change_sends_one_request(new_context, sign_in, customer):
+    _, admin, _, _, _ = customer
+    page = new_context().new_page()
+    sign_in(page, admin)
+    page.goto("/invoices?lang=en")
+    sent = []
+    page.on("request", lambda request: sent.append(request.url) if request.headers.get("hx-request") else None)
+
+    page.locator("#filters input[name=q]").fill("FAC-2026")
+    with page.expect_response(lambda response: "/invoices?" in response.url):
+        page.locator("#filters button[type=submit]").click()
+    page.wait_for_timeout(600)  # longer than any delayed trigger: a second request would be out by now
+    typed_and_applied = list(sent)
+    sent.clear()
+    with page.expect_response(lambda response: "/invoices?" in response.url):
+        page.locator("#filters select[name=status]").select_option("overdue")
+    page.wait_for_timeout(600)
+
+    assert len(typed_and_applied) == 1 and "q=FAC-2026" in typed_and_applied[0]
+    assert len(sent) == 1 and "status=overdue" in sent[0]
