@@ -37,7 +37,7 @@ from tests.test_i18n import FRENCH_PO
 TODAY = date.today()
 # The fixture's own words: what people typed or named, shown as they wrote it in any language.
 DATA = ["Dupont Rivière SARL", "compta@dupont.test", "Visa", "Mastercard", "Services", "Acquit Demo Supplier",
-        "Le prix unitaire n'est pas celui du devis.", "Commande annulée"]
+        "Le prix unitaire n'est pas celui du devis.", "Commande annulée", "Marie Lefèvre"]
 # Pages not made of words: downloads and attachments.
 NOT_PAGES = {"invoices.pdf", "invoices.export", "invoices.export_payments", "guest.pdf", "disputes.attachment"}
 _PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|<[^>]+>")
@@ -168,6 +168,7 @@ def books(make, db, app):
 
     company = make.company(ref="DUPONT", name=DATA[0], locale="fr", billing_emails=["compta@dupont.test"])
     admin = make.user(company, role=Role.ADMIN, email="compta@dupont.test", locale=None)
+    admin.full_name = DATA[8]
 
     def invoice(number, total, *, days_late=-20):
         due = TODAY - timedelta(days=days_late)

@@ -14,11 +14,12 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE, not batch mode: on SQLite a batch copies the table, and dropping the old
+# "company" breaks the foreign keys of every row pointing at it. SQLite adds and (since 3.35)
+# drops a column in place.
 def upgrade() -> None:
-    with op.batch_alter_table('company', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('region', sa.String(length=2), nullable=True))
+    op.add_column('company', sa.Column('region', sa.String(length=2), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('company', schema=None) as batch_op:
-        batch_op.drop_column('region')
+    op.drop_column('company', 'region')

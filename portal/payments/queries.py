@@ -40,8 +40,13 @@ class PaymentsPage:
         return self.page < self.page_count
 
 
-def company_payments(session: Session, company_id: int, *, page: int = 1,
-                     per_page: int = PAYMENTS_PER_PAGE) -> PaymentsPage:
+def company_payments(session: Session, company_id: int, *, limit: int = 200) -> list[Payment]:
+    """The company's latest card and bank payments, newest first, with the invoices they settle."""
+    return company_payments_page(session, company_id, per_page=limit).payments
+
+
+def company_payments_page(session: Session, company_id: int, *, page: int = 1,
+                          per_page: int = PAYMENTS_PER_PAGE) -> PaymentsPage:
     """One page of the company's card and bank payments, newest first, with the invoices they settle."""
     scoped = select(Payment).where(Payment.company_id == company_id)
     total_count = session.scalar(select(func.count()).select_from(scoped.subquery()))

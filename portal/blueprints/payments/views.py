@@ -29,7 +29,7 @@ from portal.payments.charging import (
     cancel_payment,
     check_after_authentication,
 )
-from portal.payments.queries import company_payment, company_payments
+from portal.payments.queries import company_payment, company_payments_page
 from portal.payments.errors import PaymentError
 
 
@@ -38,7 +38,7 @@ from portal.payments.errors import PaymentError
 def index():
     page = request.args.get("page", default=1, type=int)
     return render_template("payments/index.html",
-                           page=company_payments(db.session, current_company().id, page=min(page, MAX_PAGE)))
+                           page=company_payments_page(db.session, current_company().id, page=min(page, MAX_PAGE)))
 
 
 @blueprint.route("/new")
