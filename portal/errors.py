@@ -136,6 +136,21 @@ ERRORS: dict[str, ErrorKind] = {
         409, _l("The terms have changed since the page was shown. Read them again and accept.")),
     "autopay_not_allowed": ErrorKind(403, _l("Only your company's admins and payers can change autopay.")),
     "nothing_to_charge": ErrorKind(409, _l("Nothing can be charged on this invoice now.")),
+    "needs_second_clerk": ErrorKind(409, _l(
+        "This charge is above your company's approval threshold: another clerk who may approve payments (not the "
+        "one who turned autopay on) must approve it.")),
+    # Payment approvals. A role the permission matrix refuses is "not_allowed" (403); what the role
+    # may do but the company's rule or the payment's state refuses is a 409.
+    "not_approver": ErrorKind(409, _l(
+        "Only your company's admins (or its payers, if the approval rule allows it) approve payments.")),
+    "not_preparer": ErrorKind(409, _l("Only the person who prepared a payment can withdraw it.")),
+    "own_payment": ErrorKind(409, _l("You prepared this payment: another person must approve it.")),
+    "decided": ErrorKind(409, _l("This payment is no longer waiting for approval.")),
+    "invalid_threshold": ErrorKind(400, _l("The threshold must be greater than zero.")),
+    "already_awaiting": ErrorKind(409, _l("A payment of one of these invoices already waits for approval.")),
+    "no_approver": ErrorKind(409, _l(
+        "This payment needs a second person's approval, and nobody else in your company may give it. Ask an admin "
+        "to invite a colleague or change the approval rule.")),
 }
 
 # The code that answers each HTTP error werkzeug raises (abort(404), an unknown route...).

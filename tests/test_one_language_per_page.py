@@ -19,6 +19,7 @@ from flask_babel import force_locale
 from sqlalchemy import select
 
 from portal import errors
+from portal.approvals.service import set_rule
 from portal.audit import Actor
 from portal.billing.invoices import void_invoice
 from portal.billing.money import Money
@@ -37,7 +38,7 @@ from tests.test_i18n import FRENCH_PO
 TODAY = date.today()
 # The fixture's own words: what people typed or named, shown as they wrote it in any language.
 DATA = ["Dupont Rivière SARL", "compta@dupont.test", "Visa", "Mastercard", "Services", "Acquit Demo Supplier",
-        "Le prix unitaire n'est pas celui du devis.", "Commande annulée", "Marie Lefèvre"]
+        "Le prix unitaire n'est pas celui du devis.", "Commande annulée", "Marie Lefèvre", "Paul Girard"]
 # Pages not made of words: downloads and attachments.
 NOT_PAGES = {"invoices.pdf", "invoices.export", "invoices.export_payments", "guest.pdf", "disputes.attachment"}
 _PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|<[^>]+>")
@@ -169,6 +170,7 @@ def books(make, db, app):
     company = make.company(ref="DUPONT", name=DATA[0], locale="fr", billing_emails=["compta@dupont.test"])
     admin = make.user(company, role=Role.ADMIN, email="compta@dupont.test", locale=None)
     admin.full_name = DATA[8]
+    make.user(company, role=Role.ADMIN).full_name = DATA[9]  # someone to approve what the admin prepares
 
     def invoice(number, total, *, days_late=-20):
         due = TODAY - timedelta(days=days_late)
@@ -238,6 +240,15 @@ def _walk(client, db, gateway, books, language: str, pay_links) -> dict[str, lis
     card_id = db.scalar(select(SavedCard.id).where(SavedCard.company_id == company.id).order_by(SavedCard.id))
     visit(f"/autopay/review?card={card_id}&days_before_due=0")
     visit("/autopay/cancel", expect=(200, 303))
+    # A payment above the company's approval threshold waits for a second person.
+    set_rule(db, admin, company=company, threshold=1_00, payers_may_approve=False)
+    db.flush()
+    awaiting = client.post("/payments", data=posted_form(client.get(f"/payments/new?invoice={invoices['credited'].id}")))
+    assert awaiting.status_code == 303, awaiting.status_code
+    visit(awaiting.headers["Location"])
+    visit("/approvals")
+    visit("/account/users")
+    visit("/account/recipients")
     visit("/invoices/999999", expect=(404,))
     visit("/this-page-does-not-exist", expect=(404,))
     # The PAY NOW pages, signed out.

@@ -1,6 +1,8 @@
-class ApprovalError(Exception):
-    """An approval action refused; `code` is stable (pages translate it), the message is for logs and the API."""
+from portal.domain_errors import DomainError
+
+
+class ApprovalError(DomainError):
+    """An approval action refused; `code` says why (see portal/domain_errors.py)."""
 
     def __init__(self, message: str, code: str):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
