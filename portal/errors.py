@@ -76,8 +76,8 @@ ERRORS: dict[str, ErrorKind] = {
     "setup_mismatch": ErrorKind(409, _l("This card belongs to someone else.")),
     "resource_missing": ErrorKind(409, _l("The card processor no longer knows this card. Add it again.")),
     "outcome_unknown": ErrorKind(
-        503, _l("The card processor did not answer in time. We are checking what happened: do not pay again yet.")),
-    "never_reached": ErrorKind(503, _l("The payment never reached the card processor. Nothing was charged.")),
+        409, _l("The card processor did not answer in time. We are checking what happened: do not pay again yet.")),
+    "never_reached": ErrorKind(409, _l("The payment never reached the card processor. Nothing was charged.")),
     "payment_intent_unexpected_state": ErrorKind(409, _l("This payment has already ended.")),
     "invalid_webhook": ErrorKind(400, _l("The request could not be understood. Check what you entered and try again.")),
     "refund_not_allowed": ErrorKind(409, _l("This refund cannot be made.")),
