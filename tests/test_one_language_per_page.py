@@ -38,9 +38,12 @@ from tests.test_i18n import FRENCH_PO
 TODAY = date.today()
 # The fixture's own words: what people typed or named, shown as they wrote it in any language.
 DATA = ["Dupont Rivière SARL", "compta@dupont.test", "Visa", "Mastercard", "Services", "Acquit Demo Supplier",
-        "Le prix unitaire n'est pas celui du devis.", "Commande annulée", "Marie Lefèvre", "Paul Girard"]
+        "Le prix unitaire n'est pas celui du devis.", "Commande annulée", "Marie Lefèvre", "Paul Girard",
+        # How the builders' payments say they were made: the ERP's own words, as it sent them.
+        "Bank transfer"]
 # Pages not made of words: downloads and attachments.
-NOT_PAGES = {"invoices.pdf", "invoices.export", "invoices.export_payments", "guest.pdf", "disputes.attachment"}
+NOT_PAGES = {"invoices.pdf", "invoices.export", "invoices.export_payments", "invoices.facturx", "invoices.credit_note",
+             "invoices.download_zip", "guest.pdf", "disputes.attachment"}
 _PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|<[^>]+>")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _READ_ATTRIBUTES = ("placeholder", "title", "aria-label", "alt")
@@ -249,6 +252,7 @@ def _walk(client, db, gateway, books, language: str, pay_links) -> dict[str, lis
     visit("/approvals")
     visit("/account/users")
     visit("/account/recipients")
+    visit("/account/fields")
     visit("/invoices/999999", expect=(404,))
     visit("/this-page-does-not-exist", expect=(404,))
     # The PAY NOW pages, signed out.

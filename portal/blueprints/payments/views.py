@@ -16,7 +16,6 @@ from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments import blueprint, checked_payment_poll, payment_context
 from portal.blueprints.redirects import local_path, with_query_parameter
 from portal.blueprints.forms import row_ids
-from portal.blueprints.invoices.forms import MAX_PAGE
 from portal.blueprints.payments.forms import MAX_INVOICES_PER_PAYMENT, CardSetupForm, ConfirmForm, PayForm
 from portal.billing.payable import undisputed_amounts_due
 from portal.errors import failure_message, refusal_message, refusal_status
@@ -38,7 +37,7 @@ from portal.payments.errors import PaymentError
 def index():
     page = request.args.get("page", default=1, type=int)
     return render_template("payments/index.html",
-                           page=company_payments_page(db.session, current_company().id, page=min(page, MAX_PAGE)))
+                           page=company_payments_page(db.session, current_company().id, page=page))
 
 
 @blueprint.route("/new")
