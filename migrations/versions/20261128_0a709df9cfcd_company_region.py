@@ -1,7 +1,7 @@
 """a company's region: the formats its pages use (GB: British dates in English)
 
 Revision ID: 0a709df9cfcd
-Revises: 975de4ffd43f
+Revises: 4e1d798af719
 Create Date: 2026-11-28 05:03:30.753238
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0a709df9cfcd'
-down_revision = '975de4ffd43f'
+down_revision = '4e1d798af719'
 branch_labels = None
 depends_on = None
 
