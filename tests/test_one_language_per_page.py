@@ -43,7 +43,7 @@ DATA = ["Dupont Rivière SARL", "compta@dupont.test", "Visa", "Mastercard", "Ser
         "Bank transfer"]
 # Pages not made of words: downloads and attachments.
 NOT_PAGES = {"invoices.pdf", "invoices.export", "invoices.export_payments", "invoices.facturx", "invoices.credit_note",
-             "invoices.download_zip", "guest.pdf", "disputes.attachment"}
+             "invoices.download_zip", "guest.pdf", "disputes.attachment", "statements.pdf"}
 _PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%[sd]|<[^>]+>")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _READ_ATTRIBUTES = ("placeholder", "title", "aria-label", "alt")
@@ -253,6 +253,7 @@ def _walk(client, db, gateway, books, language: str, pay_links) -> dict[str, lis
     visit("/account/users")
     visit("/account/recipients")
     visit("/account/fields")
+    visit("/statements")
     visit("/invoices/999999", expect=(404,))
     visit("/this-page-does-not-exist", expect=(404,))
     # The PAY NOW pages, signed out.
@@ -278,6 +279,9 @@ def _walk(client, db, gateway, books, language: str, pay_links) -> dict[str, lis
         "setup_id": setup_id_on(guest_page), "attempt_key": attempt_key_on(guest_page),
         "email": "compta@dupont.test"}), expect=(402,))
     visit(f"/pay/{token} (resting)", client.get(f"/pay/{token}"))
+    several = pay_links.link_for_invoices([invoices["overdue"], invoices["open"], invoices["partly_paid"]]).token
+    visit(f"/pay/invoices/{several}")
+    visit(f"/pay/invoices/{several}/payments/999999", expect=(404,))
     visit("/pay/not-a-link", expect=(404,))
     visit("/login")
     visit("/forgot-password")
