@@ -70,7 +70,7 @@ ERRORS: dict[str, ErrorKind] = {
         400, _l("That is more than the %(amount)s that can be paid on invoice %(number)s: the rest is disputed.")),
     "amounts_changed": ErrorKind(409, _l("What is due on these invoices has just changed. Check it and try again.")),
     "payment_in_progress": ErrorKind(
-        409, _l("A card payment of this invoice is under way. Wait for it to finish, then check what is still due.")),
+        409, _l("A card payment of this invoice is already under way. Wait for it to finish, then check what is still due.")),
     "no_card": ErrorKind(409, _l("Choose one of your saved cards, or add one.")),
     "setup_incomplete": ErrorKind(400, _l("The card was not saved. Check its details and try again.")),
     "setup_mismatch": ErrorKind(409, _l("This card belongs to someone else.")),
@@ -203,12 +203,14 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def error_response(status: int, code: str, message: str | None = None, field: str | None = None,
+def error_response(status: int, message=None, *, code: str | None = None, field: str | None = None,
                    english_message: str | None = None):
-    """The answer to a refusal: JSON (English) for machines, else the error page in the reader's language."""
+    """The answer to a refusal: JSON (English) for machines, else the error page in the reader's language.
+    `code` defaults to the one of the HTTP status (404: "not_found")."""
+    code = code or HTTP_CODES.get(status, "bad_request")
     if wants_json():
         return api_error(code, english_message, field, status)
-    message = message or error_message(code)
+    message = str(message or error_message(code))
     try:
         return render_template("errors/error.html", code=status, message=message), status
     except Exception:
@@ -225,22 +227,23 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
-        return error_response(error.code, HTTP_CODES.get(error.code, "bad_request"))
+        return error_response(error.code)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(_error):
-        return error_response(400, "form_expired")
+        return error_response(400, code="form_expired")
 
     @app.errorhandler(DomainError)
     def _refused(error: DomainError):
         db.session.rollback()
         with force_locale("en"):
             english = refusal_message(error)
-        return error_response(refusal_status(error), error.code, refusal_message(error), error.field, english)
+        return error_response(refusal_status(error), refusal_message(error), code=error.code, field=error.field,
+                              english_message=english)
 
     @app.errorhandler(Exception)
     def _unexpected_error(error: Exception):
         # Roll back first: nothing half-done may be committed by a later request.
         db.session.rollback()
         log.exception("Unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "server_error")
+        return error_response(500)

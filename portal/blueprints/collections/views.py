@@ -122,7 +122,7 @@ def _refund(payment_id: int, form_class, form_name: str, make_refund):
         try:
             ensure_refundable(db.session, payment=found, allocation_id=allocation_id, amount=form.amount_in_minor_units())
         except PaymentError as error:
-            return payment_page(found, error=str(error), status=409, **{form_name: form})
+            return payment_page(found, error=refusal_message(error), status=refusal_status(error), **{form_name: form})
         form.confirmed.data = "yes"
         form.attempt_key.data = uuid.uuid4().hex
         allocation = next((line for line in found.allocations if line.id == allocation_id), None)
