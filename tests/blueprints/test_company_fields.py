@@ -176,7 +176,7 @@ def test_the_companys_export_has_a_column_per_field(db, login_as, make, acme, fi
     fill_invoice_fields(db, ACTOR, invoices[1], {centre.id: "R&D Lyon"})
     client = signed_in(db, login_as, make, acme, Role.VIEWER)
 
-    response = client.get("/invoices/export.csv")
+    response = client.get("/invoices/export.csv?sort=number&direction=asc")  # the list sorted by number
 
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [(row["invoice_number"], row["Cost centre"], row["Approver"]) for row in rows] == [

@@ -79,7 +79,9 @@ def export():
     company, form = _export_form()
     listed = history.history_statement(company.id, form.history_query(), today=clock.today(),
                                        currency=company.currency)
-    return csv_download(exports.invoices_as_csv(db.session, listed, today=clock.today()),
+    # The company's own fields come as columns of their own, after the supplier's.
+    fields = company_fields.company_fields(db.session, company.id)
+    return csv_download(exports.invoices_as_csv(db.session, listed, today=clock.today(), fields=fields),
                         f"invoices-{company.external_ref}-{clock.today().isoformat()}.csv")
 
 
