@@ -10,8 +10,21 @@ from portal.db import MAX_ROW_ID
 from portal.i18n import amount_example
 
 
+class WholeNumberRange(NumberRange):
+    """NumberRange for an IntegerField: WTForms' own first asks `math.isnan`, which raises
+    OverflowError (a 500) for a number of hundreds of digits; such a number is out of range."""
+
+    def __call__(self, form, field):
+        try:
+            super().__call__(form, field)
+        except OverflowError:
+            lowest, highest = self._resolve(self.min), self._resolve(self.max)
+            message = self.message or field.gettext("Number must be between %(min)s and %(max)s.")
+            raise ValidationError(message % {"min": lowest, "max": highest}) from None
+
+
 #: An id sent in a form: beyond what the database stores it is refused as invalid, never looked up.
-ROW_ID = NumberRange(min=1, max=MAX_ROW_ID)
+ROW_ID = WholeNumberRange(min=1, max=MAX_ROW_ID)
 
 
 def row_ids(values) -> list[int]:

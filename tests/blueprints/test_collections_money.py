@@ -207,7 +207,7 @@ def test_a_refund_above_what_can_be_given_back_is_refused_before_the_confirmatio
                                  data={"allocation_id": allocation.id, "amount": "200.01"})
 
     assert response.status_code == 409
-    assert "At most 200.00 EUR can still be refunded on this invoice." in visible_text(response)
+    assert "At most €200.00 can still be refunded on this invoice." in visible_text(response)
     assert refunds(db, card_payment) == []
 
 

@@ -58,3 +58,11 @@ def test_a_refund_of_a_too_large_allocation_id_is_refused_as_invalid(client, mak
                                              data={"allocation_id": TOO_LARGE, "amount": "1.00"})
 
     assert response.status_code == 400  # only a tampered form sends it: the page is shown again, nothing refunded
+
+
+def test_a_number_too_large_for_a_float_is_refused_as_invalid(client, payer):
+    # WTForms' NumberRange asks math.isnan first, which overflows on such a number.
+    huge = "9" * 400
+
+    assert signed_in(client, payer).get(f"/invoices?page={huge}").status_code == 400
+    assert client.post("/payments", data={"invoice-0": huge, "attempt_key": "a" * 32}).status_code == 400

@@ -89,8 +89,11 @@ def test_two_runs_started_together_send_each_company_one_email_and_each_step_onc
     runs = [reminders_run(run_database, smtp_server, DUE + timedelta(days=3)) for _ in range(2)]
     sent = [finished(run) for run in runs]
 
-    # Both runs did part of the work: they really ran at the same time.
-    assert sum(sent) == COMPANIES and min(sent) > 0, sent
+    assert sum(sent) == COMPANIES, sent
+    if database == "postgresql":
+        # Both runs did part of the work: they really ran side by side (SKIP LOCKED). SQLite
+        # writes one transaction at a time, so there the second run may find everything done.
+        assert min(sent) > 0, sent
     per_address = Counter(address for mail in smtp_server.messages for address in mail.recipients)
     assert per_address == Counter(dict.fromkeys(numbers, 1))
     for mail in smtp_server.messages:

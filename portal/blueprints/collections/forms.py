@@ -3,11 +3,11 @@ from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtforms_translations
 from wtforms import DateField, EmailField, Form, HiddenField, IntegerField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from portal.billing.status import CUSTOMER_STATUSES, InvoiceStatus
 from portal.blueprints.api.schemas import EMAIL
-from portal.blueprints.forms import ROW_ID, AmountForm
+from portal.blueprints.forms import ROW_ID, AmountForm, WholeNumberRange
 from portal.blueprints.invoices.forms import MAX_PAGE, HistoryFilterForm
 from portal.collections.companies import CompanyQuery, CompanySort
 from portal.collections.invoices import InvoiceSearch
@@ -79,7 +79,7 @@ class QueryForm(Form):
         def get_translations(self, form):
             return wtforms_translations
 
-    page = IntegerField(_l("Page"), validators=[Optional(), NumberRange(min=1, max=MAX_PAGE)], default=1)
+    page = IntegerField(_l("Page"), validators=[Optional(), WholeNumberRange(min=1, max=MAX_PAGE)], default=1)
     per_page = SelectField(_l("Per page"), choices=[], default=str(DEFAULT_PAGE_SIZE))
 
     def __init__(self, formdata):

@@ -4,8 +4,9 @@ from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from portal.blueprints.forms import WholeNumberRange
 from portal.reminders.errors import InvalidSchedule
 from portal.reminders.policy import MAX_NOTICE_DAYS, MAX_REMINDER_DAY, MAX_REMINDERS, parse_reminder_days
 
@@ -24,7 +25,7 @@ class ScheduleForm(FlaskForm):
     """A reminder schedule: days of notice before the due date (empty: none) and reminder days after it."""
 
     notice_days = IntegerField(_l("Notice, days before the due date"),
-                               validators=[Optional(), NumberRange(min=1, max=MAX_NOTICE_DAYS)])
+                               validators=[Optional(), WholeNumberRange(min=1, max=MAX_NOTICE_DAYS)])
     reminder_days = StringField(_l("Reminders, days after the due date"), validators=[Length(max=100)])
 
     def validate_reminder_days(self, field):

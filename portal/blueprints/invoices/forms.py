@@ -1,14 +1,14 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf.i18n import translations as wtforms_translations
 from wtforms import DateField, Form, IntegerField, SelectField, StringField
-from wtforms.validators import NumberRange, Optional, Length, ValidationError
+from wtforms.validators import Optional, Length, ValidationError
 
 from portal.billing.company_fields import MAX_VALUE_LENGTH
 from portal.billing.exports import ExportFilters
 from portal.billing.history import DEFAULT_PAGE_SIZE, PAGE_SIZES, HistoryQuery, SortKey
 from portal.billing.money import parse_amount
 from portal.billing.status import CUSTOMER_STATUSES, InvoiceStatus
-from portal.blueprints.forms import check_amount
+from portal.blueprints.forms import WholeNumberRange, check_amount
 from portal.i18n import STATUS_LABELS
 
 MAX_PAGE = 1_000_000
@@ -32,7 +32,7 @@ class HistoryFilterForm(Form):
     amount_max = StringField(_l("Amount up to"), validators=[Optional(), Length(max=32)])
     sort = SelectField(_l("Sort by"), choices=[], default=SortKey.DUE_DATE.value)
     direction = SelectField(_l("Order"), choices=[], default="desc")
-    page = IntegerField(_l("Page"), validators=[Optional(), NumberRange(min=1, max=MAX_PAGE)], default=1)
+    page = IntegerField(_l("Page"), validators=[Optional(), WholeNumberRange(min=1, max=MAX_PAGE)], default=1)
     per_page = SelectField(_l("Per page"), choices=[], default=str(DEFAULT_PAGE_SIZE))
 
     def __init__(self, formdata, *, currency: str, company_fields: list = ()):
