@@ -19,8 +19,9 @@ class WholeNumberRange(NumberRange):
             super().__call__(form, field)
         except OverflowError:
             lowest, highest = self._resolve(self.min), self._resolve(self.max)
-            message = self.message or field.gettext("Number must be between %(min)s and %(max)s.")
-            raise ValidationError(message % {"min": lowest, "max": highest}) from None
+            if self.message:
+                raise ValidationError(self.message % {"min": lowest, "max": highest}) from None
+            raise ValidationError(_("Enter a number between %(min)s and %(max)s.", min=lowest, max=highest)) from None
 
 
 #: An id sent in a form: beyond what the database stores it is refused as invalid, never looked up.
