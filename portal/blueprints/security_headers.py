@@ -38,10 +38,18 @@ def stripe_sources(stripe_js_url: str) -> dict[str, tuple[str, ...]]:
     """What the page must let Stripe.js load and reach, for the Stripe.js configured: Stripe's
     own list for js.stripe.com, else (localstripe in the demo and tests) that one origin."""
     parts = urlsplit(stripe_js_url)
-    origin = f"{parts.scheme}://{parts.netloc}"
+    # A path alone (the in-memory gateway's script) is served by the portal itself.
+    origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else "'self'"
     if origin == "https://js.stripe.com":
         return STRIPE_SOURCES
     return {directive: (origin,) for directive in STRIPE_SOURCES}
+
+
+def stripe_js_url(app: Flask) -> str:
+    """The Stripe.js the pages load: the payment gateway's (the demo points it at its own
+    localstripe without touching the config), else the configured one."""
+    payments = app.extensions.get("acquit.payments")
+    return getattr(getattr(payments, "gateway", None), "js_url", None) or app.config["ACQUIT_STRIPE_JS_URL"]
 
 
 def content_security_policy(nonce: str, stripe_js_url: str) -> str:
@@ -72,7 +80,7 @@ def register_security_headers(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         headers = response.headers
-        headers["Content-Security-Policy"] = content_security_policy(csp_nonce(), app.config["ACQUIT_STRIPE_JS_URL"])
+        headers["Content-Security-Policy"] = content_security_policy(csp_nonce(), stripe_js_url(app))
         if served_over_https():
             headers["Strict-Transport-Security"] = HSTS
         if request.endpoint != "static":

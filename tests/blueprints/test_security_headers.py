@@ -66,6 +66,16 @@ def test_stripe_js_is_allowed_from_stripe_and_nowhere_else():
     assert "script-src 'self' http://127.0.0.1:8420;" in local and "stripe.com" not in local
 
 
+def test_the_policy_allows_the_stripe_js_the_gateway_serves_even_when_the_config_names_another(app, client):
+    # As `acquit demo` does: its localstripe's gateway replaces the configured one.
+    gateway = app.extensions["acquit.payments"].gateway
+    gateway.js_url = "http://127.0.0.1:8495/js.stripe.com/v3/"
+
+    sources = policy(client.get("/login"))["script-src"]
+
+    assert "http://127.0.0.1:8495" in sources
+
+
 def test_hsts_is_sent_over_https_only(client, database_url, tmp_path):
     assert "Strict-Transport-Security" not in client.get("/login").headers
 
