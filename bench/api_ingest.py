@@ -40,10 +40,10 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy import func, select
 
 from portal import create_app, migrate
-from portal.demo import DEMO_SUPPLIER
 from portal.accounts.api_keys import create_api_key
 from portal.audit import Actor
 from portal.billing.sync import CompanyData, upsert_company
+from portal.demo import DEMO_SUPPLIER
 from portal.extensions import db
 from portal.models import Invoice, InvoiceLine
 

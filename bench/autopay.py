@@ -43,12 +43,12 @@ from sqlalchemy.orm import sessionmaker
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the localstripe rig and builders
 
 from portal import create_app, migrate  # noqa: E402
-from portal.demo import DEMO_SUPPLIER  # noqa: E402
 from portal.audit import Actor  # noqa: E402
 from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, mandate_text  # noqa: E402
 from portal.autopay.run import run_autopay  # noqa: E402
 from portal.autopay.setup import autopay_context, autopay_settings  # noqa: E402
 from portal.db import make_engine  # noqa: E402
+from portal.demo import DEMO_SUPPLIER  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import Invoice, Payment, PaymentAllocation, PaymentStatus  # noqa: E402
 from portal.payments.cards import finish_saving_card, start_saving_card  # noqa: E402

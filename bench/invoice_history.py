@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -41,11 +41,11 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy import event, func, insert, select
 
 from portal import clock, create_app, migrate
-from portal.demo import DEMO_SUPPLIER
 from portal.accounts.service import hash_password
 from portal.billing.lines import line_amounts
 from portal.billing.status import status_expression
 from portal.db import make_engine
+from portal.demo import DEMO_SUPPLIER
 from portal.models import (
     AuditEvent,
     Company,
@@ -107,7 +107,7 @@ class Rows:
 
 
 def _at(day: date, hour: int = 9) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
 def _settlement(rng: random.Random, due_date: date, today: date, total: int):

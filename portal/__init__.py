@@ -2,8 +2,8 @@
 
 import logging
 import os
-from functools import partial
 from datetime import timedelta
+from functools import partial
 
 from flask import Flask, abort, flash, make_response, redirect, request, session
 from flask_login import current_user, login_url
@@ -11,11 +11,11 @@ from werkzeug.routing import IntegerConverter
 
 from portal import errors, i18n
 from portal.billing.supplier import supplier_identity
-from portal.config import Settings
 from portal.blueprints import BoundedJSONProvider
 from portal.blueprints.security_headers import register_security_headers
 from portal.blueprints.text_input import refuse_nul_characters
 from portal.blueprints.uploads import allow_uploads_where_accepted
+from portal.config import Settings
 from portal.db import MAX_ROW_ID, begin_write
 from portal.extensions import babel, csrf, db, htmx, login_manager
 from portal.guest.links import PayLinks

@@ -183,8 +183,9 @@ def outbox_deliver() -> None:
     click.echo(f"{sent} e-mail(s) sent.")
 
 
-@click.command("worker", help="Run autopay, payment reconcile, reminders, monthly statements and outbox delivery on a schedule until stopped "
-                              "(SIGTERM or Ctrl+C: the job in progress finishes first). Safe on several machines.")
+@click.command("worker", help="Run autopay, payment reconcile, reminders, monthly statements and outbox delivery "
+                              "on a schedule until stopped (SIGTERM or Ctrl+C: the job in progress finishes first). "
+                              "Safe on several machines.")
 @with_appcontext
 def worker_command() -> None:
     from portal.jobs.worker import run_worker
@@ -262,7 +263,6 @@ def import_invoices_command(file, dry_run: bool, send_emails: bool) -> None:
     if send_emails:
         from portal.blueprints.guest import pay_links
         from portal.guest.service import send_invoice_email
-
         from portal.models import Invoice
 
         for position, invoice_id in enumerate(report.created_invoice_ids, start=1):

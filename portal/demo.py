@@ -5,7 +5,7 @@ and balances are exactly what real use would produce.
 """
 
 import random
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select, update
@@ -48,7 +48,8 @@ INVOICES_PER_COMPANY = 120
 
 COMPANIES = [
     ("BOUL-MARTIN", "Boulangeries Martin SAS", ["compta@boulangeries-martin.test"], "fr", "EUR"),
-    ("ATELIER-DUPONT", "Atelier Dupont & Fils SARL", ["factures@atelier-dupont.test", "jean.dupont@atelier-dupont.test"], "fr", "EUR"),
+    ("ATELIER-DUPONT", "Atelier Dupont & Fils SARL",
+     ["factures@atelier-dupont.test", "jean.dupont@atelier-dupont.test"], "fr", "EUR"),
     ("NORTHWIND", "Northwind Components Ltd", ["ap@northwind.test"], "en", "GBP"),
 ]
 
@@ -82,7 +83,7 @@ PRODUCTS = [
 ]
 
 SIGN_IN_HELP = "\n".join(
-    ["Demo sign-ins (password for all: %s):" % DEMO_PASSWORD]
+    [f"Demo sign-ins (password for all: {DEMO_PASSWORD}):"]
     + [f"  {email:45} {role.value:7} {ref}" for email, _, ref, role, _ in USERS]
     + [f"  {STAFF[0]:45} staff"]
 )
@@ -134,7 +135,7 @@ def load(session: Session, *, today: date, seed: int = 2026) -> str:
         for sequence in range(INVOICES_PER_COMPANY):
             issue_date = today - timedelta(days=(INVOICES_PER_COMPANY - sequence) * 4 + generator.randint(0, 3))
             due_date = issue_date + timedelta(days=generator.choice((30, 30, 45, 60)))
-            issued_at = datetime.combine(issue_date, time(9, 0), tzinfo=timezone.utc)
+            issued_at = datetime.combine(issue_date, time(9, 0), tzinfo=UTC)
             lines = [
                 LineInput(description=description, quantity=Decimal(generator.choice((1, 1, 2, 3, 5, 10, 12))),
                           unit_amount=unit_amount, tax_rate=Decimal(rate))
@@ -161,7 +162,7 @@ def _settle_some(session, actor, company, invoice, today, generator, counts) -> 
     age = (today - invoice.due_date).days
     roll = generator.random()
     paid_on = datetime.combine(min(today, invoice.due_date - timedelta(days=generator.randint(-10, 5))),
-                               time(14, 30), tzinfo=timezone.utc)
+                               time(14, 30), tzinfo=UTC)
     if roll < 0.03:
         void_invoice(session, actor, invoice, "Facture émise en double", now=paid_on)
         counts["void"] += 1

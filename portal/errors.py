@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass
 
 from flask import Flask, jsonify, render_template, request
-from flask_babel import force_locale, lazy_gettext as _l
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException

@@ -5,8 +5,8 @@ from urllib.parse import urlencode
 from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_symbol
 from flask import Flask, current_app, request, session
-from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale, lazy_gettext as _l
-from flask_babel import lazy_pgettext
+from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale, lazy_pgettext
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal.billing.money import minor_unit_digits, to_decimal

@@ -172,7 +172,7 @@ class LocalStripe:
                     return
             except OSError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise LocalStripeError("localstripe did not answer at " + self.api_base)
+                    raise LocalStripeError("localstripe did not answer at " + self.api_base) from None
                 time.sleep(0.05)
 
 

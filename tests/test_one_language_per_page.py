@@ -228,7 +228,8 @@ def _walk(client, db, gateway, books, language: str, pay_links) -> dict[str, lis
     visit("/payments (already paid)", client.post("/payments", data={**form, "attempt_key": "0" * 32}),
           expect=(409,))
     # A declined card: the pay page says why, the failed payment's page offers to try again.
-    declined = save_card(client, gateway, fake_gateway.DECLINED_ON_CHARGE, next_url=f"/payments/new?invoice={invoices['to_decline'].id}")
+    declined = save_card(client, gateway, fake_gateway.DECLINED_ON_CHARGE,
+                         next_url=f"/payments/new?invoice={invoices['to_decline'].id}")
     form = posted_form(client.get(declined.headers["Location"]))
     visit("/payments (declined)", client.post("/payments", data=form), expect=(402,))
     visit("/payments")

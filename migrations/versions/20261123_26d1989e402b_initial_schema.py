@@ -1,13 +1,13 @@
 """initial schema
 
 Revision ID: 26d1989e402b
-Revises: 
+Revises:
 Create Date: 2026-11-23 08:36:47.367724
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = '26d1989e402b'
 down_revision = None

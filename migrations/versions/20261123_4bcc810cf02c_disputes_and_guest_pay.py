@@ -4,10 +4,10 @@ Revision ID: 4bcc810cf02c
 Revises: d7a8062372e8
 Create Date: 2026-11-23 09:20:31.909809
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = '4bcc810cf02c'
 down_revision = 'd7a8062372e8'

@@ -4,10 +4,8 @@ Revision ID: 694fdf13df70
 Revises: 4bcc810cf02c
 Create Date: 2026-11-23 09:21:25.490773
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
-
+from alembic import op
 
 revision = '694fdf13df70'
 down_revision = '4bcc810cf02c'

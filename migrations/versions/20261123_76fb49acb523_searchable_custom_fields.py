@@ -4,9 +4,8 @@ Revision ID: 76fb49acb523
 Revises: fdc4c3081647
 Create Date: 2026-11-23 14:11:16.648437
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '76fb49acb523'
 down_revision = 'fdc4c3081647'

@@ -4,10 +4,10 @@ Revision ID: d7a8062372e8
 Revises: f528d4b6442b
 Create Date: 2026-11-23 08:51:14.217608
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = 'd7a8062372e8'
 down_revision = 'f528d4b6442b'

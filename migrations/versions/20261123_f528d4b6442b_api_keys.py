@@ -4,10 +4,10 @@ Revision ID: f528d4b6442b
 Revises: 26d1989e402b
 Create Date: 2026-11-23 08:39:58.942494
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = 'f528d4b6442b'
 down_revision = '26d1989e402b'

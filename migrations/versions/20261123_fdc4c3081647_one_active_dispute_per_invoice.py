@@ -4,10 +4,8 @@ Revision ID: fdc4c3081647
 Revises: 694fdf13df70
 Create Date: 2026-11-23 09:25:11.006278
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
-
+from alembic import op
 
 revision = 'fdc4c3081647'
 down_revision = '694fdf13df70'

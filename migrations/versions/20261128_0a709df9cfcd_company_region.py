@@ -4,9 +4,8 @@ Revision ID: 0a709df9cfcd
 Revises: 4e1d798af719
 Create Date: 2026-11-28 05:03:30.753238
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0a709df9cfcd'
 down_revision = '4e1d798af719'

@@ -4,10 +4,10 @@ Revision ID: 1562d0278dc8
 Revises: f473e8517d7b
 Create Date: 2026-11-28 02:15:47.560718
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = '1562d0278dc8'
 down_revision = 'f473e8517d7b'

@@ -4,10 +4,10 @@ Revision ID: 4e1d798af719
 Revises: 975de4ffd43f
 Create Date: 2026-11-28 04:52:23.268768
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = '4e1d798af719'
 down_revision = '975de4ffd43f'

@@ -4,10 +4,8 @@ Revision ID: 975de4ffd43f
 Revises: c0ca11ec7104
 Create Date: 2026-11-28 04:55:11.191240
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
-
+from alembic import op
 
 revision = '975de4ffd43f'
 down_revision = 'c0ca11ec7104'

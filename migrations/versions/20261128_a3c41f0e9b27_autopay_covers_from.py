@@ -4,9 +4,8 @@ Revision ID: a3c41f0e9b27
 Revises: df7865902584
 Create Date: 2026-11-28 05:10:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'a3c41f0e9b27'
 down_revision = 'df7865902584'

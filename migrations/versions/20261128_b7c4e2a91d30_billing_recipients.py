@@ -4,12 +4,12 @@ Revision ID: b7c4e2a91d30
 Revises: a3c41f0e9b27
 Create Date: 2026-11-28 05:10:00
 """
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = 'b7c4e2a91d30'
 down_revision = 'a3c41f0e9b27'
@@ -49,7 +49,7 @@ def upgrade() -> None:
 
     # Every address a company had receives everything, with the PDF, as it did before.
     connection = op.get_bind()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for company_id, emails in connection.execute(sa.select(company.c.id, company.c.billing_emails)).all():
         seen = set()
         for email in emails or []:

@@ -4,10 +4,10 @@ Revision ID: bc32482735f9
 Revises: c3d9f1e7a2b4
 Create Date: 2026-11-28 04:53:21.602152
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = 'bc32482735f9'
 down_revision = 'c3d9f1e7a2b4'

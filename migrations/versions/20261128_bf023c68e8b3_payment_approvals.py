@@ -4,10 +4,10 @@ Revision ID: bf023c68e8b3
 Revises: b7c4e2a91d30
 Create Date: 2026-11-28 05:07:51.839820
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = 'bf023c68e8b3'
 down_revision = 'b7c4e2a91d30'

@@ -4,9 +4,8 @@ Revision ID: c0ca11ec7104
 Revises: bc32482735f9
 Create Date: 2026-11-28 05:40:00
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = 'c0ca11ec7104'
 down_revision = 'bc32482735f9'

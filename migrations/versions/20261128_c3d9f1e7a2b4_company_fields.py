@@ -4,10 +4,10 @@ Revision ID: c3d9f1e7a2b4
 Revises: c5a8e1f3d902
 Create Date: 2026-11-28 05:40:00
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = 'c3d9f1e7a2b4'
 down_revision = 'c5a8e1f3d902'

@@ -4,10 +4,10 @@ Revision ID: c5a8e1f3d902
 Revises: bf023c68e8b3
 Create Date: 2026-11-28 05:25:00
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = 'c5a8e1f3d902'
 down_revision = 'bf023c68e8b3'

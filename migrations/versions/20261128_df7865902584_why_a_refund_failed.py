@@ -4,10 +4,8 @@ Revision ID: df7865902584
 Revises: 1562d0278dc8
 Create Date: 2026-11-28 03:10:09.908642
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
-
+from alembic import op
 
 revision = 'df7865902584'
 down_revision = '1562d0278dc8'

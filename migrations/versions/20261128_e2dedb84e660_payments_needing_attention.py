@@ -4,10 +4,10 @@ Revision ID: e2dedb84e660
 Revises: 76fb49acb523
 Create Date: 2026-11-28 01:45:03.208416
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = 'e2dedb84e660'
 down_revision = '76fb49acb523'

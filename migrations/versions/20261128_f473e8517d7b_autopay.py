@@ -4,10 +4,10 @@ Revision ID: f473e8517d7b
 Revises: e2dedb84e660
 Create Date: 2026-11-28 02:08:12.193628
 """
-from alembic import op
 import sqlalchemy as sa
-import portal.models.types
+from alembic import op
 
+import portal.models.types
 
 revision = 'f473e8517d7b'
 down_revision = 'e2dedb84e660'

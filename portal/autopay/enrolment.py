@@ -14,14 +14,13 @@ from sqlalchemy.orm import Session
 
 from portal import audit
 from portal.accounts.permissions import Action
-from portal.audit import Actor
 from portal.approvals import rules as approval_rules
+from portal.audit import Actor
 from portal.autopay.errors import AutopayNotAllowed
 from portal.autopay.settings import AutopaySettings
-from portal.billing.status import amount_due_expression
 from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amounts_due
+from portal.billing.status import amount_due_expression
 from portal.mail import compose, outbox
-from portal.payments.cards import card_summary
 from portal.models import (
     ApprovalRule,
     AutopayApproval,
@@ -35,6 +34,7 @@ from portal.models import (
     User,
 )
 from portal.models.types import utcnow
+from portal.payments.cards import card_summary
 
 
 @dataclass(frozen=True)

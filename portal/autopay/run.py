@@ -25,15 +25,15 @@ from sqlalchemy.orm import Session
 from portal import audit
 from portal.audit import Actor
 from portal.autopay.enrolment import (
+    Plan,
     above_maximum,
     card_expired,
     charge_date,
     upcoming_charges,
-    Plan,
 )
 from portal.autopay.settings import AutopaySettings
-from portal.billing.status import amount_due_expression
 from portal.billing.payable import amount_owed, disputed_amounts, payment_in_flight, undisputed_amounts_due
+from portal.billing.status import amount_due_expression
 from portal.db import run_as_writer
 from portal.guest.links import PayLinks
 from portal.mail import compose, outbox

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.support import Translations
@@ -191,7 +191,7 @@ def field_labels(session: Session, keys: list[str], locale: str) -> dict[str, st
     return chosen
 
 
-@lru_cache(maxsize=None)
+@cache
 def document_translations(locale: str) -> Translations:
     """The portal's catalogue in `locale`, for documents drawn outside any request."""
     return Translations.load(str(TRANSLATIONS), [locale])

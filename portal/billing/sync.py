@@ -9,9 +9,9 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
 from stdnum.eu import vat as eu_vat
 from stdnum.fr import siren as siren_number
-from sqlalchemy.orm import Session, selectinload
 
 from portal import audit
 from portal.accounts.recipients import replace_billing_emails

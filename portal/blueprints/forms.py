@@ -1,6 +1,7 @@
 """Form pieces the blueprints share: amounts typed in a currency, ids of rows."""
 
-from flask_babel import get_locale, gettext as _
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms.validators import NumberRange, ValidationError
 

@@ -13,13 +13,13 @@ from decimal import Decimal
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from portal.audit import Actor
 from portal.billing import exports
 from portal.billing.history import HistoryPage, HistoryQuery, InvoiceRow, apply_history_filters, ordered_as_asked
-from portal.audit import Actor
 from portal.billing.invoices import void_invoice
 from portal.billing.status import InvoiceStatus, status_expression
-from portal.disputes.service import DisputeContext, close_for_voided_invoice
 from portal.collections.pages import page_within
+from portal.disputes.service import DisputeContext, close_for_voided_invoice
 from portal.models import AuditEvent, Company, CreditNote, Dispute, Invoice, Payment, PaymentAllocation, User
 
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from portal import audit, throttle
 from portal.accounts.recipients import recipients_for
 from portal.audit import Actor
+from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amounts_due
 from portal.guest.errors import PayLinkLocked
 from portal.guest.links import PayLinks
-from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amounts_due
 from portal.mail import compose, outbox
 from portal.models import Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus, RecipientPurpose
 from portal.models.types import utcnow

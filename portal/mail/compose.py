@@ -6,7 +6,7 @@ An e-mail is three templates under `portal/mail/templates/`: `NAME.subject.txt`,
 
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.dates import format_date
@@ -44,7 +44,7 @@ def render_text(name: str, locale: str, **context) -> str:
     return environment.get_template(f"{name}.txt").render(**context).strip()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _environment(locale: str) -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),

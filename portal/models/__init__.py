@@ -1,9 +1,9 @@
 """Acquit's tables, one module per aggregate; importing this package registers them all."""
 
+from portal.accounts.permissions import Role
 from portal.models.api_key import ApiKey
 from portal.models.approval import ApprovalRule, ApprovalStatus, PaymentApproval, PaymentApprovalInvoice
 from portal.models.audit import AuditEvent
-from portal.models.card import SavedCard
 from portal.models.autopay import (
     AutopayApproval,
     AutopayAttempt,
@@ -12,8 +12,9 @@ from portal.models.autopay import (
     AutopayNotice,
     AutopayStatus,
 )
-from portal.models.company_field import CompanyField, CompanyFieldKind, InvoiceFieldValue
+from portal.models.card import SavedCard
 from portal.models.company import BillingRecipient, Company, InvoiceFormat, RecipientPurpose
+from portal.models.company_field import CompanyField, CompanyFieldKind, InvoiceFieldValue
 from portal.models.credit_note import CreditNote
 from portal.models.custom_field import CustomFieldLabel
 from portal.models.dispute import (
@@ -50,7 +51,6 @@ from portal.models.reminder import (
     StatementSubscription,
 )
 from portal.models.throttle import ThrottleHit
-from portal.accounts.permissions import Role
 from portal.models.user import LoginAttempt, User, UserKind
 
 __all__ = [

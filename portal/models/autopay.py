@@ -16,9 +16,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base
+from portal.models.card import SavedCard
 from portal.models.company import Company
 from portal.models.invoice import Invoice
-from portal.models.card import SavedCard
 from portal.models.payment import Payment
 from portal.models.types import UTCDateTime, utcnow
 

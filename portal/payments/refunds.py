@@ -26,8 +26,8 @@ from portal.models import (
     PaymentAllocation,
     PaymentAttention,
     PaymentStatus,
-    Refund,
     RecipientPurpose,
+    Refund,
     RefundStatus,
 )
 from portal.models.types import utcnow

@@ -1,7 +1,7 @@
 """Signing in (with its rate limits) and resetting a forgotten password, without a request."""
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from itsdangerous import TimestampSigner
@@ -26,7 +26,7 @@ SECRET = "test-secret-for-reset-links"
 PASSWORD = Builders.PASSWORD
 NEW_PASSWORD = "a brand new passphrase"
 IP = "203.0.113.7"
-NOW = datetime(2026, 6, 15, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
 POLICY = LoginPolicy(max_failures=3, window=timedelta(minutes=15))
 HOUR = 3600
 
@@ -162,7 +162,7 @@ def test_each_further_failure_doubles_the_wait_up_to_the_longest(db, make, failu
 
 
 def test_failures_for_an_email_count_whatever_its_case(db, make):
-    user = make.user(make.company(), email="clerk@example.test")
+    make.user(make.company(), email="clerk@example.test")
     _fail(db, "CLERK@example.test", times=POLICY.max_failures)
     with pytest.raises(TooManyAttempts):
         _sign_in(db, "clerk@example.test", PASSWORD)
@@ -396,7 +396,7 @@ def test_an_expired_reset_link_is_refused(db, make, monkeypatch):
 
 def test_a_reset_link_within_its_max_age_is_accepted(db, make, monkeypatch):
     user = make.user(make.company())
-    two_hours_ago = int(datetime.now(timezone.utc).timestamp()) - 2 * HOUR
+    two_hours_ago = int(datetime.now(UTC).timestamp()) - 2 * HOUR
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: two_hours_ago)
     token = _reset_link_token(db, user)
     monkeypatch.undo()

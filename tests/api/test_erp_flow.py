@@ -2,7 +2,7 @@
 note, payments read back for reconciliation, and the whole load sent again changing nothing.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -76,7 +76,7 @@ def database_snapshot(session) -> dict[str, list[tuple]]:
 
 def test_an_erp_load_replayed_leaves_the_database_identical_and_payments_read_back(app, db, client):
     erp = ErpClient(client, create_key_with_cli(app, "erp"))
-    started = datetime.now(timezone.utc) - timedelta(seconds=1)
+    started = datetime.now(UTC) - timedelta(seconds=1)
 
     first = [send(erp, *request) for request in ERP_LOAD]
 
@@ -494,7 +494,7 @@ def test_payments_since_a_time_lists_succeeded_payments_in_order_with_their_allo
     erp.put("/invoices/INV-1", invoice_body())
     erp.put("/invoices/INV-2", invoice_body())
     one, two = _invoice(db, "INV-1"), _invoice(db, "INV-2")
-    noon = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)
+    noon = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
     def pay(allocations, hours: int, reference: str):
         return record_offline_payment(db, Builders.ACTOR, company=one.company, allocations=allocations,

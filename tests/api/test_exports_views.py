@@ -4,7 +4,7 @@ customers, and `acquit export payments` on the command line.
 
 import csv
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -53,9 +53,9 @@ def books(make, db):
         return record_offline_payment(db, Builders.ACTOR, company=invoice.company, allocations=[(invoice, amount)],
                                       method_summary="Bank transfer", reference=reference, now=when)
 
-    pay(invoices["march-po1"], 50_00, datetime(2026, 4, 1, 9, tzinfo=timezone.utc), "TRF-A1")
-    pay(invoices["may-po1"], 300_00, datetime(2026, 6, 1, 9, tzinfo=timezone.utc), "TRF-A3")
-    pay(invoices["globex"], 70_00, datetime(2026, 4, 2, 9, tzinfo=timezone.utc), "TRF-G1")
+    pay(invoices["march-po1"], 50_00, datetime(2026, 4, 1, 9, tzinfo=UTC), "TRF-A1")
+    pay(invoices["may-po1"], 300_00, datetime(2026, 6, 1, 9, tzinfo=UTC), "TRF-A3")
+    pay(invoices["globex"], 70_00, datetime(2026, 4, 2, 9, tzinfo=UTC), "TRF-G1")
     db.commit()
     return {"acme": acme, "globex": globex, **invoices}
 

@@ -11,7 +11,6 @@ import pytest
 from portal.models import Dispute, Invoice, User
 from tests.api.conftest import API
 
-
 # --- deeply nested JSON -----------------------------------------------------------------------
 
 

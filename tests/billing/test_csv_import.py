@@ -9,7 +9,10 @@ from portal.billing.csv_import import ImportRejected, import_invoices
 from portal.models import Invoice
 
 IMPORTER = Actor.system("import:test")
-HEADER = "invoice_number,company_ref,po_number,issue_date,due_date,currency,description,quantity,unit_amount,tax_rate,custom.cost_centre\n"
+HEADER = (
+    "invoice_number,company_ref,po_number,issue_date,due_date,currency,"
+    "description,quantity,unit_amount,tax_rate,custom.cost_centre\n"
+)
 
 
 def csv_rows(*rows: str) -> io.StringIO:

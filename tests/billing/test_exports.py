@@ -1,7 +1,7 @@
 import csv
 import io
 import tracemalloc
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import insert
 
@@ -59,7 +59,7 @@ def test_payment_export_date_range_is_in_the_supplier_calendar(db, make):
     invoice = make.invoice(company, total=1000)
     payment = make.payment(invoice, 1000)
     # 23:30 UTC on the 9th is already the 10th in Paris.
-    payment.succeeded_at = datetime(2026, 3, 9, 23, 30, tzinfo=timezone.utc)
+    payment.succeeded_at = datetime(2026, 3, 9, 23, 30, tzinfo=UTC)
     db.flush()
     on_the_10th = ExportFilters(company_id=company.id, date_from=date(2026, 3, 10), date_to=date(2026, 3, 10))
     on_the_9th = ExportFilters(company_id=company.id, date_from=date(2026, 3, 9), date_to=date(2026, 3, 9))
@@ -68,7 +68,7 @@ def test_payment_export_date_range_is_in_the_supplier_calendar(db, make):
 
 
 def _bulk_invoices(db, company, count: int) -> None:
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     db.execute(insert(Invoice), [
         dict(company_id=company.id, number=f"BULK-{company.id}-{n}", issue_date=date(2026, 1, 1),
              due_date=date(2026, 1, 1) + timedelta(days=30), currency="EUR", amount_net=1000, amount_tax=200,

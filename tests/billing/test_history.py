@@ -1,6 +1,6 @@
 """A customer's invoice history: scoping, filters, sorting, pages, the amount owed, the detail."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -39,7 +39,7 @@ def _invoice(make, company, number, *, total=10_000, issue_date=TODAY - timedelt
 
 
 def _at(day: date, hour: int = 12) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
 # --- Scoping -------------------------------------------------------------------------------
@@ -481,7 +481,7 @@ def test_invoice_settlements_leaves_out_payments_that_have_not_succeeded(db, mak
 
 def test_invoice_timeline_lists_the_invoice_events_oldest_first(db, make):
     company = make.company()
-    created = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    created = datetime(2026, 3, 2, 9, tzinfo=UTC)
     invoice = create_invoice(
         db, ACTOR, company=company, number="INV-TIMELINE", issue_date=date(2026, 3, 1),
         due_date=date(2026, 3, 31), currency="EUR", now=created,

@@ -1,6 +1,6 @@
 """Writing invoices and credit notes: what is refused, and the audit trail every change leaves."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,7 +13,7 @@ from portal.models import AuditEvent, CreditNote
 
 ACTOR = Actor.system("tests")
 ISSUE_DATE = date(2026, 3, 1)
-MOMENT = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
+MOMENT = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def _line(**overrides) -> LineInput:

@@ -1,6 +1,6 @@
 """An invoice's status, in Python and in SQL, and the property that the two always agree."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +14,7 @@ from portal.models import ACTIVE_DISPUTE_STATUSES, Dispute, DisputeStatus, Invoi
 
 TODAY = date(2026, 6, 15)
 ISSUED = TODAY - timedelta(days=20)
-_AN_INSTANT = datetime(2026, 1, 1, 9, 30, tzinfo=timezone.utc)
+_AN_INSTANT = datetime(2026, 1, 1, 9, 30, tzinfo=UTC)
 
 
 def _invoice(make, **kwargs):

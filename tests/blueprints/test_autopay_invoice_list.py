@@ -8,9 +8,9 @@ from babel.dates import format_date
 
 from portal import clock
 from portal.models import Role
+from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import page, visible_text
 from tests.blueprints.test_autopay_views import enrolled, save_card
-from tests.blueprints.conftest import set_language
 from tests.blueprints.test_invoice_list_queries import counting_queries
 
 HTMX = {"HX-Request": "true"}

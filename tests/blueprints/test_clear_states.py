@@ -3,7 +3,7 @@ to pay where nothing is owed, a way to try again after a failed payment, British
 British customer, payments newest first a page at a time, and a favicon."""
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -113,7 +113,7 @@ def test_payments_are_listed_newest_first_a_page_at_a_time(db, client, make, com
     made = []
     for day in range(30):
         payment = make.payment(invoice, 1_00)
-        payment.created_at = payment.succeeded_at = datetime(2026, 10, 1, tzinfo=timezone.utc) + timedelta(days=day)
+        payment.created_at = payment.succeeded_at = datetime(2026, 10, 1, tzinfo=UTC) + timedelta(days=day)
         made.append(payment)
     db.flush()
 

@@ -168,7 +168,7 @@ def test_the_list_filters_and_searches_by_the_companys_fields(db, login_as, make
     assert listed(**{f"field-{other_field.id}": "Marketing"}) == ["INV-F-1", "INV-F-2", "INV-F-3"]
     assert listed(**{f"field-{centre.id}": "x" * 900}) == []
     page = client.get("/invoices", query_string={f"field-{centre.id}": "Marketing"}).get_data(as_text=True)
-    assert f'<option selected>Marketing</option>' in page
+    assert '<option selected>Marketing</option>' in page
 
 
 def test_the_companys_export_has_a_column_per_field(db, login_as, make, acme, fields, invoices):

@@ -7,13 +7,13 @@ do what, or adding a customer route, fails here until this file says so too.
 import pytest
 
 from portal.accounts.permissions import MATRIX, Action, Role, may, role_may
-from tests.blueprints.test_tenancy import (  # noqa: F401  (tenants is a fixture)
+from tests.blueprints.test_tenancy import (
     OWN_OBJECTS,
     Access,
     methods,
     routes,
     send,
-    tenants,
+    tenants,  # noqa: F401  (a fixture, used by name)
     url_for_rule,
 )
 
@@ -118,7 +118,7 @@ def expected_role_status(role: Role, endpoint: str) -> str:
 
 
 @pytest.mark.parametrize("role", list(Role))
-def test_each_role_reaches_exactly_the_routes_the_matrix_gives_it(app, client, make, login_as, tenants, role):
+def test_each_role_reaches_exactly_the_routes_the_matrix_gives_it(app, client, make, login_as, tenants, role):  # noqa: F811
     login_as(make.user(tenants.a, role=role))
     for rule in routes(app, Access.CUSTOMER):
         for method in methods(rule):
@@ -132,7 +132,7 @@ def test_each_role_reaches_exactly_the_routes_the_matrix_gives_it(app, client, m
 
 
 @pytest.mark.parametrize("role", list(Role))
-def test_no_role_reaches_another_companys_objects(app, client, make, login_as, tenants, role):
+def test_no_role_reaches_another_companys_objects(app, client, make, login_as, tenants, role):  # noqa: F811
     login_as(make.user(tenants.a, role=role))
     for rule in routes(app, Access.CUSTOMER):
         if not set(rule.arguments) & set(OWN_OBJECTS):

@@ -13,10 +13,10 @@ import pytest
 from portal.approvals.service import set_rule, submit_payment
 from portal.audit import Actor
 from portal.billing.company_fields import define_field
-from portal.models import Role
-from portal.payments.charging import PaymentRequest
 from portal.blueprints.disputes import dispute_context
+from portal.models import Role
 from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.payments.charging import PaymentRequest
 from tests.blueprints.pages import listed_invoice_numbers, visible_text
 from tests.builders import PDF_BYTES
 
@@ -314,7 +314,7 @@ def customer_requests(app, ids):
 
 
 def test_customer_routes_send_an_anonymous_visitor_to_sign_in(app, client, tenants):
-    for rule, method, url in customer_requests(app, tenants.a_ids):
+    for _rule, method, url in customer_requests(app, tenants.a_ids):
         response = send(client, method, url)
 
         assert response.status_code == 302, f"{method} {url}"
@@ -325,7 +325,7 @@ def test_customer_routes_send_an_anonymous_visitor_to_sign_in(app, client, tenan
 
 def test_customer_routes_send_staff_to_their_dashboard(app, client, login_as, tenants):
     login_as(tenants.staff)
-    for rule, method, url in customer_requests(app, tenants.a_ids):
+    for _rule, method, url in customer_requests(app, tenants.a_ids):
         response = send(client, method, url)
 
         assert response.status_code == 302, f"{method} {url}"
@@ -338,7 +338,7 @@ def test_customer_routes_answer_a_clerk_about_their_own_objects(app, client, log
     A bare POST may still be refused for its missing form (400) or the object's state (409).
     """
     login_as(tenants.clerk)
-    for rule, method, url in customer_requests(app, tenants.a_ids):
+    for _rule, method, url in customer_requests(app, tenants.a_ids):
         status = send(client, method, url).status_code
         assert status != 404 and status < 500, f"{method} {url} -> {status}"
 
@@ -353,7 +353,8 @@ def invoice_routes(app):
 
 def test_the_object_routes_are_known(app):
     assert {rule.endpoint for rule in object_routes(app)} >= {
-        "invoices.detail", "invoices.pdf", "invoices.facturx", "invoices.credit_note", "payments.show", "payments.check", "payments.cancel",
+        "invoices.detail", "invoices.pdf", "invoices.facturx", "invoices.credit_note",
+        "payments.show", "payments.check", "payments.cancel",
         "payments.make_default_card", "payments.remove_card", "disputes.new", "disputes.show",
         "disputes.post_message", "disputes.withdraw", "disputes.attachment", "autopay.approve",
         "approvals.show", "approvals.approve", "approvals.reject", "approvals.withdraw",

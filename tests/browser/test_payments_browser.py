@@ -10,11 +10,10 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from portal import clock
 from portal.billing.status import InvoiceStatus, invoice_status
-from sqlalchemy import select
-
 from portal.models import Payment, PaymentStatus, SavedCard
 from tests.browser.conftest import see_what_the_server_committed
 

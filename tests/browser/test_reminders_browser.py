@@ -18,8 +18,8 @@ from sqlalchemy import select
 from portal import clock, smtp_settings
 from portal.mail import outbox
 from portal.models import Invoice, Payment, PaymentChannel, PaymentStatus
-from portal.reminders.setup import reminder_context
 from portal.reminders.run import run_reminders
+from portal.reminders.setup import reminder_context
 from tests.browser.conftest import ARTIFACTS, see_what_the_server_committed
 
 pytestmark = pytest.mark.browser

@@ -1,6 +1,6 @@
 """The hand-computed ledger the collections figures are checked against (see `ledger`)."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -37,7 +37,7 @@ def ledger(app, make):
 
     a1 = invoice(a, "A1", date(2026, 11, 20), date(2026, 12, 20), 1_000_00)  # current
     a2 = invoice(a, "A2", date(2026, 10, 1), date(2026, 10, 31), 2_000_00)  # 25 days late
-    paid(make, a2, 500_00, datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc))  # Monday: this week, not today
+    paid(make, a2, 500_00, datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # Monday: this week, not today
     a3 = invoice(a, "A3", date(2026, 8, 1), date(2026, 9, 25), 3_000_00)  # 61 days late, disputed
     a4 = invoice(a, "A4", date(2026, 6, 1), date(2026, 7, 1), 400_00)  # 147 days late
     make.credit_note(a4, 100_00)
@@ -46,7 +46,7 @@ def ledger(app, make):
     invoice(a, "A6", date(2026, 11, 24), date(2026, 12, 24), 7_000_00, issue=False)  # a draft
     a7 = invoice(a, "A7", date(2026, 10, 27), date(2026, 11, 24), 600_00)
     # 00:30 in Paris on TODAY is still the day before in UTC: it was received today.
-    paid(make, a7, 600_00, datetime(2026, 11, 24, 23, 30, tzinfo=timezone.utc))
+    paid(make, a7, 600_00, datetime(2026, 11, 24, 23, 30, tzinfo=UTC))
 
     invoice(b, "B1", date(2026, 9, 1), date(2026, 10, 26), 700_00)  # 30 days late
     invoice(b, "B2", date(2026, 8, 15), date(2026, 10, 25), 800_00)  # 31 days late
@@ -54,7 +54,7 @@ def ledger(app, make):
     invoice(b, "B4", date(2026, 7, 1), date(2026, 8, 26), 100_00)  # 91 days late
     b5 = invoice(b, "B5", date(2026, 10, 26), date(2026, 11, 26), 300_00)  # issued 30 days ago, not yet due
     # 23:30 on Sunday in Paris: last week, however close to Monday.
-    paid(make, b5, 50_00, datetime(2026, 11, 22, 22, 30, tzinfo=timezone.utc))
+    paid(make, b5, 50_00, datetime(2026, 11, 22, 22, 30, tzinfo=UTC))
 
     invoice(c, "C1", date(2026, 11, 1), date(2026, 12, 1), 100_00)  # dollars
 
@@ -63,7 +63,7 @@ def ledger(app, make):
         disputes = dispute_context()
     make.dispute(disputes, a3, clerk)
     # Money the ledger could not place, waiting for the collections team (received before this week).
-    attention = paid(make, a1, 10_00, datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc))
+    attention = paid(make, a1, 10_00, datetime(2026, 11, 1, 9, 0, tzinfo=UTC))
     attention.attention = "overpaid"
     make.session.flush()
     return SimpleNamespace(a=a, b=b, c=c, d=d)

@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from portal.accounts.api_keys import create_api_key
 from portal.models import Dispute
-
 from tests.blueprints.conftest import set_language
 from tests.builders import PDF_BYTES, Builders
 

@@ -15,11 +15,11 @@ from portal.disputes import service as disputes
 from portal.disputes.errors import DisputeConflict
 from portal.models import Dispute, Invoice, PaymentStatus
 from portal.payments import fake_gateway
-from portal.payments.errors import PaymentNotAllowed
-from portal.payments.fake_gateway import FakeGateway
 from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.charging import PaymentRequest, pay_invoices
 from portal.payments.context import PaymentContext
+from portal.payments.errors import PaymentNotAllowed
+from portal.payments.fake_gateway import FakeGateway
 
 TODAY = clock.today()
 

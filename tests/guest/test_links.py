@@ -1,19 +1,19 @@
 """A PAY NOW link reaches one invoice, expires, can be revoked, and shows a clear page when it can't be used."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from itsdangerous.encoding import base64_decode, base64_encode
+from sqlalchemy import func, select
 
 from portal.audit import Actor
 from portal.billing.invoices import void_invoice
 from portal.guest.errors import ExpiredPayLink, InvalidPayLink, RevokedPayLink
 from portal.guest.links import revoke_pay_links
 from portal.models import Payment
-from sqlalchemy import func, select
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def test_a_damaged_link_shows_a_clear_page_and_changes_nothing(db, client, pay_l
 
 
 def test_an_expired_link_says_so(db, client, pay_links, invoice):
-    token = pay_links.link_for(invoice, now=datetime.now(timezone.utc) - timedelta(days=31)).token
+    token = pay_links.link_for(invoice, now=datetime.now(UTC) - timedelta(days=31)).token
     response = client.get(f"/pay/{token}?lang=en")
     assert response.status_code == 404
     assert "This payment link has expired" in response.get_data(as_text=True)

@@ -33,8 +33,8 @@ from sqlalchemy.orm import Session
 
 from portal.audit import Actor
 from portal.models import Company, Invoice, SavedCard, User
-from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments import fake_gateway
+from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.context import PaymentContext
 from portal.payments.fake_gateway import FakeGateway
 from tests.conftest import migrated_database

@@ -20,23 +20,30 @@ from datetime import date
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, \
-    run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 from sqlalchemy import func, select
 
 from portal.audit import Actor
 from portal.billing.errors import InvalidInvoice, InvoiceConflict
 from portal.billing.invoices import issue_credit_note
-from portal.models import CreditNote, Invoice, InvoicePaymentClaim, Payment, PaymentAllocation, PaymentStatus, Refund, \
-    RefundStatus
+from portal.models import (
+    CreditNote,
+    Invoice,
+    InvoicePaymentClaim,
+    Payment,
+    PaymentAllocation,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
 from portal.payments import fake_gateway
+from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.payments.charging import PaymentRequest, cancel_payment, check_after_authentication, pay_invoices
+from portal.payments.context import PaymentContext
 from portal.payments.errors import PaymentInProgress, PaymentNotAllowed, RefundNotAllowed
 from portal.payments.fake_gateway import FakeGateway
 from portal.payments.gateway import ChargeStatus
 from portal.payments.ledger import record_offline_payment
-from portal.payments.cards import finish_saving_card, start_saving_card
-from portal.payments.charging import PaymentRequest, cancel_payment, check_after_authentication, pay_invoices
-from portal.payments.context import PaymentContext
 from portal.payments.provider_events import handle_webhook
 from portal.payments.refunds import refund_allocation
 from tests.builders import Builders

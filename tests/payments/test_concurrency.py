@@ -18,8 +18,8 @@ from sqlalchemy.orm import sessionmaker
 
 from portal.audit import Actor
 from portal.models import InvoicePaymentClaim, Payment, PaymentStatus
-from portal.payments.errors import PaymentInProgress, PaymentNotAllowed
 from portal.payments.charging import PaymentRequest, pay_invoices
+from portal.payments.errors import PaymentInProgress, PaymentNotAllowed
 from tests.builders import Builders
 from tests.payments.conftest import ATTEMPT_FIELD, CSRF_FIELD, hidden_field, save_card_through_service
 

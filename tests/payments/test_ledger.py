@@ -1,6 +1,6 @@
 """Money received outside the portal: settled once, audited, and only against fitting invoices."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,7 @@ from portal.models import AuditEvent, Payment, PaymentAllocation, PaymentStatus
 from portal.payments.ledger import record_offline_payment, settle_payment
 
 ACTOR = Actor.system("tests")
-RECEIVED = datetime(2026, 4, 2, 10, 0, tzinfo=timezone.utc)
+RECEIVED = datetime(2026, 4, 2, 10, 0, tzinfo=UTC)
 
 
 def _pay(db, company, allocations, **kwargs):
@@ -105,7 +105,7 @@ def test_settling_a_settled_payment_again_keeps_its_first_settlement_time(db, ma
     company = make.company()
     invoice = make.invoice(company, total=10_000)
     payment = _pay(db, company, [(invoice, 4_000)], now=RECEIVED)
-    settle_payment(db, ACTOR, payment, now=datetime(2026, 5, 1, tzinfo=timezone.utc))
+    settle_payment(db, ACTOR, payment, now=datetime(2026, 5, 1, tzinfo=UTC))
     assert payment.succeeded_at == RECEIVED
 
 

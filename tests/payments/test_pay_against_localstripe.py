@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from portal.audit import Actor
 from portal.models import InvoicePaymentClaim, Payment, PaymentStatus, Role
-from portal.payments.errors import PaymentNotAllowed
 from portal.payments.charging import PaymentRequest, pay_invoices
+from portal.payments.errors import PaymentNotAllowed
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import page, visible_text
 from tests.payments.conftest import DECLINED_ON_CHARGE, NEEDS_AUTHENTICATION, pay_form

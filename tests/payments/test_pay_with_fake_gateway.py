@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 from portal.audit import Actor
 from portal.models import AuditEvent, InvoicePaymentClaim, PaymentStatus
 from portal.payments import fake_gateway
-from portal.payments.errors import PaymentInProgress, PaymentNotAllowed, OutcomeUnknown
 from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.charging import PaymentRequest, pay_invoices
+from portal.payments.errors import OutcomeUnknown, PaymentInProgress, PaymentNotAllowed
 
 
 @pytest.fixture

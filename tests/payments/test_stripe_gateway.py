@@ -5,11 +5,11 @@ Each test looks at localstripe afterwards: what the gateway answers must be what
 """
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from portal.payments.errors import InvalidWebhook, PaymentDeclined, PaymentError, OutcomeUnknown
+from portal.payments.errors import InvalidWebhook, OutcomeUnknown, PaymentDeclined, PaymentError
 from portal.payments.gateway import ChargeStatus, RefundState
 from portal.payments.setup import gateway_from_config
 from portal.payments.stripe_gateway import PROVIDER_CLOCK_SKEW, StripeGateway
@@ -25,8 +25,7 @@ from tests.payments.conftest import (
     stripe_signature,
 )
 
-
-A_MINUTE_AGO = datetime.now(timezone.utc) - timedelta(minutes=1)
+A_MINUTE_AGO = datetime.now(UTC) - timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -237,7 +236,7 @@ def test_find_charge_asks_only_for_charges_made_since_our_payment(stripe_server,
     # Real Stripe filters the list by `created`; localstripe refuses the filter, and the
     # gateway then pages every intent (what this test's second request shows).
     gateway = gateway_from_config({**stripe_config(stripe_server), "ACQUIT_STRIPE_API_BASE": fault_proxy.url})
-    made_after = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    made_after = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
     assert gateway.find_charge(payment_key="pay-test-1", made_after=made_after) is None
 

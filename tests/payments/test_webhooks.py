@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 
 from portal.audit import Actor
 from portal.models import AuditEvent, InvoicePaymentClaim, OutboxMessage, PaymentStatus, ProcessedWebhookEvent
-from portal.payments.errors import PaymentDeclined, OutcomeUnknown
 from portal.payments.charging import PaymentRequest, pay_invoices
+from portal.payments.errors import OutcomeUnknown, PaymentDeclined
 from portal.payments.provider_events import reconcile
 from portal.payments.setup import gateway_from_config
 from tests.payments.conftest import (
@@ -344,7 +344,8 @@ def test_reconcile_goes_on_past_a_payment_it_cannot_check(app, db, make, payment
     other_invoice = make.invoice(company, total=80_00)
     other = pay_with(db, payments, LostAnswerGateway(payments.gateway), payer, company, [other_invoice],
                      attempt="attempt-2")
-    broken = dataclasses.replace(payments, gateway=BrokenForOnePaymentGateway(payments.gateway, processing_payment.idempotency_key))
+    broken_gateway = BrokenForOnePaymentGateway(payments.gateway, processing_payment.idempotency_key)
+    broken = dataclasses.replace(payments, gateway=broken_gateway)
 
     report = reconcile(db, broken)
 

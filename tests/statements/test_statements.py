@@ -1,6 +1,6 @@
 """Statements of account against a hand-computed fixture; the PDF, the pages, the e-mails."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -46,13 +46,13 @@ def account(db, make):
     company = make.company(name="Statement Test SAS", locale="en", billing_emails=["ap@statement.test"])
     a = invoice(db, company, "ST-A", 1000_00, "2026-09-10", "2026-10-10")
     b = invoice(db, company, "ST-B", 500_00, "2026-10-05", "2026-11-04")
-    c = invoice(db, company, "ST-C", 300_00, "2026-11-03", "2026-12-03")
+    invoice(db, company, "ST-C", 300_00, "2026-11-03", "2026-12-03")
     void_invoice(db, ACTOR, invoice(db, company, "ST-VOID", 999_00, "2026-10-07", "2026-11-07"), reason="Twice")
     record_offline_payment(db, ACTOR, company=company, allocations=[(a, 400_00)], method_summary="Bank transfer",
-                           reference="TRF-1", now=datetime(2026, 10, 20, 12, 0, tzinfo=timezone.utc))
+                           reference="TRF-1", now=datetime(2026, 10, 20, 12, 0, tzinfo=UTC))
     record_offline_payment(db, ACTOR, company=company, allocations=[(a, 600_00), (b, 200_00)],
                            method_summary="Bank transfer", reference="TRF-2",
-                           now=datetime(2026, 10, 31, 23, 30, tzinfo=timezone.utc))
+                           now=datetime(2026, 10, 31, 23, 30, tzinfo=UTC))
     issue_credit_note(db, ACTOR, invoice=b, number="CN-1", amount=100_00, issue_date=date(2026, 11, 15))
     db.commit()
     return company

@@ -12,11 +12,11 @@ from portal.billing import company_fields
 from portal.blueprints.account import blueprint
 from portal.blueprints.account.forms import (
     ACTION_LABELS,
-    CompanyFieldForm,
     FORMAT_LABELS,
     PURPOSE_LABELS,
     ROLE_DESCRIPTIONS,
     ROLE_LABELS,
+    CompanyFieldForm,
     InviteForm,
     NewRecipientForm,
     ProfileForm,
@@ -28,7 +28,6 @@ from portal.blueprints.auth.links import set_password_links
 from portal.blueprints.guards import current_company, permission_required
 from portal.extensions import db
 from portal.models import RecipientPurpose
-
 
 # --- Every user's own page ------------------------------------------------------------------
 

@@ -11,21 +11,21 @@ from flask import request as http_request
 from portal import clock
 from portal.accounts.invitations import InvitationConflict, invite_clerk
 from portal.billing import api_queries
+from portal.billing.credit_notes import CreditNoteData, record_credit_note
+from portal.billing.custom_fields import all_field_labels, set_field_labels
 from portal.billing.errors import InvalidInvoice, InvoiceConflict, InvoiceNotFound, UnknownCompany
 from portal.billing.invoices import LineInput, void_invoice
 from portal.billing.status import InvoiceStatus
 from portal.billing.sync import CompanyData, InvoiceData, Outcome, upsert_company, upsert_invoice
-from portal.billing.credit_notes import CreditNoteData, record_credit_note
-from portal.billing.custom_fields import all_field_labels, set_field_labels
-from portal.blueprints.api import ApiError, QueryParameter, blueprint, current_actor, operation, schemas
+from portal.blueprints.api import ApiError, QueryParameter, current_actor, operation, schemas
 from portal.blueprints.api.openapi import openapi_document
 from portal.blueprints.api.representations import company_json, invoice_json, payment_json, user_json
 from portal.blueprints.auth.links import set_password_links
 from portal.blueprints.disputes import dispute_context
 from portal.blueprints.guest import pay_links
 from portal.disputes import service as disputes
-from portal.guest.service import send_invoice_email
 from portal.extensions import db
+from portal.guest.service import send_invoice_email
 from portal.models import Role
 
 ERRORS = {

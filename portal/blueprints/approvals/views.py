@@ -4,12 +4,12 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from portal.accounts.permissions import Action
 from portal.approvals import rules
 from portal.approvals import service as approvals
 from portal.approvals.errors import ApprovalError
 from portal.blueprints.approvals import STATUS_LABELS, blueprint, refusal
 from portal.blueprints.approvals.forms import RejectForm, RuleForm
-from portal.accounts.permissions import Action
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments import payment_context
 from portal.blueprints.payments.forms import ConfirmForm

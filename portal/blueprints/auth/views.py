@@ -3,16 +3,17 @@ import time
 from datetime import timedelta
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import format_timedelta, gettext as _
+from flask_babel import format_timedelta
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.accounts import service as accounts
-from portal.accounts.service import SetPasswordLinks
 from portal.accounts.errors import InvalidCredentials, InvalidResetToken, TooManyAttempts, WeakPassword
+from portal.accounts.service import SetPasswordLinks
 from portal.blueprints.auth import blueprint, devices
+from portal.blueprints.auth.forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, ResetPasswordForm
 from portal.blueprints.auth.links import set_password_links
 from portal.blueprints.redirects import local_path
-from portal.blueprints.auth.forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, ResetPasswordForm
 from portal.extensions import db
 from portal.i18n import select_locale
 

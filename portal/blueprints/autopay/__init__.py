@@ -3,8 +3,8 @@ from flask_babel import get_locale
 
 from portal import clock
 from portal.autopay.enrolment import MandateContext
-from portal.payments.cards import card_summary
 from portal.autopay.setup import autopay_settings
+from portal.payments.cards import card_summary
 
 blueprint = Blueprint("autopay", __name__, url_prefix="/autopay")
 

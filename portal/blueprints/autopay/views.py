@@ -5,22 +5,21 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import clock
+from portal.accounts.permissions import Action
 from portal.autopay import enrolment, queries
 from portal.autopay.enrolment import EnrolmentTerms
 from portal.autopay.errors import AutopayNotAllowed
 from portal.billing import history
 from portal.blueprints.autopay import blueprint, mandate_context
 from portal.blueprints.autopay.forms import AcceptForm, TermsForm
-from portal.accounts.permissions import Action
+from portal.blueprints.forms import row_ids
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments.forms import ConfirmForm
-from portal.blueprints.forms import row_ids
-from portal.extensions import db, htmx
 from portal.errors import refusal_message, refusal_status
+from portal.extensions import db, htmx
 from portal.i18n import amount_example, typed_amount
-from portal.payments.cards import card_summary
 from portal.payments import cards as saved_cards
-
+from portal.payments.cards import card_summary
 
 
 @blueprint.route("")

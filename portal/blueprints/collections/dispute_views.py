@@ -4,9 +4,9 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.billing.payable import undisputed_amount_due
 from portal import clock
 from portal.billing.money import to_decimal
+from portal.billing.payable import undisputed_amount_due
 from portal.blueprints.collections import blueprint
 from portal.blueprints.disputes import (
     dispute_context,

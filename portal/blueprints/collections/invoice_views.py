@@ -2,7 +2,8 @@
 (e-mail it with a PAY NOW link, revoke its links, void it)."""
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, ngettext
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from portal import clock
@@ -13,9 +14,9 @@ from portal.blueprints.collections import blueprint
 from portal.blueprints.collections.forms import STAFF_FILTER_CURRENCY, StaffInvoiceFilterForm, VoidForm
 from portal.blueprints.disputes import dispute_context
 from portal.blueprints.downloads import csv_download
+from portal.blueprints.guards import staff_required
 from portal.blueprints.guest import pay_links
 from portal.blueprints.payments.forms import ConfirmForm
-from portal.blueprints.guards import staff_required
 from portal.collections.invoices import invoice_file, search_invoices, search_invoices_csv, void_for_staff
 from portal.extensions import db
 from portal.guest.links import revoke_pay_links

@@ -4,7 +4,8 @@ recorded by mistake."""
 import uuid
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice

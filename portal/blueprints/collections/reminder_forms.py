@@ -1,6 +1,7 @@
 from datetime import date
 
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice

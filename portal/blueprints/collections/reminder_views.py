@@ -2,7 +2,8 @@
 its reminder history and its statements of account."""
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, ngettext
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 

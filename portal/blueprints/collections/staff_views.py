@@ -1,7 +1,8 @@
 """The collections staff themselves: who they are, inviting one, disabling or enabling one."""
 
 from flask import current_app, flash, redirect, render_template, url_for
-from flask_babel import get_locale, gettext as _
+from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.accounts.errors import LastActiveStaff

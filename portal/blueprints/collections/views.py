@@ -17,21 +17,21 @@ from portal.blueprints.collections.forms import (
     RefundForm,
     SendMailAgainForm,
 )
-from portal.collections import dashboard as figures
-from portal.collections.companies import most_overdue_companies
-from portal.collections.payments import payment_list, payment_list_csv
 from portal.blueprints.downloads import csv_download
 from portal.blueprints.guards import staff_required
 from portal.blueprints.invoices.forms import HistoryFilterForm
 from portal.blueprints.payments import payment_context
+from portal.collections import dashboard as figures
+from portal.collections.companies import most_overdue_companies
+from portal.collections.payments import payment_list, payment_list_csv
 from portal.errors import refusal_message, refusal_status
 from portal.extensions import db
 from portal.mail import outbox
 from portal.models import Company, RefundStatus
+from portal.payments.errors import PaymentError
 from portal.payments.queries import payment_or_none, payments_needing_attention
 from portal.payments.refunds import ensure_refundable, refund_allocation, refund_unallocated
 from portal.payments.settlement import clear_attention
-from portal.payments.errors import PaymentError
 
 #: The companies the dashboard lists, those whose oldest overdue invoice is the oldest first.
 DASHBOARD_COMPANIES = 10

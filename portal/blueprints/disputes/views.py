@@ -2,8 +2,9 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.billing.payable import undisputed_amount_due
+from portal.accounts.permissions import Action
 from portal.billing import history
+from portal.billing.payable import undisputed_amount_due
 from portal.blueprints.disputes import (
     blueprint,
     dispute_context,
@@ -13,7 +14,6 @@ from portal.blueprints.disputes import (
     upload_limits,
 )
 from portal.blueprints.disputes.forms import ConfirmForm, MessageForm, RaiseDisputeForm, uploads
-from portal.accounts.permissions import Action
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.uploads import accepts_uploads
 from portal.disputes import service

@@ -16,10 +16,10 @@ from portal.blueprints.payments import checked_payment_poll, payment_context
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.extensions import db
 from portal.guest import service
+from portal.guest.errors import PayLinkError, PayLinkLocked
 from portal.models import Invoice, PaymentStatus
 from portal.payments.charging import authentication_secret, check_after_authentication
 from portal.payments.errors import PaymentError
-from portal.guest.errors import PayLinkError, PayLinkLocked
 
 
 @blueprint.route("/invoices/<token>")

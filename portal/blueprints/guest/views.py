@@ -6,11 +6,11 @@ from flask_login import current_user
 
 from portal import clock
 from portal.audit import Actor
-from portal.billing.payable import undisputed_amount_due
 from portal.billing.document_files import DocumentFormat, invoice_file
+from portal.billing.payable import undisputed_amount_due
 from portal.billing.status import InvoiceStatus, invoice_status
-from portal.blueprints.guest import blueprint, guest_limits, pay_links
 from portal.blueprints.downloads import document_download
+from portal.blueprints.guest import blueprint, guest_limits, pay_links
 from portal.blueprints.guest.forms import GuestPayForm
 from portal.blueprints.payments import checked_payment_poll, payment_context
 from portal.blueprints.payments.forms import ConfirmForm

@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf.i18n import translations as wtforms_translations
 from wtforms import DateField, Form, IntegerField, SelectField, StringField
-from wtforms.validators import Optional, Length, ValidationError
+from wtforms.validators import Length, Optional, ValidationError
 
 from portal.billing.company_fields import MAX_VALUE_LENGTH
 from portal.billing.exports import ExportFilters

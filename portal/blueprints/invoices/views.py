@@ -4,22 +4,22 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import clock
+from portal.accounts.permissions import Action
+from portal.audit import Actor
 from portal.autopay.enrolment import autopay_dates, invoice_plan, live_enrolment
 from portal.billing import company_fields, exports, history
 from portal.billing.documents import labelled_custom_fields
 from portal.billing.payable import undisputed_amount_due, undisputed_amounts_due
 from portal.billing.status import invoice_status
-from portal.accounts.permissions import Action
 from portal.blueprints.account.forms import field_refusal
+from portal.blueprints.downloads import csv_download
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.invoices import blueprint
-from portal.blueprints.downloads import csv_download
 from portal.blueprints.invoices.forms import HistoryFilterForm
-from portal.audit import Actor
 from portal.disputes import service as disputes
 from portal.extensions import db, htmx
-from portal.reminders.history import last_reminded_on
 from portal.models import Invoice
+from portal.reminders.history import last_reminded_on
 
 
 @blueprint.route("")

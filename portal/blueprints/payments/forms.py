@@ -1,4 +1,5 @@
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import FieldList, HiddenField, IntegerField, RadioField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError

@@ -5,19 +5,19 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from portal.accounts.permissions import Action
 from portal.approvals import rules as approval_rules
 from portal.approvals import service as approvals
 from portal.approvals.errors import ApprovalError
 from portal.audit import Actor
 from portal.billing import history
-from portal.accounts.permissions import Action
+from portal.billing.payable import undisputed_amounts_due
 from portal.blueprints.approvals import refusal as approval_refusal
+from portal.blueprints.forms import row_ids
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments import blueprint, checked_payment_poll, payment_context
-from portal.blueprints.redirects import local_path, with_query_parameter
-from portal.blueprints.forms import row_ids
 from portal.blueprints.payments.forms import MAX_INVOICES_PER_PAYMENT, CardSetupForm, ConfirmForm, PayForm
-from portal.billing.payable import undisputed_amounts_due
+from portal.blueprints.redirects import local_path, with_query_parameter
 from portal.errors import failure_message, refusal_message, refusal_status
 from portal.extensions import db
 from portal.models import Invoice, PaymentApproval, PaymentStatus
@@ -28,8 +28,8 @@ from portal.payments.charging import (
     cancel_payment,
     check_after_authentication,
 )
-from portal.payments.queries import company_payment, company_payments_page
 from portal.payments.errors import PaymentError
+from portal.payments.queries import company_payment, company_payments_page
 
 
 @blueprint.route("")

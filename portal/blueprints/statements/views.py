@@ -1,8 +1,8 @@
 from flask import Response, current_app, render_template, request
 
 from portal import clock
-from portal.blueprints.collections.reminder_forms import StatementPeriodForm, current_month
 from portal.accounts.permissions import Action
+from portal.blueprints.collections.reminder_forms import StatementPeriodForm, current_month
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.statements import blueprint
 from portal.extensions import db

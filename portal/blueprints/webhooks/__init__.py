@@ -3,8 +3,8 @@
 from flask import Blueprint, current_app, jsonify, request
 
 from portal.extensions import csrf, db
-from portal.payments.provider_events import handle_webhook
 from portal.payments.errors import InvalidWebhook
+from portal.payments.provider_events import handle_webhook
 
 blueprint = Blueprint("webhooks", __name__)
 csrf.exempt(blueprint)
