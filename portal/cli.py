@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
 from portal import migrate
+from portal.db import refresh_statistics
 
 
 def main() -> None:
@@ -272,6 +273,9 @@ def import_invoices_command(file, dry_run: bool, send_emails: bool) -> None:
                 db.session.flush()
                 db.session.expunge_all()
     db.session.commit()
+    # Many new rows: the planner's counts are out of date.
+    with db.engine.begin() as connection:
+        refresh_statistics(connection)
     click.echo(f"Imported {report.invoices} invoices ({report.lines} lines): {outcomes}.")
     if send_emails and report.created_invoice_ids:
         from portal import deliver_enqueued_mail

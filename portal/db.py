@@ -90,6 +90,16 @@ def insert_unless_raced(session: Session, insert: Callable[[], Result],
 MAX_ROW_ID = 2**63 - 1
 
 
+def refresh_statistics(connection) -> None:
+    """Have the query planner count the tables and indexes again (ANALYZE).
+
+    Without statistics SQLite guesses every table's size and may walk an index that does not
+    narrow (the invoice list then reads all of a company's invoices); PostgreSQL's autovacuum
+    catches up only later. Run after migrations and after big imports.
+    """
+    connection.exec_driver_sql("ANALYZE")
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
     if url.startswith("sqlite"):

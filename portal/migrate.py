@@ -5,6 +5,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from portal.db import make_engine, refresh_statistics
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -16,8 +18,14 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the database at `database_url` to `revision` (head by default)."""
+    """Bring the database at `database_url` to `revision` (head by default), then refresh its statistics."""
     command.upgrade(alembic_config(database_url), revision)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            refresh_statistics(connection)
+    finally:
+        engine.dispose()
 
 
 def downgrade(database_url: str, revision: str) -> None:

@@ -110,3 +110,6 @@ __all__ = [
     "User",
     "UserKind",
 ]
+
+# Registers the flush and commit listeners that keep every company's data version current.
+import portal.billing.data_version  # noqa: E402, F401, I001

@@ -1,4 +1,5 @@
 import enum
+import secrets
 from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
@@ -52,6 +53,11 @@ class BillingRecipient(Base):
         return f"<BillingRecipient {self.email}>"
 
 
+def new_data_version() -> str:
+    """A data version no company ever had: 128 random bits (see portal.billing.data_version)."""
+    return secrets.token_hex(16)
+
+
 class Company(Base):
     """A customer company of the supplier, known in the supplier's ERP by `external_ref`."""
 
@@ -79,6 +85,10 @@ class Company(Base):
     siren: Mapped[str | None] = mapped_column(String(9))
     # The company's customer record at the payment provider, created when a card is first saved.
     provider_customer_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Changes, in the same transaction, with anything the company's pages show: the invoice
+    # list's cache and ETags are keyed on it (portal.billing.data_version). The server default
+    # only lets the migration add the column in place; every company written here gets a random one.
+    data_version: Mapped[str] = mapped_column(String(32), default=new_data_version, server_default="initial")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
