@@ -63,6 +63,7 @@ def db_downgrade(revision: str) -> None:
 @with_appcontext
 def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port: int) -> None:
     from portal import clock, demo
+    from portal.autopay.setup import autopay_settings
     from portal.blueprints.disputes import dispute_context
     from portal.blueprints.guest import pay_links
     from portal.extensions import db
@@ -102,6 +103,11 @@ def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port:
         demo.forget_fake_stripe_records(db.session)
         db.session.commit()
         stripe_server = _start_local_stripe(stripe_port, f"http://{host}:{port}/stripe/webhook")
+        click.echo(demo.keep_on_autopay(
+            db.session, current_app.extensions["acquit.payments"], confirm_card=stripe_server.confirm_card_setup,
+            supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"], settings=autopay_settings(current_app.config),
+            today=clock.today()))
+        db.session.commit()
         click.echo(f"Card payments go to a local fake Stripe at {stripe_server.api_base}: "
                    "pay with card 4242 4242 4242 4242, any future expiry, any CVC "
                    "(4000 0027 6000 3184 asks for 3-D Secure, 4000 0000 0000 0341 is declined).")

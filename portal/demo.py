@@ -5,6 +5,7 @@ and balances are exactly what real use would produce.
 """
 
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -14,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from portal.accounts.service import hash_password
 from portal.audit import Actor
+from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, live_enrolment, mandate_text
+from portal.autopay.settings import AutopaySettings
 from portal.billing.invoices import LineInput, create_invoice, issue_credit_note, void_invoice
 from portal.billing.status import InvoiceStatus, invoice_status
 from portal.db import Base
@@ -21,6 +24,8 @@ from portal.disputes import service as disputes
 from portal.disputes.service import DisputeClaim, DisputeContext
 from portal.models import Company, CustomFieldLabel, Invoice, Role, SavedCard, User, UserKind
 from portal.models.types import utcnow
+from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.payments.context import PaymentContext
 from portal.payments.ledger import record_offline_payment
 
 DEMO_PASSWORD = "acquit-demo"
@@ -70,6 +75,9 @@ USERS = [
     ("alice.smith@northwind.test", "Alice Smith", "NORTHWIND", Role.ADMIN, "en"),
 ]
 STAFF = ("recouvrement@fournisseur.test", "Sophie Bernard (recouvrement)")
+# The company on autopay: its admin saved a card and accepted the mandate (charged on each due date).
+AUTOPAY_COMPANY, AUTOPAY_ADMIN = "ATELIER-DUPONT", "jean.dupont@atelier-dupont.test"
+AUTOPAY_CARD_NUMBER = "4242424242424242"
 
 PRODUCTS = [
     ("Farine T65 — sac 25 kg", 2150, "5.50"),
@@ -97,6 +105,33 @@ def forget_fake_stripe_records(session: Session) -> None:
     """Drop links to customers and cards of a previous fake Stripe, which forgets them when it stops."""
     session.execute(update(Company).values(provider_customer_id=None))
     session.execute(update(SavedCard).where(SavedCard.removed_at.is_(None)).values(removed_at=utcnow(), is_default=False))
+
+
+def keep_on_autopay(session: Session, payments: PaymentContext, *, confirm_card: Callable[[str, str], object],
+                    supplier_name: str, settings: AutopaySettings, today: date) -> str:
+    """Put the autopay company on autopay, with a card saved at the fake Stripe; returns a summary.
+
+    The card is saved as on the page: the gateway starts the setup, `confirm_card(setup_id,
+    number)` does what Stripe.js does with the card typed in, the gateway finishes it. The
+    fake Stripe forgets its cards when it stops, so each start saves the card again and points
+    the company's enrolment (mandate and history kept) at it; the first start enrols.
+    """
+    company = session.scalar(select(Company).where(Company.external_ref == AUTOPAY_COMPANY))
+    admin = session.scalar(select(User).where(User.email == AUTOPAY_ADMIN))
+    setup = start_saving_card(session, payments, company=company, email=admin.email)
+    confirm_card(setup.setup_id, AUTOPAY_CARD_NUMBER)
+    card = finish_saving_card(session, payments, Actor.user(admin), company=company, setup_id=setup.setup_id)
+    enrolment = live_enrolment(session, company.id)
+    if enrolment is not None:
+        # The same card number again: the mandate's "Visa •••• 4242" still names it.
+        enrolment.card = card
+        return f"Demo autopay: {company.name} on autopay again with its card saved afresh."
+    terms = EnrolmentTerms(card_id=card.id)
+    mandate = MandateContext(supplier_name=supplier_name, locale=admin.locale or company.locale, settings=settings,
+                             today=today)
+    enrol(session, admin, company=company, terms=terms, accepted_text=mandate_text(session, company, terms, mandate),
+          ip_address="127.0.0.1", context=mandate)
+    return f"Demo autopay: {company.name} enrolled by {admin.email}, charged on each due date from {today}."
 
 
 def drop_everything(engine: Engine) -> None:

@@ -143,6 +143,22 @@ class LocalStripe:
         return self._request("POST", f"{path}?{query}",
                              form=[("client_secret", payment_intent["client_secret"])])
 
+    def confirm_card_setup(self, setup_id: str, number: str) -> str:
+        """What Stripe.js's `confirmCardSetup` does with a card typed in; returns the PaymentMethod id.
+
+        `acquit demo` saves its autopay company's card this way, with no browser. A card that
+        asks for 3-D Secure is authenticated, as "Complete authentication" does.
+        """
+        method = self._request("POST", "/v1/payment_methods", form=[
+            ("type", "card"), ("card[number]", number), ("card[exp_month]", "12"),
+            ("card[exp_year]", str(time.gmtime().tm_year + 3)), ("card[cvc]", "123")])
+        setup = self._request("POST", f"/v1/setup_intents/{setup_id}/confirm", form=[("payment_method", method["id"])])
+        if setup["status"] == "requires_action":
+            setup = self._request("POST", f"/v1/setup_intents/{setup_id}/confirm", form=[])
+        if setup["status"] != "succeeded":
+            raise LocalStripeError(f"the card setup {setup_id} ended {setup['status']}")
+        return method["id"]
+
     def _list(self, path: str, params: dict | None = None) -> list[dict]:
         items: list[dict] = []
         query = {"limit": "100", **(params or {})}
