@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from flask import Flask, jsonify, render_template, request
-from flask_babel import force_locale
+from flask_babel import LazyString, force_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
@@ -20,6 +20,7 @@ from portal.billing.money import Money
 from portal.domain_errors import DomainError
 from portal.extensions import db
 from portal.i18n import money
+from portal.payments.errors import FAILURE_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ ERRORS: dict[str, ErrorKind] = {
         409, _l("These invoice lines are part of a closed dispute: they cannot change.")),
     "credit_note_exists": ErrorKind(409, _l("A credit note already has this number.")),
     # Payments
-    "payment_error": ErrorKind(409, _l("The payment could not be made. Nothing was charged.")),
+    "payment_error": ErrorKind(409, LazyString(gettext, FAILURE_REASONS["payment_error"])),
     "no_invoice_chosen": ErrorKind(400, _l("Choose at least one invoice to pay.")),
     "part_payment_of_several": ErrorKind(400, _l("A part payment can only be made on one invoice at a time.")),
     "invoice_void_nothing_to_pay": ErrorKind(409, _l("Invoice %(number)s is void: there is nothing to pay.")),
@@ -87,20 +88,9 @@ ERRORS: dict[str, ErrorKind] = {
     "refund_above_unallocated": ErrorKind(
         409, _l("At most %(amount)s of this payment's unallocated credit can still be refunded.")),
     "refund_failed": ErrorKind(409, _l("The card processor refused the refund.")),
-    # Why a card was refused: the gateway folds the provider's codes into these.
-    "card_declined": ErrorKind(402, _l("The card was declined. Nothing was charged: try another card.")),
-    "insufficient_funds": ErrorKind(402, _l("The card was declined for insufficient funds. Nothing was charged.")),
-    "expired_card": ErrorKind(402, _l("The card has expired. Nothing was charged: use another card.")),
-    "incorrect_cvc": ErrorKind(402, _l("The card's security code is wrong. Nothing was charged.")),
-    "incorrect_number": ErrorKind(402, _l("The card number is wrong. Nothing was charged.")),
-    "incorrect_expiry": ErrorKind(402, _l("The card's expiry date is wrong. Nothing was charged.")),
-    "processing_error": ErrorKind(
-        402, _l("The card processor could not process the card. Nothing was charged: try again in a moment.")),
-    "authentication_required": ErrorKind(
-        402, _l("Your bank asks you to confirm this payment. Nothing was charged: try again and confirm it.")),
-    "authentication_failed": ErrorKind(
-        402, _l("Your bank did not confirm the payment. Nothing was charged: try again, or use another card.")),
-    "canceled": ErrorKind(402, _l("The payment was cancelled. Nothing was charged.")),
+    # Why a card was refused: the gateway folds the provider's codes into these (the words are
+    # portal/payments/errors.py's, which e-mails read too).
+    **{code: ErrorKind(402, LazyString(gettext, text)) for code, text in FAILURE_REASONS.items() if code != "payment_error"},
     # PAY NOW links
     "invalid_pay_link": ErrorKind(404, _l("This payment link is not valid.")),
     "expired_pay_link": ErrorKind(404, _l("This payment link has expired.")),

@@ -280,7 +280,7 @@ def _record_outcome(session: Session, context: AutopayContext, attempt: AutopayA
         else:
             attempt.next_try_on = _retry_date(session, context.settings, attempt)
             _tell_payer(session, context, attempt, "autopay_failed", payment=payment,
-                        next_try_on=attempt.next_try_on, failure_message=payment.failure_message)
+                        next_try_on=attempt.next_try_on, failure_code=code)
         report.declined += 1
 
 

@@ -15,6 +15,7 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from portal.billing.money import to_decimal
+from portal.payments.errors import FAILURE_REASONS
 
 TEMPLATES = Path(__file__).parent / "templates"
 TRANSLATIONS = Path(__file__).parent.parent / "translations"
@@ -53,10 +54,14 @@ def _environment(locale: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.install_gettext_translations(Translations.load(str(TRANSLATIONS), [locale]), newstyle=True)
+    translations = Translations.load(str(TRANSLATIONS), [locale])
+    environment.install_gettext_translations(translations, newstyle=True)
     environment.filters["money"] = lambda amount, currency: format_currency(
         to_decimal(amount, currency), currency, locale=locale
     )
     environment.filters["long_date"] = lambda value: format_date(value, format="long", locale=locale)
+    # Why a payment failed, in the words the pages use (never the card processor's English).
+    environment.filters["failure_reason"] = lambda code: translations.gettext(
+        FAILURE_REASONS.get(code or "", FAILURE_REASONS["payment_error"]))
     environment.globals["today"] = date.today
     return environment

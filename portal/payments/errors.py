@@ -1,6 +1,32 @@
 from portal.domain_errors import DomainError
 
 
+def message_id(text: str) -> str:
+    """Marks `text` for the catalogue (a keyword in babel.cfg): it is translated where it is shown."""
+    return text
+
+
+# Why a payment failed (its `failure_code`) in our own words: the gateway folds the provider's
+# error and decline codes into these, so nobody reads the provider's English. Pages show them
+# through portal/errors.py, e-mails through portal/mail/compose.py, each in its reader's language.
+FAILURE_REASONS = {
+    "payment_error": message_id("The payment could not be made. Nothing was charged."),
+    "card_declined": message_id("The card was declined. Nothing was charged: try another card."),
+    "insufficient_funds": message_id("The card was declined for insufficient funds. Nothing was charged."),
+    "expired_card": message_id("The card has expired. Nothing was charged: use another card."),
+    "incorrect_cvc": message_id("The card's security code is wrong. Nothing was charged."),
+    "incorrect_number": message_id("The card number is wrong. Nothing was charged."),
+    "incorrect_expiry": message_id("The card's expiry date is wrong. Nothing was charged."),
+    "processing_error": message_id(
+        "The card processor could not process the card. Nothing was charged: try again in a moment."),
+    "authentication_required": message_id(
+        "Your bank asks you to confirm this payment. Nothing was charged: try again and confirm it."),
+    "authentication_failed": message_id(
+        "Your bank did not confirm the payment. Nothing was charged: try again, or use another card."),
+    "canceled": message_id("The payment was cancelled. Nothing was charged."),
+}
+
+
 class PaymentError(DomainError):
     """A payment could not be made; `code` says why (see portal/domain_errors.py)."""
 

@@ -140,6 +140,25 @@ def test_a_declined_card_is_retried_on_schedule_then_autopay_stops_for_the_invoi
     assert (last.status, last.next_try_on) == (AutopayAttemptStatus.DECLINED, None)
 
 
+@pytest.mark.parametrize(("locale", "reason"), [
+    ("fr", "La carte a été refusée. Aucun montant n'a été débité : essayez une autre carte."),
+    ("en", "The card was declined. Nothing was charged: try another card."),
+])
+def test_the_decline_e_mail_says_why_in_our_words_in_the_payers_language(db, make, context, gateway, locale, reason):
+    company = make.company(locale=locale)
+    payer = make.user(company)
+    enrolled(db, context, gateway, company, payer, number=fake_gateway.DECLINED_ON_CHARGE)
+    invoice = make.invoice(company, total=50_00, due_date=DUE)
+
+    assert run_autopay(db, context, as_of=DUE).declined == 1
+
+    [mail] = db.scalars(select(OutboxMessage).where(OutboxMessage.subject.contains(invoice.number))).all()
+    assert reason in mail.body_text
+    # The provider's own English never reaches the payer.
+    payment = db.scalar(select(Payment).where(Payment.status == PaymentStatus.FAILED))
+    assert payment.failure_message not in mail.body_text
+
+
 def test_a_card_that_needs_the_cardholder_gets_a_pay_now_link_and_is_not_retried(db, make, context, gateway,
                                                                                 company, payer):
     enrolled(db, context, gateway, company, payer, number=fake_gateway.NEEDS_AUTHENTICATION)
