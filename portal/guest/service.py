@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from portal import audit, throttle
 from portal.accounts.recipients import recipients_for
 from portal.audit import Actor
-from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amounts_due
+from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amount_due, undisputed_amounts_due
 from portal.guest.errors import PayLinkLocked
 from portal.guest.links import PayLinks
 from portal.mail import compose, outbox
@@ -195,10 +195,13 @@ def send_invoice_email(session: Session, actor: Actor, invoice: Invoice, *, link
     company = invoice.company
     link = links.link_for(invoice, now=now)
     recipients = recipients_for(session, company.id, RecipientPurpose.INVOICES)
+    # As on the PAY NOW page: a dispute holds part of the invoice back, and the link charges only the rest
+    # (the template requires `payable`).
+    payable = undisputed_amount_due(session, invoice)
     for recipient in recipients:
         message = compose.render("invoice_issued", company.locale, invoice=invoice, company=company,
                                  pay_url=link.url, expires_at=link.expires_at, supplier_name=supplier_name,
-                                 attached=recipient.wants_attachment)
+                                 attached=recipient.wants_attachment, payable=payable)
         outbox.enqueue(session, [recipient.email], message, locale=company.locale,
                        attach_invoice_id=invoice.id if recipient.wants_attachment else None,
                        attach_format=recipient.invoice_format)
