@@ -27,3 +27,18 @@ require_python_venv() {
         exit 1
     fi
 }
+
+# ./.venv with Acquit and its test extras, reinstalled only when pyproject.toml changed:
+# `pip install -e` rebuilds the package and asks PyPI each time, which would add seconds to every run.
+ensure_test_venv() {
+    require_python_venv
+    if [ ! -x .venv/bin/python ]; then
+        python3 -m venv .venv
+    fi
+    local stamp=.venv/.acquit-test-install wanted
+    wanted="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+        echo "$wanted" >"$stamp"
+    fi
+}

@@ -103,6 +103,7 @@ def list_payments(
     payments = list(session.scalars(statement))
     if len(payments) > limit:
         last = payments[limit - 1]
+        assert last.succeeded_at is not None, "a succeeded payment has its time"
         return payments[:limit], [last.succeeded_at.isoformat(), last.id]
     return payments, None
 

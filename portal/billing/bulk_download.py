@@ -60,14 +60,18 @@ class _Chunks:
     streaming ZIP must.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._parts: list[bytes] = []
 
-    def write(self, data) -> int:
+    def write(self, data: bytes, /) -> int:
         self._parts.append(bytes(data))
         return len(data)
 
+    # zipfile asks a writable file for these two; a list of chunks has nothing to flush or release.
     def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def take(self) -> bytes:

@@ -39,12 +39,13 @@ def record_credit_note(session: Session, actor: Actor, data: CreditNoteData) -> 
         lock_invoice(session, invoice)
         existing = find()
     if existing is None:
-        existing, created = insert_unless_raced(session, lambda: issue_credit_note(
+        recorded, created = insert_unless_raced(session, lambda: issue_credit_note(
             session, actor, invoice=invoice, number=data.number, amount=data.amount, issue_date=data.issue_date,
             reason=data.reason,
         ), find)
         if created:
-            return existing, "created"
+            return recorded, "created"
+        existing = recorded
     if (existing.invoice.number, existing.amount) != (data.invoice_number, data.amount):
         raise InvoiceConflict(
             "a different credit note was already recorded under this number", code="credit_note_exists",

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 
-from babel.support import Translations
+from babel.support import NullTranslations, Translations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -192,6 +192,6 @@ def field_labels(session: Session, keys: list[str], locale: str) -> dict[str, st
 
 
 @cache
-def document_translations(locale: str) -> Translations:
+def document_translations(locale: str) -> NullTranslations:
     """The portal's catalogue in `locale`, for documents drawn outside any request."""
     return Translations.load(str(TRANSLATIONS), [locale])

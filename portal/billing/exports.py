@@ -20,7 +20,7 @@ A refund of credit that settled no invoice has no invoice number.
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -90,7 +90,7 @@ def invoice_csv(session: Session, filters: ExportFilters, *, today: date) -> Ite
 
 
 def invoices_as_csv(session: Session, invoices: Select, *, today: date,
-                    fields: list[CompanyField] = ()) -> Iterator[str]:
+                    fields: Sequence[CompanyField] = ()) -> Iterator[str]:
     """The invoices `invoices` selects (a `select(Invoice)` with its filters and order) as CSV chunks:
     a list page's CSV is the same statement as the page, without its LIMIT. `fields`, the
     company's own fields, each add a column."""

@@ -109,9 +109,15 @@ def supplier_identity(config: Mapping) -> SupplierIdentity:
             "The supplier's legal identity, printed on every invoice, is incomplete or wrong: "
             + "; ".join(problems) + ". See the Configuration section of README.md."
         )
+    def given(name: str) -> str:
+        text = value(name)
+        assert text is not None, f"{name} is required: its absence was reported above"
+        return text
+
+    assert vat_number is not None and rate is not None, "both are required: their absence was reported above"
     return SupplierIdentity(
-        name=value("ACQUIT_SUPPLIER_NAME"), address=value("ACQUIT_SUPPLIER_ADDRESS"),
-        postcode=value("ACQUIT_SUPPLIER_POSTCODE"), city=value("ACQUIT_SUPPLIER_CITY"), country=country,
+        name=given("ACQUIT_SUPPLIER_NAME"), address=given("ACQUIT_SUPPLIER_ADDRESS"),
+        postcode=given("ACQUIT_SUPPLIER_POSTCODE"), city=given("ACQUIT_SUPPLIER_CITY"), country=country,
         vat_number=vat_number, late_penalty_rate=rate, siren=siren, siret=siret,
         legal_form=value("ACQUIT_SUPPLIER_LEGAL_FORM"), share_capital=value("ACQUIT_SUPPLIER_SHARE_CAPITAL"),
         registry=value("ACQUIT_SUPPLIER_REGISTRY"), iban=iban, bic=bic, bank_name=value("ACQUIT_SUPPLIER_BANK_NAME"),

@@ -159,12 +159,12 @@ def is_resting(session: Session, invoice: Invoice, *, limits: GuestLimits, now: 
 
 
 def _recent_declines(session: Session, invoice_ids: list[int], *, since: datetime) -> int:
-    return session.scalar(
+    return session.execute(
         select(func.count(func.distinct(Payment.id)))
         .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
         .where(PaymentAllocation.invoice_id.in_(invoice_ids), Payment.channel == PaymentChannel.GUEST,
                Payment.status == PaymentStatus.FAILED, Payment.created_at >= since)
-    )
+    ).scalar_one()
 
 
 def guest_payment(session: Session, invoice: Invoice, payment_id: int) -> Payment | None:

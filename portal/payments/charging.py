@@ -108,7 +108,8 @@ def charge_invoices(session: Session, context: PaymentContext, actor: Actor, *, 
             session, actor, company=company, request=request, source=source, idempotency_key=idempotency_key,
             receipt_email=receipt_email))
     except _DuplicateAttempt:
-        return _payment_by_key(session, idempotency_key)
+        # The same attempt was recorded first by another request: answer with that one.
+        return session.execute(select(Payment).where(Payment.idempotency_key == idempotency_key)).scalar_one()
     except (PaymentInProgress, PaymentNotAllowed):
         # The same form, submitted twice at once, may have been paid between the first
         # look-up and this refusal ("already paid"): it is shown that payment, not refused.
@@ -186,7 +187,8 @@ def _open_payment(session, actor, *, company, request, source, idempotency_key, 
     fresh = _invoices_to_pay(session, company, request)
     if (request.amount is None and _payable_amounts(session, fresh) != amounts) or (
             request.expected_total is not None and payment.amount != request.expected_total) or (
-            request.expected_amounts is not None and _shown_order(invoices, request) != amounts):
+            request.expected_amounts is not None
+            and _shown_order(invoices, request.invoice_ids, request.expected_amounts) != amounts):
         session.rollback()
         raise PaymentNotAllowed("What is due on these invoices has just changed. Check it and try again.",
                                 code="amounts_changed")
@@ -196,9 +198,9 @@ def _open_payment(session, actor, *, company, request, source, idempotency_key, 
     return payment
 
 
-def _shown_order(invoices: list[Invoice], request: PaymentRequest) -> list[int]:
+def _shown_order(invoices: list[Invoice], invoice_ids: tuple[int, ...], expected_amounts: tuple[int, ...]) -> list[int]:
     """The amounts the payer was shown, in the order of `invoices` (by id, as they are locked)."""
-    shown = dict(zip(request.invoice_ids, request.expected_amounts))
+    shown = dict(zip(invoice_ids, expected_amounts))
     return [shown[invoice.id] for invoice in invoices]
 
 
@@ -301,6 +303,7 @@ def cancel_payment(session: Session, context: PaymentContext, actor: Actor, *, c
     payment = company_payment(session, company.id, payment_id)
     if payment.status != PaymentStatus.REQUIRES_ACTION:
         return payment
+    assert payment.provider_reference is not None, "a charge waiting for 3-D Secure was made at the provider"
     try:
         charge = context.gateway.cancel_charge(payment.provider_reference)
     except OutcomeUnknown:

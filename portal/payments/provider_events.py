@@ -28,7 +28,7 @@ from portal.models import (
 from portal.models.types import utcnow
 from portal.payments.context import PaymentContext
 from portal.payments.errors import OutcomeUnknown, PaymentError
-from portal.payments.gateway import Charge, ChargeStatus
+from portal.payments.gateway import Charge, ChargeStatus, RefundResult
 from portal.payments.refunds import record_refund_failure, settle_refund_from_provider
 from portal.payments.settlement import record_failure, settle_from_provider
 
@@ -99,6 +99,7 @@ def check_payment(session: Session, context: PaymentContext, actor: Actor, payme
         return
     session.commit()  # no lock is held while the provider is asked
     gateway = context.gateway
+    charge: Charge | None
     if payment.provider_reference:
         charge = gateway.retrieve_charge(payment.provider_reference)
     else:
@@ -161,9 +162,13 @@ def check_refund(session: Session, context: PaymentContext, actor: Actor, refund
         return
     session.commit()  # no lock is held while the provider is asked
     gateway = context.gateway
-    result = (gateway.retrieve_refund(refund.provider_reference) if refund.provider_reference
-              else gateway.find_refund(charge_reference=refund.payment.provider_reference,
-                                       refund_key=refund.idempotency_key))
+    result: RefundResult | None
+    if refund.provider_reference:
+        result = gateway.retrieve_refund(refund.provider_reference)
+    else:
+        charge_reference = refund.payment.provider_reference
+        assert charge_reference is not None, "only card payments, made at the provider, are refunded there"
+        result = gateway.find_refund(charge_reference=charge_reference, refund_key=refund.idempotency_key)
     if result is None:
         if refund.status == RefundStatus.PENDING and now - refund.created_at > context.lost_after:
             run_as_writer(session, lambda: record_refund_failure(
@@ -211,10 +216,10 @@ def reconcile(session: Session, context: PaymentContext, *, now: datetime | None
         .order_by(Refund.id)
     ))
     for payment_id in payment_ids:
-        _reconcile_one(session, report, session.get(Payment, payment_id),
+        _reconcile_one(session, report, session.get_one(Payment, payment_id),
                        lambda payment: check_payment(session, context, actor, payment, now=now))
     for refund_id in refund_ids:
-        _reconcile_one(session, report, session.get(Refund, refund_id),
+        _reconcile_one(session, report, session.get_one(Refund, refund_id),
                        lambda refund: check_refund(session, context, actor, refund, now=now))
     return report
 

@@ -49,7 +49,7 @@ def company_payments_page(session: Session, company_id: int, *, page: int = 1,
                           per_page: int = PAYMENTS_PER_PAGE) -> PaymentsPage:
     """One page of the company's card and bank payments, newest first, with the invoices they settle."""
     scoped = select(Payment).where(Payment.company_id == company_id)
-    total_count = session.scalar(select(func.count()).select_from(scoped.subquery()))
+    total_count = session.execute(select(func.count()).select_from(scoped.subquery())).scalar_one()
     page = min(max(page, 1), max(1, -(-total_count // per_page)))
     payments = list(session.scalars(
         scoped

@@ -127,9 +127,11 @@ def _make_refund(session: Session, context: PaymentContext, actor: Actor, refund
     session.commit()  # the refund row exists before the provider hears of it
     if not is_new:
         return refund
+    charge_reference = refund.payment.provider_reference
+    assert charge_reference is not None, "_refundable_payment lets only card payments, made at the provider, through"
     try:
         result = context.gateway.refund(
-            reference=refund.payment.provider_reference, amount=refund.amount, idempotency_key=refund.idempotency_key,
+            reference=charge_reference, amount=refund.amount, idempotency_key=refund.idempotency_key,
             metadata={"refund_id": str(refund.id), "refund_key": refund.idempotency_key,
                       "payment_id": str(refund.payment_id)},
         )
@@ -218,6 +220,6 @@ def unallocated_refundable_amount(session: Session, payment: Payment) -> int:
 
 
 def _refunded(session: Session, *conditions) -> int:
-    return session.scalar(
+    return session.execute(
         select(func.coalesce(func.sum(Refund.amount), 0)).where(*conditions, Refund.status != RefundStatus.FAILED)
-    )
+    ).scalar_one()

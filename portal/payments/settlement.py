@@ -158,7 +158,7 @@ def send_receipt(session: Session, context: PaymentContext, payment: Payment) ->
     addresses = unique_addresses(addresses)
     if not addresses:
         return
-    company = session.get(Company, payment.company_id)
+    company = session.get_one(Company, payment.company_id)
     message = compose.render(
         "payment_receipt", company.locale, payment=payment, company=company,
         allocations=[(allocation.invoice, allocation.amount) for allocation in payment.allocations],

@@ -7,8 +7,10 @@ that needs 3-D Secure is finished on the page with `confirmCardPayment`.
 """
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import stripe
+from stripe.params import PaymentIntentCreateParams
 
 from portal.json_input import loads_bounded
 from portal.payments.errors import InvalidWebhook, OutcomeUnknown, PaymentDeclined, PaymentError
@@ -64,10 +66,10 @@ UNKNOWN_OUTCOME_MESSAGE = "The payment service did not answer in time. We are ch
 class StripeGateway:
     def __init__(self, *, secret_key: str, publishable_key: str, webhook_secret: str,
                  api_base: str | None = None, js_url: str = "https://js.stripe.com/v3/", timeout: float = 30.0):
-        base_addresses = {"api": api_base} if api_base else {}
         # No automatic retries: a retried POST whose first answer was lost could charge twice
         # where idempotency keys are not honoured (localstripe); our own rows make retries safe.
-        self._client = stripe.StripeClient(secret_key, base_addresses=base_addresses, max_network_retries=0,
+        self._client = stripe.StripeClient(secret_key, base_addresses={"api": api_base} if api_base else {},
+                                           max_network_retries=0,
                                            http_client=stripe.RequestsClient(timeout=timeout))
         self._webhook_secret = webhook_secret
         self.publishable_key = publishable_key
@@ -80,7 +82,7 @@ class StripeGateway:
         return self._call(self._client.v1.customers.create, params).id
 
     def start_card_setup(self, *, customer_id: str | None) -> CardSetup:
-        params = {"payment_method_types": ["card"]}
+        params: dict[str, Any] = {"payment_method_types": ["card"]}
         if customer_id:
             params |= {"customer": customer_id, "usage": "off_session"}
         else:
@@ -110,7 +112,7 @@ class StripeGateway:
 
     def charge(self, *, customer_id: str | None, card_id: str, amount: int, currency: str, idempotency_key: str,
                metadata: dict[str, str], off_session: bool) -> Charge:
-        params = {
+        params: dict[str, Any] = {
             "amount": amount,
             "currency": currency.lower(),
             "payment_method": card_id,
@@ -124,7 +126,10 @@ class StripeGateway:
         if off_session:
             params["off_session"] = True
         try:
-            intent = self._client.v1.payment_intents.create(params, {"idempotency_key": idempotency_key})
+            # `payment_method_types` (what localstripe understands, and Stripe still accepts) is
+            # missing from stripe-python's parameter types, which know only its newer name.
+            intent = self._client.v1.payment_intents.create(cast(PaymentIntentCreateParams, params),
+                                                            {"idempotency_key": idempotency_key})
         except stripe.CardError as error:
             if error.code == "authentication_required":
                 # Real Stripe refuses an off-session charge that needs 3-D Secure outright.
