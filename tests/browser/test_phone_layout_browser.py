@@ -1,8 +1,9 @@
-"""The customer and guest pages on a phone (390 px wide) and a desktop, in French and English.
+"""The customer and guest pages on phones (390 and 360 px wide) and a desktop, in French and English.
 
-On a phone no page may scroll sideways: the navigation wraps, the invoice list drops its less
-useful columns, the pay and guest pages are one column. Every page is photographed at both
-widths in both languages into test-artifacts/ (layout-*.png) for a person to look at.
+On a phone no page may scroll sideways, and no amount runs into its box's border: the
+navigation wraps, the invoice list drops its less useful columns, the pay and guest pages are
+one column. Every page is photographed at each width in both languages into test-artifacts/
+(layout-*.png) for a person to look at.
 
 And a PAY NOW page of a partly disputed invoice says what is disputed and charges, at
 localstripe, exactly the amount it offers.
@@ -24,8 +25,17 @@ from tests.browser.conftest import ARTIFACTS, see_what_the_server_committed
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
+SMALL_PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 900}
 VISA = "4242424242424242"
+
+
+def amounts_touching_their_box(page: Page) -> list[str]:
+    """The "what you owe" figures whose amount comes within 8 px of its card's right border."""
+    return page.evaluate("""() => [...document.querySelectorAll('.owed .figure')].filter(figure => {
+        const amount = figure.querySelector('strong').getBoundingClientRect();
+        return amount.right > figure.getBoundingClientRect().right - 8;
+    }).map(figure => figure.innerText)""")
 
 
 def sideways_scroll(page: Page) -> int:
@@ -35,13 +45,14 @@ def sideways_scroll(page: Page) -> int:
 
 @pytest.fixture
 def customer(live_server, live_make, live_db):
-    """A customer with a long name, invoices of every kind (one partly disputed) and a long e-mail address."""
+    """A customer with a long name, invoices of every kind (one partly disputed) for six-figure sums and a long
+    e-mail address."""
     run = uuid.uuid4().hex[:6]
     company = live_make.company(ref=f"PHONE-{run}", name=f"Établissements Lefebvre-Rousseau et Associés {run}",
                                 locale="fr")
     admin = live_make.user(company, role=Role.ADMIN, email=f"comptabilite.fournisseurs-{run}@lefebvre-rousseau.test")
     today = date.today()
-    invoices = [live_make.invoice(company, number=f"FAC-2026-{run}-{n:03d}", total=(n + 1) * 123_45,
+    invoices = [live_make.invoice(company, number=f"FAC-2026-{run}-{n:03d}", total=(n + 1) * 12_345_67,
                                   po_number=f"BC-{run}-{n}", issue_date=today - timedelta(days=40 - n),
                                   due_date=today + timedelta(days=n - 10)) for n in range(12)]
     live_make.payment(invoices[1], 50_00)
@@ -66,7 +77,7 @@ PAGES = {
 def test_no_customer_or_guest_page_scrolls_sideways_on_a_phone(new_context, sign_in, customer, language):
     _, admin, invoices, disputed, token_url = customer
     ARTIFACTS.mkdir(exist_ok=True)
-    for viewport_name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+    for viewport_name, viewport in (("phone", PHONE), ("small-phone", SMALL_PHONE), ("desktop", DESKTOP)):
         context = new_context(viewport=viewport, locale="fr-FR" if language == "fr" else "en-GB")
         page = context.new_page()
         sign_in(page, admin)
@@ -76,8 +87,10 @@ def test_no_customer_or_guest_page_scrolls_sideways_on_a_phone(new_context, sign
             expect(page.locator("h1")).to_be_visible()
             assert page.evaluate("() => document.documentElement.lang").startswith(language)
             page.screenshot(path=ARTIFACTS / f"layout-{name}-{language}-{viewport_name}.png", full_page=True)
-            if viewport_name == "phone":
-                assert sideways_scroll(page) <= 0, f"{name} scrolls {sideways_scroll(page)} px sideways at 390 px"
+            if viewport_name != "desktop":
+                width = viewport["width"]
+                assert sideways_scroll(page) <= 0, f"{name} scrolls {sideways_scroll(page)} px sideways at {width} px"
+                assert amounts_touching_their_box(page) == [], f"{name} at {width} px"
 
 
 def test_the_invoice_list_on_a_phone_keeps_what_matters(new_context, sign_in, customer):
