@@ -114,6 +114,10 @@ def _prepare(session, context, user, *, company, request, invoices, amounts, now
         raise ApprovalError("Only the company's admins and payers prepare payments.", "not_allowed")
     card = company_card(session, company, request.card_id)
     waiting = _awaiting_for_invoices(session, company.id, [invoice.id for invoice in invoices], now)
+    if waiting is not None and waiting.idempotency_key == _approval_key(company, request.attempt_key):
+        # The same page submitted twice at once: the other submission prepared it while this one
+        # waited for the invoices' locks. It is this one's answer, as for paying.
+        return waiting
     if waiting is not None:
         raise ApprovalError(f"A payment of these invoices already waits for approval (#{waiting.id}).",
                             "already_awaiting")

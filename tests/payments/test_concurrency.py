@@ -16,8 +16,9 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from portal.approvals import service as approvals
 from portal.audit import Actor
-from portal.models import InvoicePaymentClaim, Payment, PaymentStatus
+from portal.models import InvoicePaymentClaim, Payment, PaymentApproval, PaymentStatus, Role
 from portal.payments.charging import PaymentRequest, pay_invoices
 from portal.payments.errors import PaymentInProgress, PaymentNotAllowed
 from tests.builders import Builders
@@ -121,6 +122,25 @@ def test_the_same_form_submitted_twenty_times_at_once_is_one_payment(payments_li
     assert {answer.headers["Location"] for answer in answers} == {f"/payments/{payment.id}"}
     assert payment.status == PaymentStatus.SUCCEEDED
     assert_paid_exactly_once(live_session, stripe_server, company, invoice, payment)
+
+
+def test_the_same_form_above_the_approval_threshold_submitted_twenty_times_at_once_prepares_one_payment(
+        payments_live_server, live_session, stripe_server, seeded):
+    company, payer, invoice, card = seeded
+    admin = Builders(live_session).user(company, role=Role.ADMIN, locale="en")
+    approvals.set_rule(live_session, admin, company=company, threshold=1_000_00, payers_may_approve=False)
+    live_session.commit()
+    browser = signed_in(payments_live_server, payer)
+    form = {**pay_form_from_page(payments_live_server, browser, invoice), "card": str(card.id)}
+
+    answers = post_all_at_once(payments_live_server, browser, [form] * PAYERS)
+
+    assert Counter(answer.status_code for answer in answers) == {303: PAYERS}
+    live_session.expire_all()
+    [approval] = live_session.scalars(select(PaymentApproval).where(PaymentApproval.company_id == company.id))
+    assert {answer.headers["Location"] for answer in answers} == {f"/approvals/{approval.id}"}
+    assert (approval.amount, company_payments(live_session, company)) == (1_234_56, [])
+    assert stripe_server.payment_intents(customer=company.provider_customer_id) == []
 
 
 def test_twenty_service_calls_with_their_own_sessions_make_one_charge(payments_live_engine, live_session,
