@@ -302,6 +302,10 @@ class Stack:
         config = REPOSITORY / "deploy" / "gunicorn.conf.py"
         if config.exists():
             command += ["--config", str(config)]
+        else:
+            # As deploy/gunicorn.conf.py has it: idle keep-alive connections outlive the clients'
+            # pauses, so gunicorn never closes one just as a client sends on it (a reset, not an answer).
+            command += ["--keep-alive", "75"]
         # Given last, these win over the config file's.
         command += ["--bind", f"{HOST}:{self.web_port}", "--workers", str(workers), "--worker-class", "gthread",
                     "--threads", str(threads), "wsgi:app"]

@@ -1,7 +1,7 @@
 """Acquit under load: gunicorn + PostgreSQL on this machine, driven by locust; then the money is counted.
 
     .venv/bin/pip install -e '.[test,load]'
-    .venv/bin/python bench/load.py --users 16 --spawn-rate 2 --duration 5m
+    .venv/bin/python bench/load.py --users 20 --spawn-rate 2 --duration 5m
 
 It starts a throwaway PostgreSQL server, localstripe (a local fake Stripe), an SMTP sink,
 runs `acquit db upgrade`, seeds customer companies (clerks, a year of invoices, most of the
@@ -23,7 +23,6 @@ double charges and disagreements are all 0.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -56,20 +55,22 @@ CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 SETUP_FIELD = re.compile(r'name="setup_id"[^>]*value="([^"]+)"')
 CLIENT_SECRET = re.compile(r'data-client-secret="([^"]+)"')
+# What gunicorn's and the worker's logs say when something went wrong (plain or JSON log lines).
+SERVER_ERROR = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b")
 PRODUCTS = [("Steel brackets (box of 100)", 4599), ("Flour T65, 25 kg", 2150), ("Consulting, half day", 45000),
             ("Pallet deposit", 1500), ("Express delivery", 2500), ("Oven part", 12990)]
 
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=16, help="locust users at once (default 16)")
+    parser.add_argument("--users", type=int, default=20, help="locust users at once (default 20)")
     parser.add_argument("--spawn-rate", type=float, default=2, help="users started per second (default 2)")
     parser.add_argument("--duration", default="5m", help="how long locust runs, e.g. 90s, 5m (default 5m)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     parser.add_argument("--companies", type=int, default=10, help="customer companies (default 10)")
     parser.add_argument("--clerks-per-company", type=int, default=2, help="(default 2, who may pick the same invoice)")
-    parser.add_argument("--invoices-per-company", type=int, default=300, help="a year of invoices each (default 300)")
+    parser.add_argument("--invoices-per-company", type=int, default=200, help="a year of invoices each (default 200)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (logs, locust CSVs) afterwards")
     return parser.parse_args()
 
@@ -235,25 +236,11 @@ def count_money(stack: Stack) -> dict:
 # --- The report -------------------------------------------------------------------------------
 
 
-def read_stats(prefix: Path) -> list[dict]:
-    with open(f"{prefix}_stats.csv", newline="") as stats:
-        return list(csv.DictReader(stats))
-
-
-def read_failures(prefix: Path) -> list[dict]:
-    try:
-        with open(f"{prefix}_failures.csv", newline="") as failures:
-            return list(csv.DictReader(failures))
-    except FileNotFoundError:
-        return []
-
-
-def print_table(rows: list[dict]) -> None:
-    print(f"  {'request':46} {'count':>7} {'errors':>6} {'req/s':>6} {'p50':>7} {'p95':>7} {'p99':>7}  (ms)")
-    for row in rows:
-        name = "all requests" if row["Name"] == "Aggregated" else row["Name"]
-        print(f"  {name:46} {row['Request Count']:>7} {row['Failure Count']:>6} {float(row['Requests/s']):6.2f} "
-              f"{row['50%']:>7} {row['95%']:>7} {row['99%']:>7}")
+def print_table(report: dict) -> None:
+    print(f"  {'request':50} {'count':>6} {'errors':>6} {'req/s':>6} {'p50':>6} {'p95':>6} {'p99':>6}  (ms)")
+    for row in [*report["requests"], {**report["total"], "name": "all requests"}]:
+        print(f"  {row['name']:50} {row['count']:>6} {row['errors']:>6} {row['rps']:6.2f} "
+              f"{row['p50']:>6.0f} {row['p95']:>6.0f} {row['p99']:>6.0f}")
 
 
 def main() -> int:
@@ -283,43 +270,41 @@ def main() -> int:
                   f"gunicorn {args.workers} workers x {args.threads} threads (gthread)")
             scenario_file = directory / "scenario.json"
             scenario_file.write_text(json.dumps(scenario))
-            outcomes_file = directory / "outcomes.json"
-            prefix = directory / "locust"
+            report_file = directory / "report.json"
             command = [str(VENV_BIN / "locust"), "-f", str(LOCUSTFILE), "--headless", "-u", str(args.users),
                        "-r", str(args.spawn_rate), "-t", args.duration, "--host", stack.base_url,
-                       "--csv", str(prefix), "--only-summary", "--stop-timeout", "30"]
+                       "--only-summary", "--stop-timeout", "30"]
             print("running: " + " ".join(command[1:]).replace(str(REPOSITORY) + "/", ""))
             load_average = LoadAverage()
             load_average.start()
             with open(directory / "locust.log", "wb") as log:
                 locust = subprocess.run(command, cwd=REPOSITORY, stdout=log, stderr=subprocess.STDOUT, env={
-                    **os.environ, "LOAD_SCENARIO": str(scenario_file), "LOAD_OUTCOMES": str(outcomes_file)})
+                    **os.environ, "LOAD_SCENARIO": str(scenario_file), "LOAD_REPORT": str(report_file)})
             machine = load_average.stop()
             left_in_flight = settle_in_flight(stack, stack.database_url)
             stack.worker.stop()
             stack.web.stop()
             money = count_money(stack)
             mails = stack.smtp.messages
-            server_errors = [line for line in stack.web.log.read_text(errors="replace").splitlines()
-                             if "Traceback" in line or " ERROR " in line or "[ERROR]" in line]
+            server_errors = [line for child in (stack.web, stack.worker)
+                             for line in child.log.read_text(errors="replace").splitlines()
+                             if SERVER_ERROR.search(line)]
 
-        stats = read_stats(prefix)
-        failures = read_failures(prefix)
-        outcomes = json.loads(outcomes_file.read_text()) if outcomes_file.exists() else {}
-        total = next(row for row in stats if row["Name"] == "Aggregated")
-        errors = int(total["Failure Count"])
+        if not report_file.exists():
+            print(f"locust exited {locust.returncode} without a report:\n{(directory / 'locust.log').read_text()[-3000:]}")
+            return 1
+        report = json.loads(report_file.read_text())
+        errors = report["total"]["errors"]
         print()
         print(f"locust exited {locust.returncode}; {args.users} users for {args.duration}; during the run: {machine}")
-        print_table([row for row in stats if row["Name"] != "Aggregated"] + [total])
-        print(f"sustained: {float(total['Requests/s']):.1f} requests/s")
-        for kind, count in sorted(outcomes.items()):
+        print_table(report)
+        print(f"sustained: {report['total']['count'] / report['seconds']:.1f} requests/s over {report['seconds']:.0f} s")
+        for kind, count in sorted(report["outcomes"].items()):
             print(f"  {kind}: {count}")
-        if failures:
-            print("errors:")
-            for failure in failures:
-                print(f"  {failure['Occurrences']} x {failure['Method']} {failure['Name']}: {failure['Error'][:300]}")
+        for error in report["errors"]:
+            print(f"  error: {error['occurrences']} x {error['method']} {error['name']}: {error['error'][:300]}")
         if server_errors:
-            print(f"server log: {len(server_errors)} error line(s), the first: {server_errors[0][:300]}")
+            print(f"server logs: {len(server_errors)} error line(s); the first: {server_errors[0][:300]}")
         print(f"mail: {mails} message(s) reached the SMTP sink")
         paid = money["card payments"]
         print(f"money: {money['invoices']} invoices; card payments by status {paid}; {money['succeeded intents']} "
@@ -331,10 +316,11 @@ def main() -> int:
                 print(f"  {name}: {len(money[name])}: {money[name][:10]}")
         print(f"payments still in flight after the run: {left_in_flight}")
         print(f"errors: {errors}   double charges: {money['double charges']}   "
-              f"disagreements: {money['disagreements']}")
+              f"disagreements: {money['disagreements']}   server log errors: {len(server_errors)}")
         if args.keep:
             print(f"kept: {directory}")
-        failed = errors or money["double charges"] or money["disagreements"] or left_in_flight or locust.returncode > 1
+        failed = (errors or money["double charges"] or money["disagreements"] or left_in_flight or server_errors
+                  or locust.returncode > 1)
         return 1 if failed else 0
 
 

@@ -7,7 +7,8 @@ portal. Each request is named by its kind, which is what the report's percentile
 
 An answer is an error unless it is one the portal gives on purpose: a clerk or guest who
 comes second to an invoice someone else has just paid is told so (409 or the settled page),
-which is counted among the outcomes (LOAD_OUTCOMES, written at the end), not as an error.
+which is counted among the outcomes, not as an error. At the end the figures, the errors and the
+outcomes are written to the JSON file LOAD_REPORT names.
 """
 
 import hashlib
@@ -96,18 +97,36 @@ class WebhookInbox:
 
 
 inbox: WebhookInbox | None = None
+run = None  # locust's Environment, once it has started
 
 
 @events.init.add_listener
 def _listen_for_webhooks(environment, **kwargs):
-    global inbox
-    inbox = WebhookInbox()
+    global inbox, run
+    inbox, run = WebhookInbox(), environment
 
 
-@events.quitting.add_listener
-def _write_outcomes(environment, **kwargs):
-    with open(os.environ["LOAD_OUTCOMES"], "w") as written:
-        json.dump(dict(outcomes), written, indent=1)
+@events.quit.add_listener
+def _write_report(exit_code, **kwargs):
+    """Every request's figures, the errors and the outcomes, once the last user has stopped (locust's
+    periodic CSV can miss the last second)."""
+
+    def figures(entry) -> dict:
+        return {"method": entry.method, "name": entry.name, "count": entry.num_requests,
+                "errors": entry.num_failures, "rps": entry.total_rps,
+                **{f"p{round(q * 100)}": entry.get_response_time_percentile(q) for q in (0.5, 0.95, 0.99)}}
+
+    stats = run.runner.stats
+    report = {
+        "requests": [figures(entry) for entry in sorted(stats.entries.values(), key=lambda e: e.name)],
+        "total": figures(stats.total),
+        "seconds": stats.total.last_request_timestamp - stats.total.start_time,
+        "errors": [{"method": error.method, "name": error.name, "error": str(error.error),
+                    "occurrences": error.occurrences} for error in stats.errors.values()],
+        "outcomes": dict(outcomes),
+    }
+    with open(os.environ["LOAD_REPORT"], "w") as written:
+        json.dump(report, written, indent=1)
 
 
 def stripe_signature(payload: bytes, secret: str) -> str:
