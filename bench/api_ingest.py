@@ -39,8 +39,9 @@ from pathlib import Path
 from gunicorn.app.base import BaseApplication
 from sqlalchemy import func, select
 
-from portal import create_app, migrate
+from portal import migrate
 from portal.accounts.api_keys import create_api_key
+from portal.app import create_app
 from portal.audit import Actor
 from portal.billing.sync import CompanyData, upsert_company
 from portal.demo import DEMO_SUPPLIER

@@ -42,7 +42,8 @@ from sqlalchemy.orm import sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the localstripe rig and builders
 
-from portal import create_app, migrate  # noqa: E402
+from portal import migrate  # noqa: E402
+from portal.app import create_app  # noqa: E402
 from portal.audit import Actor  # noqa: E402
 from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, mandate_text  # noqa: E402
 from portal.autopay.run import run_autopay  # noqa: E402

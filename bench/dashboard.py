@@ -40,8 +40,9 @@ from pathlib import Path
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
-from portal import clock, create_app, migrate
+from portal import clock, migrate
 from portal.accounts.service import hash_password
+from portal.app import create_app
 from portal.collections.dashboard import dashboard
 from portal.db import make_engine
 

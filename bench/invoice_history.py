@@ -40,8 +40,9 @@ import gunicorn
 from gunicorn.app.base import BaseApplication
 from sqlalchemy import event, func, insert, select
 
-from portal import clock, create_app, migrate
+from portal import clock, migrate
 from portal.accounts.service import hash_password
+from portal.app import create_app
 from portal.billing.lines import line_amounts
 from portal.billing.status import status_expression
 from portal.db import make_engine

@@ -42,7 +42,8 @@ from werkzeug.serving import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the localstripe rig
 
-from portal import create_app, migrate  # noqa: E402
+from portal import migrate  # noqa: E402
+from portal.app import create_app  # noqa: E402
 from portal.audit import Actor  # noqa: E402
 from portal.db import make_engine  # noqa: E402
 from portal.demo import DEMO_SUPPLIER  # noqa: E402

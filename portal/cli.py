@@ -16,7 +16,7 @@ from portal.db import refresh_statistics
 
 
 def main() -> None:
-    from portal import create_app
+    from portal.app import create_app
 
     if sys.argv[1:2] == ["demo"]:
         from portal.demo import DEMO_SUPPLIER
@@ -180,9 +180,9 @@ def outbox_group() -> None:
 @outbox_group.command("deliver", help="Send every pending e-mail now (an earlier failure once its retry wait is over).")
 @with_appcontext
 def outbox_deliver() -> None:
-    from portal import smtp_settings
     from portal.extensions import db
     from portal.mail import outbox
+    from portal.request_hooks import smtp_settings
 
     sent = outbox.deliver(db.session, smtp_settings(current_app),
                           log_unsent_bodies=current_app.config["ACQUIT_DEMO"])
@@ -284,7 +284,7 @@ def import_invoices_command(file, dry_run: bool, send_emails: bool) -> None:
         refresh_statistics(connection)
     click.echo(f"Imported {report.invoices} invoices ({report.lines} lines): {outcomes}.")
     if send_emails and report.created_invoice_ids:
-        from portal import deliver_enqueued_mail
+        from portal.request_hooks import deliver_enqueued_mail
 
         deliver_enqueued_mail(current_app)
         click.echo(f"{len(report.created_invoice_ids)} new invoice(s) e-mailed with a PAY NOW link "
@@ -324,9 +324,9 @@ def payments_group() -> None:
 @click.option("--every", default=60, show_default=True, type=click.IntRange(min=5), help="Seconds between rounds.")
 @with_appcontext
 def payments_reconcile(loop: bool, every: int) -> None:
-    from portal import deliver_enqueued_mail
     from portal.extensions import db
     from portal.payments.provider_events import reconcile
+    from portal.request_hooks import deliver_enqueued_mail
 
     context = current_app.extensions.get("acquit.payments")
     if context is None:
@@ -355,10 +355,11 @@ def autopay_group() -> None:
               help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
 @with_appcontext
 def autopay_run(as_of) -> None:
-    from portal import clock, deliver_enqueued_mail
+    from portal import clock
     from portal.autopay.run import run_autopay
     from portal.autopay.setup import autopay_context
     from portal.extensions import db
+    from portal.request_hooks import deliver_enqueued_mail
 
     payments = current_app.extensions.get("acquit.payments")
     if payments is None:
@@ -386,13 +387,13 @@ def staff_group() -> None:
               help="The password; asked for (twice, not shown) when neither this nor ACQUIT_STAFF_PASSWORD is given.")
 @with_appcontext
 def staff_create(email: str, full_name: str, invite: bool, password: str | None) -> None:
-    from portal import deliver_enqueued_mail
     from portal.accounts.errors import WeakPassword
     from portal.accounts.invitations import InvitationConflict, invite_staff
     from portal.accounts.service import SetPasswordLinks
     from portal.accounts.staff import create_staff
     from portal.audit import Actor
     from portal.extensions import db
+    from portal.request_hooks import deliver_enqueued_mail
 
     actor = Actor.system("cli")
     config = current_app.config
@@ -430,10 +431,11 @@ def reminders_group() -> None:
               help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
 @with_appcontext
 def reminders_run(as_of) -> None:
-    from portal import clock, deliver_enqueued_mail
+    from portal import clock
     from portal.extensions import db
     from portal.reminders.run import run_reminders
     from portal.reminders.setup import reminder_context
+    from portal.request_hooks import deliver_enqueued_mail
 
     report = run_reminders(db.session, reminder_context(current_app.config),
                            as_of=as_of.date() if as_of else clock.today())
@@ -454,8 +456,9 @@ def statements_group() -> None:
               help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
 @with_appcontext
 def statements_send_monthly(as_of) -> None:
-    from portal import clock, deliver_enqueued_mail
+    from portal import clock
     from portal.extensions import db
+    from portal.request_hooks import deliver_enqueued_mail
     from portal.statements.monthly import send_monthly_statements
 
     report = send_monthly_statements(db.session, as_of=as_of.date() if as_of else clock.today(),

@@ -18,7 +18,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from portal import create_app, migrate
+from portal import migrate
+from portal.app import create_app
 from portal.db import make_engine
 from portal.demo import DEMO_SUPPLIER
 from portal.extensions import db as database

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
-from portal import create_app
+from portal.app import create_app
 from portal.db import make_engine
 from portal.extensions import db
 from tests.conftest import app_config

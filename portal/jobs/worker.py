@@ -17,11 +17,12 @@ from functools import partial
 
 from flask import Flask
 
-from portal import clock, deliver_enqueued_mail, smtp_settings
+from portal import clock
 from portal.extensions import db
 from portal.jobs.schedule import Job, Scheduler, describe_interval
 from portal.mail import outbox
 from portal.payments.context import PaymentContext
+from portal.request_hooks import deliver_enqueued_mail, smtp_settings
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal import smtp_settings
 from portal.autopay import run as autopay_run
 from portal.autopay.enrolment import cancel
 from portal.autopay.run import ORPHANED_AFTER, run_autopay
@@ -34,6 +33,7 @@ from portal.models import (
     PaymentChannel,
     PaymentStatus,
 )
+from portal.request_hooks import smtp_settings
 from tests.autopay.conftest import enrol_as_clerk
 from tests.blueprints.conftest import set_language
 from tests.payments.conftest import DECLINED_ON_CHARGE, NEEDS_AUTHENTICATION, VISA

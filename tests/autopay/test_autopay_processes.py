@@ -29,7 +29,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal import create_app
+from portal.app import create_app
 from portal.db import make_engine
 from portal.demo import DEMO_SUPPLIER
 from portal.extensions import db as database

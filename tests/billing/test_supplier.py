@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from portal import create_app
+from portal.app import create_app
 from portal.billing.supplier import SupplierConfigError, supplier_identity
 from portal.demo import DEMO_SUPPLIER
 from tests.conftest import app_config

@@ -1,6 +1,7 @@
 """/healthz answers while the process runs; /readyz only while the database answers at the latest schema."""
 
-from portal import create_app, migrate
+from portal import migrate
+from portal.app import create_app
 from portal.migrate import MIGRATIONS
 from tests.conftest import app_config
 

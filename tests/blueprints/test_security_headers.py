@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from portal import create_app
+from portal.app import create_app
 from portal.blueprints.security_headers import content_security_policy
 from portal.config import Settings
 from tests.conftest import app_config

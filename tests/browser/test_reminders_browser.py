@@ -15,11 +15,12 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from portal import clock, smtp_settings
+from portal import clock
 from portal.mail import outbox
 from portal.models import Invoice, Payment, PaymentChannel, PaymentStatus
 from portal.reminders.run import run_reminders
 from portal.reminders.setup import reminder_context
+from portal.request_hooks import smtp_settings
 from tests.browser.conftest import ARTIFACTS, see_what_the_server_committed
 
 pytestmark = pytest.mark.browser

@@ -2,7 +2,7 @@
 
 import pytest
 
-from portal import create_app
+from portal.app import create_app
 from portal.payments.setup import GatewayMisconfigured
 from tests.conftest import app_config
 

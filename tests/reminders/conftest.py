@@ -4,10 +4,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from portal import smtp_settings
 from portal.guest.links import PayLinks
 from portal.mail import outbox
 from portal.reminders.run import ReminderContext, run_reminders
+from portal.request_hooks import smtp_settings
 from tests.conftest import TEST_SECRET_KEY
 
 

@@ -5,12 +5,12 @@ from decimal import Decimal
 
 import pytest
 
-from portal import smtp_settings
 from portal.audit import Actor
 from portal.billing.invoices import LineInput, create_invoice, issue_credit_note, void_invoice
 from portal.mail import outbox
 from portal.models import Role
 from portal.payments.ledger import record_offline_payment
+from portal.request_hooks import smtp_settings
 from portal.statements.account import AgingBucket, EntryKind, statement_of_account
 from portal.statements.monthly import send_monthly_statements
 from portal.statements.service import set_monthly_statement

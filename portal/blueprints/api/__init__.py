@@ -96,7 +96,7 @@ OPERATIONS: list[Operation] = []
 # PostgreSQL's text cannot hold the NUL character: refused at the door, it cannot reach a query.
 NUL = "\x00"
 NUL_MESSAGE = "text cannot contain the NUL character"
-# Answered by the app before any view runs (see `portal.register_request_hooks`), so possible everywhere.
+# Answered by the app before any view runs (see `portal.request_hooks.register_request_hooks`), so possible everywhere.
 COMMON_RESPONSES = {414: ("the query string is too long", ERROR)}
 
 
