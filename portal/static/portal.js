@@ -8,3 +8,37 @@ document.addEventListener("htmx:afterRequest", function (event) {
     form.reset();
   }
 });
+
+// A region htmx replaces (the invoice list's results, its pages) is summed up for screen readers:
+// its new summary ("12 invoices. Page 2 of 3") is copied into the status region (role=status) that names it in
+// data-summary-of. That region is in the page from the start, as a live region must be to be read out.
+document.addEventListener("htmx:afterSettle", function (event) {
+  var region = event.detail.target;
+  document.querySelectorAll("[data-summary-of]").forEach(function (status) {
+    if (region.matches && region.matches(status.dataset.summaryOf)) {
+      status.textContent = Array.prototype.map.call(region.querySelectorAll("[data-summary]"), function (part) {
+        return part.textContent.replace(/\s+/g, " ").trim();
+      }).join(". ");
+    }
+  });
+});
+
+// When htmx swaps out the element that had the focus (a pager link, "Stop autopay…"), the keyboard
+// would start again from the top of the page: the focus goes to the region swapped in instead.
+var swappedFocusRegion = null;
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var target = event.detail.target;
+  var focused = document.activeElement;
+  swappedFocusRegion = target.id && focused && focused !== document.body && target.contains(focused) ? target.id : null;
+});
+document.addEventListener("htmx:afterSettle", function () {
+  var region = swappedFocusRegion && document.getElementById(swappedFocusRegion);
+  swappedFocusRegion = null;
+  if (!region || (document.activeElement && document.activeElement !== document.body)) {
+    return;
+  }
+  if (!region.hasAttribute("tabindex")) {
+    region.setAttribute("tabindex", "-1");
+  }
+  region.focus();
+});
