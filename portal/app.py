@@ -1,6 +1,5 @@
 """The app factory: settings, extensions, blueprints, request hooks, error handlers and the CLI, wired once."""
 
-import logging
 import os
 
 from flask import Flask, flash, make_response, redirect, request
@@ -16,7 +15,10 @@ from portal.config import Settings
 from portal.db import MAX_ROW_ID
 from portal.extensions import babel, csrf, db, htmx, login_manager
 from portal.payments.setup import gateway_from_config, payment_context
+from portal.proxies import behind_trusted_proxies
 from portal.request_hooks import register_request_hooks
+from portal.request_log import RequestLog
+from portal.structured_logs import configure_logging
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -31,8 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(config or {})
     # Checked before anything else starts: a portal that cannot issue a lawful invoice does not run.
     app.extensions["acquit.supplier"] = supplier_identity(app.config)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("fontTools").setLevel(logging.WARNING)
+    configure_logging(app.config["ACQUIT_LOG_FORMAT"])
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
@@ -40,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
     errors.register_error_handlers(app)
     i18n.register_template_helpers(app)
     register_commands(app)
+    app.wsgi_app = behind_trusted_proxies(RequestLog(app.wsgi_app, app.url_map), app.config["ACQUIT_TRUSTED_PROXIES"])
     return app
 
 

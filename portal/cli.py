@@ -23,6 +23,8 @@ def main() -> None:
 
         for name, value in DEMO_SUPPLIER.items():
             os.environ.setdefault(name, value)
+        # The demo's log is read by a person in a terminal.
+        os.environ.setdefault("ACQUIT_LOG_FORMAT", "text")
     FlaskGroup(create_app=create_app, help="Acquit, the customer payment portal.")(prog_name="acquit")
 
 

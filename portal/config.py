@@ -49,6 +49,9 @@ class Settings:
     smtp_timeout_seconds: int = 5
     # `acquit demo` turns it on: with no SMTP server, e-mails (and the links in them) are logged.
     demo: bool = False
+    # "json" (one object per line, for journald or a log shipper) or "text"; `acquit demo` defaults to text.
+    log_format: str = "json"
+    trusted_proxies: int = 0
     mail_sender: str = "Acquit <no-reply@acquit.invalid>"
     supplier_name: str | None = None
     supplier_identity: dict = field(default_factory=dict)
@@ -97,6 +100,8 @@ class Settings:
             smtp_starttls=_env_bool("ACQUIT_SMTP_STARTTLS", False),
             smtp_timeout_seconds=_env_int("ACQUIT_SMTP_TIMEOUT", 5),
             demo=_env_bool("ACQUIT_DEMO", False),
+            log_format=_env("ACQUIT_LOG_FORMAT", "json"),
+            trusted_proxies=_env_int("ACQUIT_TRUSTED_PROXIES", 0),
             mail_sender=_env("ACQUIT_MAIL_SENDER", "Acquit <no-reply@acquit.invalid>"),
             supplier_name=_env("ACQUIT_SUPPLIER_NAME"),
             supplier_identity={name: _env(name) for name in SUPPLIER_IDENTITY_SETTINGS},
@@ -146,6 +151,9 @@ class Settings:
             # Only in the demo are e-mails with no SMTP server to take them written to the log in
             # full: their reset, invitation and PAY NOW links are credentials.
             "ACQUIT_DEMO": self.demo,
+            "ACQUIT_LOG_FORMAT": self.log_format,
+            # Proxies in front of the portal whose X-Forwarded-For/-Proto/-Host are believed (portal/proxies.py).
+            "ACQUIT_TRUSTED_PROXIES": self.trusted_proxies,
             "ACQUIT_MAIL_SENDER": self.mail_sender,
             "ACQUIT_SUPPLIER_NAME": self.supplier_name,
             **self.supplier_identity,
