@@ -71,14 +71,15 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """`time level logger [request id]: message`, as a person reads it in a terminal."""
+    """`time level logger: message`, as a person reads it in a terminal; `logger [request id]:` during a request."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        request_id = getattr(record, "request_id", None) or "-"
-        return f"{record.asctime} {record.levelname} {record.name} [{request_id}]: {record.message}"
+        request_id = getattr(record, "request_id", None)
+        source = f"{record.name} [{request_id}]" if request_id else record.name
+        return f"{record.asctime} {record.levelname} {source}: {record.message}"
 
 
 def formatter_for(log_format: str) -> logging.Formatter:
@@ -87,16 +88,12 @@ def formatter_for(log_format: str) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
-class _StandardErrorHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is when a record comes (as logging's own last-resort handler
-    does), so a test capturing stderr, or a server redirecting it, sees every line."""
+class _ProcessStandardError(logging.StreamHandler):
+    """The process's own standard error (file descriptor 2), not whatever `sys.stderr` is swapped
+    for: a command's printed answer, captured on its own, stays free of log lines."""
 
     def __init__(self) -> None:
-        logging.Handler.__init__(self)
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
+        super().__init__(sys.__stderr__)
 
 
 def configure_logging(log_format: str) -> None:
@@ -107,9 +104,9 @@ def configure_logging(log_format: str) -> None:
     """
     formatter = formatter_for(log_format)
     root = logging.getLogger()
-    for handler in [handler for handler in root.handlers if isinstance(handler, _StandardErrorHandler)]:
+    for handler in [handler for handler in root.handlers if isinstance(handler, _ProcessStandardError)]:
         root.removeHandler(handler)
-    handler = _StandardErrorHandler()
+    handler = _ProcessStandardError()
     handler.setFormatter(formatter)
     handler.addFilter(RequestIdFilter())
     root.addHandler(handler)

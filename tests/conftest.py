@@ -6,6 +6,7 @@ Each test then runs inside a transaction that is rolled back at its end: the app
 `session.commit()` only releases a savepoint.
 """
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -144,6 +145,10 @@ def login_as(client):
 
 
 # --- A real SMTP server (aiosmtpd) that keeps what it receives ----------------------------
+
+# aiosmtpd tells of every connection at INFO, from its own thread, often between two tests where
+# no capture holds it: the portal's log handler would print it amid the test run's progress.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

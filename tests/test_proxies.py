@@ -71,10 +71,10 @@ def test_with_no_trusted_proxy_a_forged_https_header_is_ignored(app, db):
 
 
 @pytest.mark.parametrize("app_overrides", [{"ACQUIT_TRUSTED_PROXIES": 1, "ACQUIT_LOG_FORMAT": "json"}])
-def test_the_request_line_gives_the_clients_address(app, db, capsys):
-    capsys.readouterr()
+def test_the_request_line_gives_the_clients_address(app, db, capfd):
+    capfd.readouterr()
     through_the_proxy(app, "198.51.100.7").get("/healthz")
-    assert '"remote_addr": "198.51.100.7"' in capsys.readouterr().err
+    assert '"remote_addr": "198.51.100.7"' in capfd.readouterr().err
 
 
 def test_a_negative_number_of_proxies_is_refused_at_start_up(database_url):

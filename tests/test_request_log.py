@@ -30,22 +30,22 @@ def english(client):
         session["lang"] = "en"
 
 
-def log_lines(capsys) -> list[dict]:
+def log_lines(capfd) -> list[dict]:
     """Every line the portal wrote to stderr since the last call, each parsed as JSON (it must be)."""
-    return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.strip()]
 
 
-def request_lines(capsys) -> list[dict]:
-    return [entry for entry in log_lines(capsys) if entry["logger"] == "portal.request_log"]
+def request_lines(capfd) -> list[dict]:
+    return [entry for entry in log_lines(capfd) if entry["logger"] == "portal.request_log"]
 
 
-def test_the_response_echoes_a_sane_incoming_request_id_and_the_request_line_carries_it(client, capsys):
-    capsys.readouterr()
+def test_the_response_echoes_a_sane_incoming_request_id_and_the_request_line_carries_it(client, capfd):
+    capfd.readouterr()
     response = client.get("/healthz?probe=lb-1", headers={"X-Request-Id": "lb-7f3a-0001"},
                           environ_base={"REMOTE_ADDR": "203.0.113.9"})
 
     assert response.headers["X-Request-Id"] == "lb-7f3a-0001"
-    [line] = request_lines(capsys)
+    [line] = request_lines(capfd)
     assert {key: line[key] for key in ("level", "request_id", "method", "path", "status", "remote_addr")} == {
         "level": "INFO", "request_id": "lb-7f3a-0001", "method": "GET", "path": "/healthz", "status": 200,
         "remote_addr": "203.0.113.9"}
@@ -53,41 +53,41 @@ def test_the_response_echoes_a_sane_incoming_request_id_and_the_request_line_car
     assert "probe" not in json.dumps(line)
 
 
-def test_without_a_sane_request_id_each_request_gets_a_new_one(client, capsys):
-    capsys.readouterr()
+def test_without_a_sane_request_id_each_request_gets_a_new_one(client, capfd):
+    capfd.readouterr()
     first = client.get("/healthz").headers["X-Request-Id"]
     second = client.get("/healthz", headers={"X-Request-Id": "two words <b>\"quoted\"</b>"}).headers["X-Request-Id"]
 
     assert re.fullmatch("[0-9a-f]{32}", first) and re.fullmatch("[0-9a-f]{32}", second) and first != second
-    assert [line["request_id"] for line in request_lines(capsys)] == [first, second]
+    assert [line["request_id"] for line in request_lines(capfd)] == [first, second]
 
 
-def test_every_record_written_during_a_request_carries_its_id(app, db, capsys):
+def test_every_record_written_during_a_request_carries_its_id(app, db, capfd):
     @app.route("/test-only/logs")
     def logs_twice():
         logging.getLogger("portal.billing").info("working on it")
         logging.getLogger("portal.mail").warning("mail server slow")
         return "done"
 
-    capsys.readouterr()
+    capfd.readouterr()
     app.test_client().get("/test-only/logs", headers={"X-Request-Id": "trace-1"})
 
-    lines = log_lines(capsys)
+    lines = log_lines(capfd)
     assert [(line["logger"], line["request_id"]) for line in lines] == [
         ("portal.billing", "trace-1"), ("portal.mail", "trace-1"), ("portal.request_log", "trace-1")]
 
 
-def test_an_error_answer_is_logged_with_its_status(client, capsys):
-    capsys.readouterr()
+def test_an_error_answer_is_logged_with_its_status(client, capfd):
+    capfd.readouterr()
     client.get("/no-such-page")
-    [line] = request_lines(capsys)
+    [line] = request_lines(capfd)
     assert (line["path"], line["status"]) == ("/no-such-page", 404)
 
 
-def test_a_guest_paying_from_a_pay_now_link_leaves_no_token_in_the_log(client, make, app, capsys):
+def test_a_guest_paying_from_a_pay_now_link_leaves_no_token_in_the_log(client, make, app, capfd):
     invoice = make.invoice(make.company(locale="en"), number="INV-LOG-1", total=12_300)
     token = PayLinks(TEST_SECRET_KEY, "http://portal.test", valid_for=timedelta(days=30)).link_for(invoice).token
-    capsys.readouterr()
+    capfd.readouterr()
 
     page = client.get(f"/pay/{token}?lang=en&utm_source=email").get_data(as_text=True)
     app.extensions["acquit.payments"].gateway.complete_setup(setup_id_on(page), fake_gateway.SUCCEEDS)
@@ -97,19 +97,19 @@ def test_a_guest_paying_from_a_pay_now_link_leaves_no_token_in_the_log(client, m
     client.get(f"/pay/{token}/pdf")
 
     assert paid.status_code == 303
-    output = capsys.readouterr().err
+    output = capfd.readouterr().err
     assert token not in output and "utm_source" not in output
     paths = [json.loads(line)["path"] for line in output.splitlines() if '"portal.request_log"' in line]
     payment_id = paid.headers["Location"].rsplit("/", 1)[1]
     assert paths == ["/pay/:token", "/pay/:token", f"/pay/:token/payments/{payment_id}", "/pay/:token/pdf"]
 
 
-def test_signing_in_and_resetting_a_password_leave_no_password_or_token_in_the_log(client, make, app, capsys):
+def test_signing_in_and_resetting_a_password_leave_no_password_or_token_in_the_log(client, make, app, capfd):
     clerk = make.user(make.company(locale="en"), email="clerk@log.test")
     with app.test_request_context():
         reset_path = set_password_links().reset_url(clerk).removeprefix("http://portal.test")
     reset_token = reset_path.rsplit("/", 1)[1]
-    capsys.readouterr()
+    capfd.readouterr()
 
     client.post("/login", data={"email": clerk.email, "password": "a wrong guess at it"})
     client.post("/login?next=/invoices", data={"email": clerk.email, "password": make.PASSWORD})
@@ -118,7 +118,7 @@ def test_signing_in_and_resetting_a_password_leave_no_password_or_token_in_the_l
     client.get(reset_path)
     client.post(reset_path, data={"password": "another long passphrase", "confirm": "another long passphrase"})
 
-    output = capsys.readouterr().err
+    output = capfd.readouterr().err
     for secret in ("a wrong guess at it", make.PASSWORD, "another long passphrase", reset_token, "next="):
         assert secret not in output
     paths = [json.loads(line)["path"] for line in output.splitlines() if '"portal.request_log"' in line]

@@ -1,5 +1,6 @@
-"""The deployment as shipped: `acquit db upgrade`, then gunicorn with deploy/gunicorn.conf.py, as
-the systemd units and the compose file run them; its log is JSON lines from start to stop."""
+"""The deployment as shipped in deploy/: `acquit db upgrade`, then gunicorn with its config, as the
+systemd units and the compose file run them, with the example environment; its log is JSON
+lines from start to stop."""
 
 import json
 import os
@@ -17,16 +18,30 @@ from portal.demo import DEMO_SUPPLIER
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+ENV_EXAMPLE = ROOT / "deploy" / "acquit.env.example"
 
-pytestmark = pytest.mark.slow
+
+def example_settings() -> dict[str, str]:
+    """deploy/acquit.env.example read as systemd and Compose read it: NAME=value, quotes removed."""
+    settings = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            settings[name] = value.removeprefix('"').removesuffix('"')
+    return settings
+
+
+def test_every_setting_in_the_example_environment_is_one_the_portal_or_gunicorn_reads():
+    read = "\n".join(path.read_text() for path in (ROOT / "portal" / "config.py", ROOT / "deploy" / "gunicorn.conf.py"))
+    assert [name for name in example_settings() if f'"{name}"' not in read] == []
 
 
 def deploy_environment(database_url: str) -> dict:
-    """What deploy/acquit.env.example asks an operator to set, for a throwaway instance."""
+    """The example environment, with a throwaway database, a real supplier identity and a free port."""
     inherited = {name: value for name, value in os.environ.items() if not name.startswith(("ACQUIT_", "STRIPE_"))}
-    return {**inherited, **DEMO_SUPPLIER, "ACQUIT_DATABASE_URL": database_url, "ACQUIT_SECRET_KEY": "deploy-test-key",
-            "ACQUIT_SUPPLIER_NAME": "Deploy Test SAS", "ACQUIT_BIND": "127.0.0.1:0", "ACQUIT_WEB_WORKERS": "1",
-            "ACQUIT_WEB_THREADS": "2", "ACQUIT_LOG_FORMAT": "json"}
+    return {**inherited, **example_settings(), **DEMO_SUPPLIER, "ACQUIT_DATABASE_URL": database_url,
+            "ACQUIT_SECRET_KEY": "deploy-test-key", "ACQUIT_BIND": "127.0.0.1:0", "ACQUIT_WEB_WORKERS": "1",
+            "ACQUIT_WEB_THREADS": "2"}
 
 
 def listening_port(log: Path, server: subprocess.Popen, timeout: float) -> int:
@@ -53,6 +68,7 @@ def wait_until_answering(url: str, timeout: float) -> None:
     raise AssertionError(f"{url} did not answer")
 
 
+@pytest.mark.slow
 def test_gunicorn_with_the_shipped_config_serves_health_and_readiness_and_logs_json_lines(tmp_path):
     environment = deploy_environment(f"sqlite:///{tmp_path / 'acquit.sqlite3'}")
     migrated = subprocess.run([BIN / "acquit", "db", "upgrade"], cwd=ROOT, env=environment, capture_output=True,
