@@ -9,19 +9,17 @@ PDF/A-3 (and so Factur-X, `portal.billing.facturx`) requires.
 """
 
 from functools import lru_cache
-from pathlib import Path
 
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal
-from fpdf import FPDF
-from fpdf.enums import MethodReturnValue, OutputIntentSubType
+from fpdf.enums import OutputIntentSubType
 from fpdf.output import PDFICCProfile
 from PIL import ImageCms
 
 from portal.billing.documents import BillingDocument, document_translations
 from portal.billing.money import to_decimal
+from portal.billing.pdf_fonts import DocumentPdf
 
-FONTS = Path(__file__).parent.parent / "fonts"
 RECOVERY_INDEMNITY_EUR_CENTS = 4000
 _LINE_WIDTHS = (78, 18, 36, 18, 40)
 _ROW_HEIGHT = 5
@@ -29,17 +27,15 @@ _ROW_HEIGHT = 5
 
 def render_document_pdf(document: BillingDocument) -> bytes:
     """The invoice or credit note `document` as a PDF in its locale."""
-    return bytes(_DocumentPdf(document).draw().output())
+    return _DocumentPdf(document).draw().pdf_bytes()
 
 
-class _DocumentPdf(FPDF):
+class _DocumentPdf(DocumentPdf):
     def __init__(self, document: BillingDocument):
-        super().__init__(format="A4")
+        super().__init__()
         self.document = document
         self.locale = document.locale
         self.gettext = document_translations(document.locale).gettext
-        self.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
-        self.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
         self.set_auto_page_break(auto=True, margin=22)
         self.set_lang(document.locale)
         self.set_title(f"{self.title_word} {document.number}")
@@ -96,7 +92,7 @@ class _DocumentPdf(FPDF):
         self.set_y(-17)
         self.set_font("DejaVu", "", 7)
         self.set_text_color(90, 90, 90)
-        self.multi_cell(0, 3.5, " · ".join(identity), align="C", new_x="LMARGIN", new_y="NEXT")
+        self.paragraph(3.5, " · ".join(identity), align="C")
         self.cell(0, 4, _("Page %(page)d of %(pages)s") % {"page": self.page_no(), "pages": "{nb}"}, align="C")
         self.set_text_color(0, 0, 0)
 
@@ -167,9 +163,9 @@ class _DocumentPdf(FPDF):
         self.set_font("DejaVu", "", 9)
         for label, value in facts:
             self.set_font("DejaVu", "B", 9)
-            self.cell(50, 5, _fit(self, label, 50))
+            self.cell(50, 5, self.fit(label, 50))
             self.set_font("DejaVu", "", 9)
-            self.multi_cell(0, 5, value, align="L", new_x="LMARGIN", new_y="NEXT")
+            self.paragraph(5, value)
         self.ln(4)
 
     def _line_headings(self) -> None:
@@ -177,21 +173,21 @@ class _DocumentPdf(FPDF):
         headings = (_("Description"), _("Quantity"), _("Unit price excl. tax"), _("VAT"), _("Amount excl. tax"))
         self.set_font("DejaVu", "B", 8)
         for index, (width, heading) in enumerate(zip(_LINE_WIDTHS, headings)):
-            self.cell(width, 7, _fit(self, heading, width), border="B", align="L" if index == 0 else "R")
+            self.cell(width, 7, self.fit(heading, width), border="B", align="L" if index == 0 else "R")
         self.ln()
         self.set_font("DejaVu", "", 9)
 
     def _lines(self) -> None:
         self._line_headings()
         for line in self.document.lines:
-            described = self.multi_cell(_LINE_WIDTHS[0], _ROW_HEIGHT, line.description, align="L", dry_run=True,
-                                        output=MethodReturnValue.LINES)
+            described = self.wrapped(line.description, _LINE_WIDTHS[0])
             height = _ROW_HEIGHT * max(1, len(described))
             if self.will_page_break(height):
                 self.add_page()
                 self._line_headings()
             top = self.get_y()
-            self.multi_cell(_LINE_WIDTHS[0], _ROW_HEIGHT, line.description, align="L", new_x="RIGHT", new_y="TOP")
+            self.paragraph(_ROW_HEIGHT, line.description, width=_LINE_WIDTHS[0])
+            self.set_xy(self.l_margin + _LINE_WIDTHS[0], top)
             figures = (
                 format_decimal(line.quantity.normalize(), locale=self.locale),
                 self.money(line.unit_amount),
@@ -246,8 +242,8 @@ class _DocumentPdf(FPDF):
         document, seller, _ = self.document, self.document.seller, self.gettext
         if document.is_credit_note:
             self.set_font("DejaVu", "", 9)
-            self.multi_cell(0, 5, _("This credit note reduces what is due on invoice %(number)s.")
-                            % {"number": document.invoice_number}, new_x="LMARGIN", new_y="NEXT")
+            self.paragraph(5, _("This credit note reduces what is due on invoice %(number)s.")
+                           % {"number": document.invoice_number})
             self.ln(2)
             return
         self.set_font("DejaVu", "B", 10)
@@ -256,7 +252,7 @@ class _DocumentPdf(FPDF):
         terms = _("Payment due by %(date)s.") % {"date": self.day(document.due_date)}
         if seller.payment_terms:
             terms += " " + seller.payment_terms
-        self.multi_cell(0, 5, terms, align="L", new_x="LMARGIN", new_y="NEXT")
+        self.paragraph(5, terms)
         if document.pay_url:
             self.set_font("DejaVu", "B", 9)
             self.cell(self.get_string_width(_("Pay online:")) + 2, 5, _("Pay online:"))
@@ -271,7 +267,7 @@ class _DocumentPdf(FPDF):
             if seller.bank_name:
                 transfer.append(seller.bank_name)
             transfer.append(_("reference %(number)s") % {"number": document.number})
-            self.multi_cell(0, 5, " · ".join(transfer), align="L", new_x="LMARGIN", new_y="NEXT")
+            self.paragraph(5, " · ".join(transfer))
         self.ln(2)
 
     def _mentions(self) -> None:
@@ -287,7 +283,7 @@ class _DocumentPdf(FPDF):
         self.set_font("DejaVu", "", 7.5)
         self.set_text_color(60, 60, 60)
         for mention in mentions:
-            self.multi_cell(0, 3.8, mention, align="L", new_x="LMARGIN", new_y="NEXT")
+            self.paragraph(3.8, mention)
         self.set_text_color(0, 0, 0)
 
 
@@ -302,12 +298,3 @@ def _srgb_profile_bytes() -> bytes:
 
 def _srgb_profile() -> PDFICCProfile:
     return PDFICCProfile(contents=_srgb_profile_bytes(), n=3, alternate="DeviceRGB")
-
-
-def _fit(pdf: FPDF, text: str, width: float) -> str:
-    """Shorten `text` with an ellipsis so it fits in a cell `width` wide."""
-    if pdf.get_string_width(text) <= width - 2:
-        return text
-    while text and pdf.get_string_width(text + "…") > width - 2:
-        text = text[:-1]
-    return text + "…"

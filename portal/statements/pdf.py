@@ -2,11 +2,10 @@
 
 from babel.dates import format_date
 from babel.numbers import format_currency
-from fpdf import FPDF
 
 from portal.billing.documents import document_translations
 from portal.billing.money import to_decimal
-from portal.billing.pdf import FONTS
+from portal.billing.pdf_fonts import DocumentPdf
 from portal.statements.account import AgingBucket, EntryKind, Statement
 
 
@@ -29,12 +28,10 @@ def render_statement_pdf(statement: Statement, *, supplier_name: str, locale: st
                AgingBucket.OVER_90: _("Over 90 days late")}
     company = statement.company
 
-    pdf = FPDF(format="A4")
+    pdf = DocumentPdf()
     title = _("Statement of account")
     pdf.set_title(f"{title} {company.external_ref} {statement.start.isoformat()} {statement.end.isoformat()}")
     pdf.set_author(supplier_name)
-    pdf.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.add_page()
 
@@ -78,19 +75,10 @@ def render_statement_pdf(statement: Statement, *, supplier_name: str, locale: st
     pdf.set_font("DejaVu", "B", 10)
     pdf.cell(60, 7, _("Total due"), border="T")
     pdf.cell(40, 7, money(sum(statement.aging.values())), border="T", align="R", new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    return pdf.pdf_bytes()
 
 
-def _row(pdf: FPDF, widths: tuple[float, ...], cells: tuple[str, ...], border: str = "") -> None:
+def _row(pdf: DocumentPdf, widths: tuple[float, ...], cells: tuple[str, ...], border: str = "") -> None:
     for index, (width, text) in enumerate(zip(widths, cells)):
-        pdf.cell(width, 6, _fit(pdf, text, width), border=border, align="R" if index >= 3 else "L")
+        pdf.cell(width, 6, pdf.fit(text, width), border=border, align="R" if index >= 3 else "L")
     pdf.ln()
-
-
-def _fit(pdf: FPDF, text: str, width: float) -> str:
-    """Shorten `text` with an ellipsis so it fits in a cell `width` wide."""
-    if pdf.get_string_width(text) <= width - 2:
-        return text
-    while text and pdf.get_string_width(text + "…") > width - 2:
-        text = text[:-1]
-    return text + "…"
