@@ -58,6 +58,8 @@ def enqueue(session: Session, recipients: list[str], email: ComposedEmail, *,
     with `attach_statement` ({"company_id", "start", "end"}), that statement of account as a PDF.
     A request sends what it enqueued right after its commit; with `after_response`, only once
     its answer has gone, so the SMTP server's pace never shows in how long the request took.
+    A message with a document attached is left to the outbox worker, which draws the PDF as it
+    sends it: drawing is no request's work, and the document is as the invoice stands then.
     """
     message = OutboxMessage(
         recipients=list(recipients), subject=email.subject, body_text=email.text, body_html=email.html,
@@ -66,7 +68,8 @@ def enqueue(session: Session, recipients: list[str], email: ComposedEmail, *,
     )
     session.add(message)
     session.flush()
-    session.info.setdefault(AFTER_RESPONSE_IDS_KEY if after_response else PENDING_IDS_KEY, set()).add(message.id)
+    if attach_invoice_id is None and attach_statement is None:
+        session.info.setdefault(AFTER_RESPONSE_IDS_KEY if after_response else PENDING_IDS_KEY, set()).add(message.id)
     return message
 
 

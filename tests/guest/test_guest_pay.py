@@ -3,7 +3,9 @@
 import pytest
 from sqlalchemy import func, select
 
+from portal import smtp_settings
 from portal.guest.service import GuestLimits
+from portal.mail import outbox
 from portal.models import AuditEvent, Payment, PaymentChannel, PaymentStatus
 from portal.payments import fake_gateway
 from tests.guest.conftest import attempt_key_on, setup_id_on
@@ -146,6 +148,9 @@ def test_the_api_hands_out_a_link_and_issuing_e_mails_it_with_the_pdf(db, client
         "company_ref": company.external_ref, "issue_date": "2026-11-01", "due_date": "2026-12-01", "currency": "EUR",
         "lines": [{"description": "Widgets", "quantity": 2, "unit_amount": 5000, "tax_rate": "20.00"}]})
     assert created.status_code == 201
+    # The PDF is drawn by the outbox worker as it sends, not by the request.
+    assert smtp_server.messages == []
+    outbox.deliver(db, smtp_settings(client.application))
     mails = [m for m in smtp_server.messages if "INV-MAIL-1" in m.message["Subject"]]
     assert sorted(r for m in mails for r in m.recipients) == ["ap1@guest.test", "ap2@guest.test"]
     message = mails[0].message

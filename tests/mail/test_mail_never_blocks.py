@@ -10,13 +10,13 @@ from datetime import timedelta
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.accounts.api_keys import create_api_key
 from portal.extensions import db as database
 from portal.mail import outbox
 from portal.mail.compose import ComposedEmail
-from portal.models import OutboxMessage, Role
+from portal.models import BillingRecipient, InvoiceFormat, OutboxMessage, Role
 from tests.builders import Builders
 from tests.conftest import migrated_database
 from tests.live import engine_of, serve, session_on
@@ -194,7 +194,10 @@ def live(tmp_path_factory, silent_for_the_live_server):
 def test_other_requests_write_while_one_waits_on_a_silent_mail_server(live):
     with engine_of(live) as engine, session_on(engine) as session:
         _, key = create_api_key(session, "erp")
-        Builders(session).company(ref="MAIL-BLOCK", billing_emails=["ap@mail-block.test"])
+        company = Builders(session).company(ref="MAIL-BLOCK", billing_emails=["ap@mail-block.test"])
+        # The link only: an e-mail with a document attached is the worker's to send, not the request's.
+        session.execute(update(BillingRecipient).where(BillingRecipient.company_id == company.id)
+                        .values(invoice_format=InvoiceFormat.LINK))
         session.commit()
         headers = {"Authorization": f"Bearer {key}"}
         invoice = {"company_ref": "MAIL-BLOCK", "issue_date": "2026-11-01", "due_date": "2026-12-01",
@@ -226,3 +229,22 @@ def test_other_requests_write_while_one_waits_on_a_silent_mail_server(live):
         assert all(code == 201 and took < 2.5 for code, took in written), written
         rows = session.scalars(select(OutboxMessage)).all()
         assert [(row.status, row.attempts) for row in rows] == [("pending", 1)]
+
+
+def test_an_invoice_with_its_pdf_attached_is_left_to_the_worker_and_its_request_never_waits(live):
+    with engine_of(live) as engine, session_on(engine) as session:
+        _, key = create_api_key(session, "erp-pdf")
+        Builders(session).company(ref="MAIL-PDF", billing_emails=["ap@mail-pdf.test"])
+        session.commit()
+        invoice = {"company_ref": "MAIL-PDF", "issue_date": "2026-11-01", "due_date": "2026-12-01",
+                   "currency": "EUR", "lines": [{"description": "Pallets", "quantity": "1", "unit_amount": 100}]}
+
+        began = time.monotonic()
+        response = requests.put(f"{live.url}/api/v1/invoices/INV-PDF-1", json=invoice, timeout=30,
+                                headers={"Authorization": f"Bearer {key}"})
+        took = time.monotonic() - began
+
+        # Neither the PDF nor the silent mail server was the request's: the message waits, untried.
+        assert response.status_code == 201 and took < 2.5, took
+        [message] = [row for row in session.scalars(select(OutboxMessage)) if row.recipients == ["ap@mail-pdf.test"]]
+        assert (message.status, message.attempts, message.attach_format) == ("pending", 0, "pdf")
