@@ -6,7 +6,8 @@
 - Strict-Transport-Security when the portal is served over HTTPS (the request, or the base URL).
 - Cache-Control: no-store on everything but the static files: pages of a signed-in clerk,
   a PAY NOW page or an API answer must not be kept by a shared proxy or the browser's back
-  button on a shared computer.
+  button on a shared computer. The invoice list and invoice PDFs are the exception: "private,
+  no-cache" with an ETag, so the clerk's own browser keeps them and asks each time (304).
 - X-Content-Type-Options, Referrer-Policy and X-Frame-Options (for browsers without CSP 3).
 
 The card number itself is only ever typed into Stripe's own iframe (SAQ-A, see SECURITY.md).
@@ -84,7 +85,8 @@ def register_security_headers(app: Flask) -> None:
         if served_over_https():
             headers["Strict-Transport-Security"] = HSTS
         if request.endpoint != "static":
-            headers["Cache-Control"] = "no-store"
+            # A page may say otherwise: the invoice list and PDFs are "private, no-cache" with an ETag.
+            headers.setdefault("Cache-Control", "no-store")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Referrer-Policy", "same-origin")

@@ -47,6 +47,12 @@ class PayLinks:
         token = self._serializer.dumps([invoice.id, invoice.pay_link_version, int(expires_at.timestamp())])
         return PayLink(url=f"{self.base_url}/pay/{token}", token=token, expires_at=expires_at.replace(microsecond=0))
 
+    def document_link_for(self, invoice: Invoice, *, now: datetime | None = None) -> PayLink:
+        """A link to pay `invoice` for its PDF: the same all day (valid `valid_for` from the day's start,
+        UTC), so the PDF carrying it stays the same document, which downloads keep and tag."""
+        now = now or utcnow()
+        return self.link_for(invoice, now=now.replace(hour=0, minute=0, second=0, microsecond=0))
+
     def invoice_for(self, session: Session, token: str, *, now: datetime | None = None) -> Invoice:
         """The invoice `token` may pay; raises a `PayLinkError` saying why not."""
         try:

@@ -1,6 +1,7 @@
 """The clerk's documents through HTTP: Factur-X and credit notes, and the ZIP of the list's current selection."""
 
 import io
+import uuid
 import zipfile
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -145,3 +146,33 @@ def test_the_zip_of_pdfs_follows_the_status_filter_and_puts_a_void_invoice_in_as
 @pytest.mark.parametrize("query", ["format=docx", "format=pdf&issued_from=yesterday", "format=pdf&amount_min=abc"])
 def test_a_bad_zip_request_is_refused_not_failed(invoices, clerk_client, query):
     assert clerk_client.get(f"/invoices/download.zip?{query}").status_code == 400
+
+
+def test_an_invoice_pdf_downloaded_again_is_not_drawn_again_and_a_browser_holding_it_gets_304(
+        make, company, clerk_client, monkeypatch):
+    from portal.billing import document_files
+
+    # A number of its own: no earlier test of this process has drawn (and kept) this document.
+    invoice = make.invoice(company, number=f"INV-KEPT-{uuid.uuid4().hex[:8]}", total=12_000)
+    make.session.commit()
+    drawn = []
+    draw = document_files.render_document_pdf
+    monkeypatch.setattr(document_files, "render_document_pdf", lambda document: drawn.append(document.number)
+                        or draw(document))
+    url = f"/invoices/{invoice.id}/pdf"
+
+    first = clerk_client.get(url)
+    again = clerk_client.get(url)
+    held = clerk_client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+
+    assert first.status_code == again.status_code == 200 and first.data == again.data
+    assert first.headers["Cache-Control"] == "private, no-cache" and first.headers["ETag"] == again.headers["ETag"]
+    assert (held.status_code, held.data) == (304, b"")
+    assert drawn == [invoice.number]
+    # A payment changes what the PDF shows: another version, drawn afresh, showing it.
+    make.payment(invoice, 1_000)
+    make.session.commit()
+    paid = clerk_client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert paid.status_code == 200 and paid.headers["ETag"] != first.headers["ETag"]
+    assert drawn == [invoice.number, invoice.number]
+    assert "Already paid" in text_of(paid.data)

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from portal import clock
 from portal.audit import Actor
-from portal.billing.document_files import DocumentFormat, invoice_file
+from portal.billing.document_files import DOWNLOADED, DocumentFormat, invoice_file
 from portal.billing.payable import undisputed_amount_due
 from portal.billing.status import InvoiceStatus, invoice_status
 from portal.blueprints.downloads import document_download
@@ -107,7 +107,7 @@ def check(token: str, payment_id: int):
 def pdf(token: str):
     found = _invoice_for(token)
     file = invoice_file(db.session, found, current_app.extensions["acquit.supplier"], file_format=DocumentFormat.PDF,
-                        pay_url=pay_links().link_for(found).url)
+                        pay_url=pay_links().document_link_for(found).url, kept=DOWNLOADED)
     return document_download(file)
 
 

@@ -9,6 +9,7 @@ from portal.billing import history
 from portal.billing.bulk_download import invoice_archive
 from portal.billing.company_fields import company_fields
 from portal.billing.document_files import (
+    DOWNLOADED,
     DocumentFormat,
     VoidInvoiceNotBookable,
     credit_note_file,
@@ -47,7 +48,7 @@ def _invoice_download(invoice_id: int, file_format: DocumentFormat) -> Response:
     invoice = history.find_customer_invoice(db.session, current_company().id, invoice_id)
     try:
         file = invoice_file(db.session, invoice, supplier(), file_format=file_format,
-                            pay_url=pay_links().link_for(invoice).url)
+                            pay_url=pay_links().document_link_for(invoice).url, kept=DOWNLOADED)
     except VoidInvoiceNotBookable:
         return error_response(409, _("This invoice is void: download its PDF; it has no Factur-X to book."))
     return document_download(file)
