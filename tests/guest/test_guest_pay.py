@@ -3,11 +3,11 @@
 import pytest
 from sqlalchemy import func, select
 
-from portal import smtp_settings
 from portal.guest.service import GuestLimits
 from portal.mail import outbox
 from portal.models import AuditEvent, Payment, PaymentChannel, PaymentStatus
 from portal.payments import fake_gateway
+from portal.request_hooks import smtp_settings
 from tests.guest.conftest import attempt_key_on, setup_id_on
 
 
