@@ -5,8 +5,14 @@ nothing about time. It builds a fresh, migrated SQLite file database, serves the
 (create_app) with gunicorn's gthread workers in a child process, and measures, with
 keep-alive HTTP clients in threads of this process:
 
-  (a) GET /invoices?status=overdue&per_page=50, signed in as a clerk;
-  (b) GET /bench/hello, a bare route added to this app instance only, as the server's floor.
+  (a) GET /bench/hello, a bare route added to this app instance only, as the server's floor;
+  (b) GET /invoices?status=overdue&per_page=50, signed in as a clerk, rendered afresh every
+      time (a bench-only request header makes the page cache miss): the first view after a change;
+  (c) the same page as it is served while nothing changed (the page cache keyed on the company's
+      data version), without the clients' ETags: every request still sends the whole page.
+
+It prints each one's throughput as a share of hello's, all measured in the same run on the
+same server: figures from different runs on this shared machine do not compare.
 
 Beside requests/second and p50/p95 latency it reports the workers' CPU time per request,
 read from /proc, which other load on the machine disturbs less than the wall-clock figures.
@@ -37,6 +43,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import gunicorn
+from flask import request as flask_request
 from gunicorn.app.base import BaseApplication
 from sqlalchemy import event, func, insert, select
 
@@ -45,7 +52,7 @@ from portal.accounts.service import hash_password
 from portal.app import create_app
 from portal.billing.lines import line_amounts
 from portal.billing.status import status_expression
-from portal.db import make_engine
+from portal.db import make_engine, refresh_statistics
 from portal.demo import DEMO_SUPPLIER
 from portal.models import (
     AuditEvent,
@@ -65,7 +72,7 @@ INVOICES = int(os.environ.get("BENCH_INVOICES", 10_000))
 OTHER_COMPANY_INVOICES = int(os.environ.get("BENCH_OTHER_INVOICES", 1_500))
 WORKERS = int(os.environ.get("BENCH_WORKERS", os.cpu_count() or 1))
 THREADS = int(os.environ.get("BENCH_THREADS", 2))
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", 4))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", 16))
 WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", 2))
 SECONDS = float(os.environ.get("BENCH_SECONDS", 15))
 
@@ -229,6 +236,8 @@ def build_database(url: str, today: date) -> dict:
             if batch:
                 connection.execute(insert(model), batch)
         check_consistency(connection)
+        # As after any big import: the planner needs the tables' new sizes.
+        refresh_statistics(connection)
         status = status_expression(today)
         mix = dict(connection.execute(
             select(status, func.count()).where(Invoice.company_id == big).group_by(status)
@@ -276,6 +285,8 @@ def build_app(url: str):
     })
     # Bench-only: the floor of the same server, app and middleware, with no view work.
     app.add_url_rule(HELLO_URL, "bench_hello", lambda: "hello")
+    # Bench-only: a request with this header finds nothing in the page cache, as after a change.
+    app.extensions["acquit.page_cache"] = MissWhenAsked(app.extensions["acquit.page_cache"])
 
     # Bench-only: which worker process answered, to show how connections spread.
     @app.after_request
@@ -284,6 +295,22 @@ def build_app(url: str):
         return response
 
     return app
+
+
+UNCACHED_HEADER = "X-Bench-Uncached"
+
+
+class MissWhenAsked:
+    """The app's page cache, except that requests carrying UNCACHED_HEADER find nothing in it."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def get(self, key: str):
+        return None if flask_request.headers.get(UNCACHED_HEADER) else self.cache.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        self.cache.set(key, value)
 
 
 def count_list_queries(app, per_page: int, **filters) -> int:
@@ -448,9 +475,10 @@ def balanced_connections(port: int) -> list[http.client.HTTPConnection]:
     return kept
 
 
-def hammer(port: int, workers_of_server: list[int], path: str, cookie: str | None, check) -> Result:
+def hammer(port: int, workers_of_server: list[int], path: str, cookie: str | None, check,
+           extra_headers: dict | None = None) -> Result:
     """CLIENTS keep-alive connections GET `path` back to back: WARMUP_SECONDS, then SECONDS counted."""
-    headers = {"Cookie": cookie} if cookie else {}
+    headers = ({"Cookie": cookie} if cookie else {}) | (extra_headers or {})
     connections = balanced_connections(port)
     start = threading.Barrier(CLIENTS + 1)
     stop_warmup = threading.Event()
@@ -547,8 +575,10 @@ def main() -> None:
             cookie = sign_in(port)
             workers = worker_pids(arbiter_pid)
             results = {
-                f"(a) GET {LIST_URL} (signed in)": hammer(port, workers, LIST_URL, cookie, _check_list),
-                f"(b) GET {HELLO_URL} (bench-only route)": hammer(port, workers, HELLO_URL, None, _check_hello),
+                f"(a) GET {HELLO_URL} (bench-only route)": hammer(port, workers, HELLO_URL, None, _check_hello),
+                f"(b) GET {LIST_URL} (signed in), uncached": hammer(port, workers, LIST_URL, cookie, _check_list,
+                                                                    {UNCACHED_HEADER: "1"}),
+                f"(c) GET {LIST_URL} (signed in), cached": hammer(port, workers, LIST_URL, cookie, _check_list),
             }
         print("load average (1, 5, 15 min) after the run: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
               + "  (other processes on the machine share its cores and skew the figures)")
@@ -561,6 +591,12 @@ def main() -> None:
                   f"    server CPU {server_ms:.2f} ms/request (about {1000 / server_ms:.0f} req/s per core if CPU were "
                   f"the only limit); clients' CPU {result.client_cpu_seconds:.1f} s over the "
                   f"{result.seconds:.0f} s")
+        hello = next(iter(results.values()))
+        print("share of hello's throughput, same run (target: uncached >= 12 %, cached >= 30 %; p95 <= 30 ms):")
+        for label, result in list(results.items())[1:]:
+            print(f"  {label[:3]} {result.per_second / hello.per_second:6.1%} of hello's requests/second, "
+                  f"p95 {result.percentile(95):.1f} ms; server CPU per request "
+                  f"{result.server_cpu_seconds / result.requests / (hello.server_cpu_seconds / hello.requests):.1f}x hello's")
 
 
 if __name__ == "__main__":

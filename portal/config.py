@@ -67,6 +67,9 @@ class Settings:
     pay_link_days: int = 30
     guest_partial_payments: bool = False
     max_query_string_bytes: int = 4096
+    # The invoice list's rendered parts: in each process (this many MiB) unless a Redis URL is set.
+    page_cache_url: str | None = None
+    page_cache_mib: int = 64
     collections_email: str | None = None
     attachment_dir: str | None = None
     attachment_max_bytes: int = 10 * 1024 * 1024
@@ -128,6 +131,8 @@ class Settings:
             worker_reconcile_seconds=_env_int("ACQUIT_WORKER_RECONCILE_SECONDS", 60),
             worker_outbox_seconds=_env_int("ACQUIT_WORKER_OUTBOX_SECONDS", 60),
             worker_reminders_minutes=_env_int("ACQUIT_WORKER_REMINDERS_MINUTES", 60),
+            page_cache_url=_env("ACQUIT_PAGE_CACHE_URL"),
+            page_cache_mib=_env_int("ACQUIT_PAGE_CACHE_MIB", 64),
         )
 
     def flask_config(self, instance_path: str) -> dict:
@@ -165,6 +170,8 @@ class Settings:
             "ACQUIT_PAY_LINK_DAYS": self.pay_link_days,
             "ACQUIT_GUEST_PARTIAL_PAYMENTS": self.guest_partial_payments,
             "ACQUIT_MAX_QUERY_STRING_BYTES": self.max_query_string_bytes,
+            "ACQUIT_PAGE_CACHE_URL": self.page_cache_url,
+            "ACQUIT_PAGE_CACHE_MIB": self.page_cache_mib,
             # Disputes: their e-mails to the collections team, and the evidence files, kept
             # outside the web root (the instance folder by default) and never served statically.
             "ACQUIT_COLLECTIONS_EMAIL": self.collections_email,

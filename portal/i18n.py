@@ -5,12 +5,13 @@ from urllib.parse import urlencode
 from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_symbol
 from flask import Flask, current_app, request, session
-from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale, lazy_pgettext
+from flask_babel import format_date, format_datetime, format_decimal, get_locale, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal.billing.money import minor_unit_digits, to_decimal
 from portal.billing.status import InvoiceStatus
+from portal.formats import formats_for
 from portal.models import (
     CARD_CHANNELS,
     AutopayAttemptStatus,
@@ -234,9 +235,12 @@ def _select_language(company) -> str:
 
 def money(amount: int | None, currency: str) -> str:
     """Minor units formatted for the page's locale: 123456 EUR is "1 234,56 €" in French."""
-    if amount is None:
-        return ""
-    return format_currency(to_decimal(amount, currency), currency)
+    return formats_for(str(get_locale())).money(amount, currency)
+
+
+def status_labels() -> dict[InvoiceStatus, str]:
+    """Every invoice status's label in the page's language, for a page that shows many."""
+    return {status: str(label) for status, label in STATUS_LABELS.items()}
 
 
 def typed_amount(amount: int | None, currency: str) -> str:
@@ -277,7 +281,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["typed_amount"] = typed_amount
     app.jinja_env.filters["currency_symbol"] = currency_symbol
     app.jinja_env.filters["format_decimal"] = format_decimal
-    app.jinja_env.filters["short_date"] = lambda value: format_date(value, format="medium") if value else ""
+    app.jinja_env.filters["short_date"] = lambda value: formats_for(str(get_locale())).short_date(value)
     app.jinja_env.filters["long_date"] = lambda value: format_date(value, format="long") if value else ""
     app.jinja_env.filters["timestamp"] = lambda value: format_datetime(value, format="medium") if value else ""
     app.jinja_env.filters["status_label"] = lambda status: STATUS_LABELS.get(status, status)
@@ -294,7 +298,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["role_label"] = lambda role: ROLE_LABELS.get(role, role or "")
     app.jinja_env.filters["payment_method_label"] = lambda method: PAYMENT_METHOD_LABELS.get(method, method)
     # "15 Dec" / "15 déc.": a date close enough that its year goes without saying.
-    app.jinja_env.filters["day_and_month"] = lambda value: format_date(value, format="d MMM") if value else ""
+    app.jinja_env.filters["day_and_month"] = lambda value: formats_for(str(get_locale())).day_and_month(value)
     app.jinja_env.globals["LANGUAGE_NAMES"] = LANGUAGE_NAMES
     app.jinja_env.globals["CARD_CHANNELS"] = [str(channel) for channel in CARD_CHANNELS]
     app.jinja_env.globals["get_locale"] = get_locale

@@ -272,11 +272,16 @@ def upcoming_charges(session: Session, company_id: int, *, today: date,
     return [_plan(enrolment, invoice, facts, today) for invoice, facts in _facts(session, invoices).items()]
 
 
-def autopay_dates(session: Session, company_id: int, invoices: list[Invoice], *, today: date) -> dict[int, date]:
-    """For the invoice list: the day autopay will charge each of `invoices` that it will charge."""
+def autopay_dates(session: Session, company_id: int, invoice_ids: list[int], *, today: date) -> dict[int, date]:
+    """For the invoice list: the day autopay will charge each of the company's `invoice_ids` that it will charge.
+
+    The invoices are read only when autopay is on (the list itself reads plain columns).
+    """
     enrolment = live_enrolment(session, company_id)
     if enrolment is None or enrolment.status != AutopayStatus.ACTIVE:
         return {}
+    invoices = list(session.scalars(select(Invoice).where(Invoice.company_id == company_id,
+                                                          Invoice.id.in_(invoice_ids))))
     plans = [_plan(enrolment, invoice, facts, today) for invoice, facts in _facts(session, invoices).items()]
     return {plan.invoice.id: plan.charge_on for plan in plans if plan.plan == Plan.CHARGE}
 

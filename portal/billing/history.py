@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from portal.billing.company_fields import invoices_with_a_field_containing, invoices_with_field_value
 from portal.billing.errors import InvalidAmount, InvoiceNotFound
 from portal.billing.money import parse_amount
-from portal.billing.status import InvoiceStatus, amount_due_expression, status_expression
+from portal.billing.payable import undisputed_amount_due_expression
+from portal.billing.status import (
+    InvoiceStatus,
+    amount_due_expression,
+    open_invoice_condition,
+    status_condition,
+    status_expression,
+)
 from portal.models import (
     AuditEvent,
     CreditNote,
@@ -24,6 +31,8 @@ from portal.models import (
     PaymentStatus,
     Refund,
     RefundStatus,
+    ReminderEmail,
+    ReminderItem,
 )
 
 PAGE_SIZES = (10, 25, 50, 100)
@@ -133,7 +142,7 @@ def invoice_history(
 ) -> HistoryPage:
     """One page of the company's invoices, filtered, searched and sorted as asked."""
     status = status_expression(today)
-    filtered = apply_history_filters(customer_invoices(company_id), query, status, currency)
+    filtered = apply_history_filters(customer_invoices(company_id), query, today, currency)
     total_count = session.scalar(select(func.count()).select_from(filtered.order_by(None).subquery()))
     page_count = max(1, -(-total_count // query.per_page))
     page = min(query.page, page_count)
@@ -150,10 +159,69 @@ def invoice_history(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    """One invoice as the customer's list shows it: plain values, read in the page's one statement."""
+
+    id: int
+    number: str
+    po_number: str | None
+    issue_date: date
+    due_date: date
+    currency: str
+    amount_total: int
+    amount_due: int
+    status: InvoiceStatus
+    # What may be ticked and paid now: what is due less what an active dispute holds back.
+    payable: int
+    reminded_on: date | None
+
+
+@dataclass(frozen=True)
+class ListPage:
+    rows: list[ListRow]
+    total_count: int
+    page: int
+    per_page: int
+
+    page_count = HistoryPage.page_count
+    has_previous = HistoryPage.has_previous
+    has_next = HistoryPage.has_next
+
+
+def invoice_list(session: Session, company_id: int, query: HistoryQuery, *, today: date, currency: str) -> ListPage:
+    """One page of the company's invoices for its list, in two statements whatever the page size:
+    the count, then the rows with their status, what is payable and the last reminder's day."""
+    filtered = apply_history_filters(customer_invoices(company_id), query, today, currency)
+    total_count = session.execute(filtered.with_only_columns(func.count()).order_by(None)).scalar_one()
+    page = min(query.page, max(1, -(-total_count // query.per_page)))
+    last_reminded = (select(func.max(ReminderEmail.sent_on))
+                     .join(ReminderItem, ReminderItem.email_id == ReminderEmail.id)
+                     .where(ReminderItem.invoice_id == Invoice.id).correlate(Invoice).scalar_subquery())
+    rows = session.execute(
+        ordered_as_asked(filtered, query).with_only_columns(
+            Invoice.id, Invoice.number, Invoice.po_number, Invoice.issue_date, Invoice.due_date, Invoice.currency,
+            Invoice.amount_total, amount_due_expression(), status_expression(today),
+            undisputed_amount_due_expression(), last_reminded,
+        ).limit(query.per_page).offset((page - 1) * query.per_page)
+    ).all()
+    return ListPage(
+        rows=[ListRow(id, number, po_number, issue_date, due_date, currency_, total, max(0, due), InvoiceStatus(status),
+                      payable, _as_date(reminded))
+              for id, number, po_number, issue_date, due_date, currency_, total, due, status, payable, reminded in rows],
+        total_count=total_count, page=page, per_page=query.per_page,
+    )
+
+
+def _as_date(value) -> date | None:
+    # max() over a date column comes back from SQLite as text.
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def history_statement(company_id: int, query: HistoryQuery, *, today: date, currency: str) -> Select:
     """Every invoice `invoice_history` pages through, in the same order, as one statement (for a CSV of the list)."""
     return ordered_as_asked(
-        apply_history_filters(customer_invoices(company_id), query, status_expression(today), currency), query)
+        apply_history_filters(customer_invoices(company_id), query, today, currency), query)
 
 
 def matching_invoice_ids(session: Session, company_id: int, query: HistoryQuery, *, today: date,
@@ -171,9 +239,9 @@ def ordered_as_asked(statement: Select, query: HistoryQuery) -> Select:
     return statement.order_by(sort_column.asc(), Invoice.id.asc())
 
 
-def apply_history_filters(statement: Select, query: HistoryQuery, status, currency: str) -> Select:
-    """`statement` (a select of invoices) narrowed to `query`'s search and filters; `status` is
-    `status_expression(today)`. The collections team's invoice search narrows with it too."""
+def apply_history_filters(statement: Select, query: HistoryQuery, today: date, currency: str) -> Select:
+    """`statement` (a select of invoices) narrowed to `query`'s search and filters, statuses as on
+    `today`. The collections team's invoice search narrows with it too."""
     if query.text:
         needle = query.text.strip().lower()
         matches = [
@@ -192,7 +260,7 @@ def apply_history_filters(statement: Select, query: HistoryQuery, status, curren
     if query.po_number:
         statement = statement.where(Invoice.po_number == query.po_number)
     if query.status is not None:
-        statement = statement.where(status == query.status.value)
+        statement = statement.where(status_condition(query.status, today))
     if query.issued_from is not None:
         statement = statement.where(Invoice.issue_date >= query.issued_from)
     if query.issued_to is not None:
@@ -208,13 +276,12 @@ def apply_history_filters(statement: Select, query: HistoryQuery, status, curren
 
 def amount_owed(session: Session, company_id: int, *, today: date) -> list[AmountOwed]:
     """Total due, overdue and due within 30 days, per currency, over the company's invoices."""
-    due = amount_due_expression()
+    # Only open invoices add to the sums, and they are few in a long history: read from the
+    # partial index on them (ix_invoice_open), where what is due is simply total less paid and credited.
+    due = Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited
     due_soon_until = today + timedelta(days=DUE_SOON_DAYS)
-    # Settled invoices add nothing to any sum and are most of a long history: filtering them
-    # out first spares computing the sums over every invoice the company ever had.
     rows = session.execute(
-        customer_invoices(company_id)
-        .where(Invoice.voided_at.is_(None), Invoice.amount_paid + Invoice.amount_credited < Invoice.amount_total)
+        select(Invoice.currency).where(Invoice.company_id == company_id, open_invoice_condition())
         .with_only_columns(
             Invoice.currency,
             func.sum(due),

@@ -81,3 +81,29 @@ def amount_due_expression() -> ColumnElement[int]:
         (Invoice.issued_at.is_(None), 0),
         else_=Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited,
     )
+
+
+def open_invoice_condition() -> ColumnElement[bool]:
+    """An issued, non-void invoice with something still due: what balances, aging and "what you owe" look at.
+
+    Written on the columns themselves (not `amount_due_expression() > 0`), term for term as
+    `ix_invoice_open`'s condition, so SQLite and PostgreSQL read those invoices from that partial
+    index. SQLite matches terms literally after putting a lone column first in a comparison:
+    hence `amount_total > …`, never `… < amount_total`.
+    """
+    return (Invoice.issued_at.is_not(None) & Invoice.voided_at.is_(None)
+            & (Invoice.amount_total > Invoice.amount_paid + Invoice.amount_credited))
+
+
+def status_condition(status: InvoiceStatus, today: date) -> ColumnElement[bool]:
+    """Invoices whose status on `today` is `status`, with what that status implies written out
+    as `ix_invoice_open`'s terms: an overdue invoice is an open one due before today, so the
+    list reads the few open invoices from that index rather than every invoice of the company."""
+    condition = status_expression(today) == status.value
+    if status == InvoiceStatus.OVERDUE:
+        return open_invoice_condition() & (Invoice.due_date < today) & condition
+    if status == InvoiceStatus.DISPUTED:
+        return open_invoice_condition() & condition
+    if status in (InvoiceStatus.OPEN, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.CREDITED):
+        return open_invoice_condition() & (Invoice.due_date >= today) & condition
+    return condition

@@ -81,7 +81,10 @@ def register_security_headers(app: Flask) -> None:
     @app.after_request
     def _security_headers(response):
         headers = response.headers
-        headers["Content-Security-Policy"] = content_security_policy(csp_nonce(), stripe_js_url(app))
+        # A 304 tells the browser to show the page it holds, with that page's nonce: a new policy
+        # (a new nonce) would replace the one it came with and block its styles.
+        if response.status_code != 304:
+            headers["Content-Security-Policy"] = content_security_policy(csp_nonce(), stripe_js_url(app))
         if served_over_https():
             headers["Strict-Transport-Security"] = HSTS
         if request.endpoint != "static":

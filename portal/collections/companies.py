@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from portal.billing.exports import csv_chunks
 from portal.billing.money import to_decimal
-from portal.collections.dashboard import Aging, aging_from, aging_sums, open_invoice_condition
+from portal.billing.status import open_invoice_condition
+from portal.collections.dashboard import Aging, aging_from, aging_sums
 from portal.collections.pages import DEFAULT_PAGE_SIZE, Page, page_within
 from portal.models import Company, Invoice
 

@@ -27,6 +27,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from portal.billing.status import open_invoice_condition
 from portal.clock import SUPPLIER_TIMEZONE
 from portal.models import Dispute, Invoice, Payment, PaymentStatus
 
@@ -92,16 +93,6 @@ class CurrencyFigures:
 class Dashboard:
     today: date
     currencies: list[CurrencyFigures] = field(default_factory=list)
-
-
-def open_invoice_condition() -> ColumnElement[bool]:
-    """An issued, non-void invoice with something still due: the only kind aging and balances look at.
-
-    Written on the columns themselves (not `amount_due_expression() > 0`) so a database can
-    use a partial index on exactly this condition.
-    """
-    return (Invoice.issued_at.is_not(None) & Invoice.voided_at.is_(None)
-            & (Invoice.amount_paid + Invoice.amount_credited < Invoice.amount_total))
 
 
 def aging_sums(today: date) -> list[ColumnElement[int]]:

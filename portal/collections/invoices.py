@@ -49,7 +49,7 @@ def search_invoices_csv(session: Session, search: InvoiceSearch, *, today: date,
 
 
 def _matching(search: InvoiceSearch, today: date, currency: str) -> Select:
-    statement = apply_history_filters(select(Invoice), search.filters, status_expression(today), currency)
+    statement = apply_history_filters(select(Invoice), search.filters, today, currency)
     needle = search.company.strip().lower()
     if needle:
         statement = statement.where(Invoice.company_id.in_(

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from portal.models.dispute import Dispute
 
 # An issued, non-void invoice with something still due: a few percent of a long history, and all
-# that balances and aging read (portal.collections.dashboard.open_invoice_condition says the same).
-OPEN_INVOICE = text("issued_at IS NOT NULL AND voided_at IS NULL AND amount_paid + amount_credited < amount_total")
+# that balances, aging and "what you owe" read (portal.billing.status.open_invoice_condition says the same,
+# term for term: SQLite uses a partial index only for a query repeating its terms as it normalises them).
+OPEN_INVOICE = text("issued_at IS NOT NULL AND voided_at IS NULL AND amount_total > amount_paid + amount_credited")
 
 
 class Invoice(Base):

@@ -1,7 +1,8 @@
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
 from portal import clock
 from portal.accounts.permissions import Action
@@ -9,15 +10,18 @@ from portal.audit import Actor
 from portal.autopay.enrolment import autopay_dates, invoice_plan, live_enrolment
 from portal.billing import company_fields, exports, history
 from portal.billing.documents import labelled_custom_fields
-from portal.billing.payable import undisputed_amount_due, undisputed_amounts_due
+from portal.billing.payable import undisputed_amount_due
 from portal.billing.status import invoice_status
 from portal.blueprints.account.forms import field_refusal
 from portal.blueprints.downloads import csv_download
 from portal.blueprints.guards import current_company, permission_required
-from portal.blueprints.invoices import blueprint
+from portal.blueprints.invoices import blueprint, caching
 from portal.blueprints.invoices.forms import HistoryFilterForm
+from portal.db import MAX_ROW_ID
 from portal.disputes import service as disputes
 from portal.extensions import db, htmx
+from portal.formats import formats_for
+from portal.i18n import status_labels
 from portal.models import Invoice
 from portal.reminders.history import last_reminded_on
 
@@ -26,26 +30,71 @@ from portal.reminders.history import last_reminded_on
 @permission_required(Action.VIEW_INVOICES)
 def index():
     company = current_company()
-    form = HistoryFilterForm(request.args, currency=company.currency,
+    fragment_only = bool(htmx and not htmx.history_restore_request)
+    etag = caching.page_etag("invoice list", company, fragment_only)
+    if caching.not_modified(etag):
+        return caching.privately_cached(Response(status=304), etag)
+    cache = caching.page_cache()
+    content_key = caching.rendering_key("invoice list page", company)
+    content = None if fragment_only else cache.get(content_key)
+    if content is None:
+        results_key = caching.rendering_key("invoice list results", company)
+        results = cache.get(results_key)
+        form = _filter_form(company)
+        if results is None:
+            if not form.validate():
+                return _refused_filters(company, form, fragment_only)
+            results = _render_results(company, form)
+            cache.set(results_key, results)
+        if fragment_only:
+            return caching.privately_cached(make_response(results), etag)
+        content = render_template("invoices/_content.html", form=form, results=Markup(results),
+                                  owed_section=_owed_section(company))
+        cache.set(content_key, content)
+    return caching.privately_cached(make_response(render_template("invoices/index.html", content=Markup(content))), etag)
+
+
+def _refused_filters(company, form: HistoryFilterForm, fragment_only: bool):
+    """The filters' errors, in the fragment or the page (400); nothing of it is cached."""
+    if fragment_only:
+        return render_template("invoices/_results.html", form=form, page=None), 400
+    content = render_template("invoices/_content.html", form=form, page=None, results=None,
+                              owed_section=_owed_section(company))
+    return render_template("invoices/index.html", content=Markup(content)), 400
+
+
+def _filter_form(company) -> HistoryFilterForm:
+    return HistoryFilterForm(request.args, currency=company.currency,
                              company_fields=company_fields.company_fields(db.session, company.id))
-    page = None
-    if form.validate():
-        page = history.invoice_history(
-            db.session, company.id, form.history_query(), today=clock.today(), currency=company.currency
-        )
-    status_code = 200 if page is not None else 400
-    # What a clerk may tick to pay: an invoice wholly held back by a dispute has nothing payable.
-    payable = undisputed_amounts_due(db.session, [row.invoice for row in page.rows]) if page else {}
+
+
+def _render_results(company, form: HistoryFilterForm) -> str:
+    """The list's results (count, table, pager) for a valid `form`: what htmx swaps in, and the page includes."""
+    today = clock.today()
+    page = history.invoice_list(db.session, company.id, form.history_query(), today=today, currency=company.currency)
     # The day autopay will charge each row it will charge: a fixed number of queries for the whole page.
-    autopay_on = autopay_dates(db.session, company.id, [row.invoice for row in page.rows],
-                               today=clock.today()) if page else {}
-    reminded_on = last_reminded_on(db.session, [row.invoice.id for row in page.rows]) if page else {}
-    if htmx and not htmx.history_restore_request:
-        return render_template("invoices/_results.html", form=form, page=page, payable=payable,
-                               autopay_on=autopay_on, reminded_on=reminded_on), status_code
-    owed = history.amount_owed(db.session, company.id, today=clock.today())
-    return render_template("invoices/index.html", form=form, page=page, owed=owed, payable=payable,
-                           autopay_on=autopay_on, reminded_on=reminded_on), status_code
+    autopay_on = autopay_dates(db.session, company.id, [row.id for row in page.rows], today=today)
+    return render_template("invoices/_results.html", form=form, page=page, autopay_on=autopay_on,
+                           fmt=formats_for(str(get_locale())), status_labels=status_labels(),
+                           detail_url=url_for_each("invoices.detail"), pdf_url=url_for_each("invoices.pdf"))
+
+
+def _owed_section(company) -> Markup:
+    """The "what you owe" figures, rendered once per data version, locale and day."""
+    key = caching.rendering_key("what you owe", company)
+    section = caching.page_cache().get(key)
+    if section is None:
+        owed = history.amount_owed(db.session, company.id, today=clock.today())
+        section = render_template("invoices/_owed.html", owed=owed, fmt=formats_for(str(get_locale())))
+        caching.page_cache().set(key, section)
+    return Markup(section)
+
+
+def url_for_each(endpoint: str):
+    """`url_for(endpoint, invoice_id=…)` for a page of invoices at the cost of one call: the rule's text around the id."""
+    sentinel = str(MAX_ROW_ID)
+    before, _, after = url_for(endpoint, invoice_id=sentinel).partition(sentinel)
+    return lambda invoice_id: f"{before}{invoice_id}{after}"
 
 
 @blueprint.route("/<int:invoice_id>")

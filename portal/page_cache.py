@@ -1,0 +1,93 @@
+"""Rendered page parts kept for reuse, keyed on what they were rendered from.
+
+A key always holds the company's data version (`portal.billing.data_version`), which changes
+in the same transaction as anything the company sees: an entry is never stale, it merely
+stops being asked for, and the least recently used make room. Nothing is ever invalidated.
+
+In one process (`MemoryPageCache`, the default) entries live in a bounded LRU. Several
+processes or servers share a Redis server instead (`ACQUIT_PAGE_CACHE_URL=redis://…`, with
+the optional `redis` package installed: `pip install acquit[redis]`). No Flask in here.
+"""
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Protocol
+
+# A Redis entry outlives its use by at most this long (a newer data version stops its use at once).
+REDIS_ENTRY_SECONDS = 24 * 3600
+
+
+class PageCache(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str) -> None: ...
+
+
+def cache_key(*parts) -> str:
+    """One key for everything a rendering depends on: a short digest of `parts`' text."""
+    return hashlib.blake2b("\x1f".join(str(part) for part in parts).encode(), digest_size=20).hexdigest()
+
+
+class MemoryPageCache:
+    """A bounded least-recently-used cache in this process, safe across threads; bounded by characters held."""
+
+    def __init__(self, max_chars: int):
+        self.max_chars = max_chars
+        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def set(self, key: str, value: str) -> None:
+        if len(value) > self.max_chars:
+            return
+        with self._lock:
+            previous = self._entries.pop(key, None)
+            if previous is not None:
+                self._held -= len(previous)
+            self._entries[key] = value
+            self._held += len(value)
+            while self._held > self.max_chars:
+                _, dropped = self._entries.popitem(last=False)
+                self._held -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class RedisPageCache:
+    """Entries in a Redis server shared by every process; an unreachable server only means rendering again."""
+
+    def __init__(self, url: str, *, prefix: str = "acquit:page:"):
+        import redis
+
+        self._errors = (redis.RedisError, OSError)
+        self._client = redis.Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2)
+        self._prefix = prefix
+
+    def get(self, key: str) -> str | None:
+        try:
+            value = self._client.get(self._prefix + key)
+        except self._errors:
+            return None
+        return None if value is None else value.decode()
+
+    def set(self, key: str, value: str) -> None:
+        try:
+            self._client.set(self._prefix + key, value.encode(), ex=REDIS_ENTRY_SECONDS)
+        except self._errors:
+            pass
+
+
+def page_cache_from_config(url: str | None, max_chars: int) -> PageCache:
+    """Redis when a URL is set, else this process's memory."""
+    if url:
+        return RedisPageCache(url)
+    return MemoryPageCache(max_chars)
