@@ -9,17 +9,18 @@ parameter is written in the page's locale ("1 956,35 €", "€1,956.35").
 import logging
 from dataclasses import dataclass
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, make_response, render_template, request
 from flask_babel import LazyString, force_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from portal.billing.money import Money
 from portal.domain_errors import DomainError
 from portal.extensions import db
-from portal.i18n import money
+from portal.i18n import SUPPORTED_LOCALES, money
 from portal.payments.errors import FAILURE_REASONS
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ ERRORS: dict[str, ErrorKind] = {
     "uri_too_long": ErrorKind(414, _l("That address is too long. Shorten the search or the filters and try again.")),
     "too_many_requests": ErrorKind(429, _l("Too many attempts. Please wait a few minutes and try again.")),
     "server_error": ErrorKind(500, _l("Something went wrong on our side. Nothing was changed; please try again.")),
+    # The database restarting, failing over or refusing a transaction for now: the request can be sent again as it is
+    # (a payment's form again shows the payment it started, never a second one).
+    "unavailable": ErrorKind(503, _l("We could not finish this just now: our database did not answer. "
+                                     "Please try again in a moment.")),
     "form_expired": ErrorKind(400, _l("This form has expired. Reload the page and try again.")),
     # Billing
     "billing_error": ErrorKind(409, _l("That action is not available here.")),
@@ -80,6 +85,8 @@ ERRORS: dict[str, ErrorKind] = {
     "outcome_unknown": ErrorKind(
         409, _l("The card processor did not answer in time. We are checking what happened: do not pay again yet.")),
     "never_reached": ErrorKind(409, _l("The payment never reached the card processor. Nothing was charged.")),
+    "provider_unavailable": ErrorKind(
+        503, _l("Our card processor does not answer. Nothing was charged: please try again in a few minutes.")),
     "payment_intent_unexpected_state": ErrorKind(409, _l("This payment has already ended.")),
     "invalid_webhook": ErrorKind(400, _l("The request could not be understood. Check what you entered and try again.")),
     "refund_not_allowed": ErrorKind(409, _l("This refund cannot be made.")),
@@ -147,7 +154,9 @@ ERRORS: dict[str, ErrorKind] = {
 # The code that answers each HTTP error werkzeug raises (abort(404), an unknown route...).
 HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "not_allowed", 404: "not_found",
               405: "method_not_allowed", 413: "too_large", 414: "uri_too_long", 429: "too_many_requests",
-              500: "server_error"}
+              500: "server_error", 503: "unavailable"}
+#: Seconds a client is asked to wait before sending again a request the database could not take.
+RETRY_AFTER_SECONDS = 5
 
 # A code the table does not know (a new one someone forgot to add) still reads as a refusal.
 _FALLBACK = ERRORS["refused"]
@@ -204,11 +213,34 @@ def error_response(status: int, message=None, *, code: str | None = None, field:
     message = str(message or error_message(code))
     try:
         return render_template("errors/error.html", code=status, message=message), status
-    except Exception:
+    except Exception as failure:
         # The error page itself failed (say the database is down under the navigation bar):
         # answer in plain HTML rather than with a second, bare traceback.
-        log.exception("Rendering the error page failed")
+        if database_unavailable(failure):
+            log.warning("Error page in plain HTML: the database does not answer (%s)", type(failure).__name__)
+        else:
+            log.exception("Rendering the error page failed")
         return f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{escape(message)}</p>", status
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """Whether `error` is the database not answering or not taking the transaction now (a restart, a
+    failover, a dropped connection, a lock or serialization conflict) rather than a fault in our code."""
+    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+
+
+def unavailable_response():
+    """503, "try again in a moment", for a request the database could not take."""
+    try:
+        response = make_response(*error_response(503))
+    except DBAPIError:
+        # The page's language comes from the signed-in person's account, in the database that does not
+        # answer: it is the browser's, then.
+        with force_locale(request.accept_languages.best_match(SUPPORTED_LOCALES)
+                          or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            response = make_response(*error_response(503))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -218,6 +250,9 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
+        # An after-request step (the request's commit) failing reaches here as a 500 wrapping it.
+        if database_unavailable(getattr(error, "original_exception", None)):
+            return _database_error(error.original_exception)
         return error_response(error.code)
 
     @app.errorhandler(CSRFError)
@@ -231,6 +266,20 @@ def register_error_handlers(app: Flask) -> None:
             english = refusal_message(error)
         return error_response(refusal_status(error), refusal_message(error), code=error.code, field=error.field,
                               english_message=english)
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(error: DBAPIError):
+        try:
+            db.session.rollback()
+        except DBAPIError:
+            log.warning("Rolling back failed too: the connection is gone, and its transaction with it")
+        if not database_unavailable(error):
+            log.exception("Unhandled error on %s %s", request.method, request.path)
+            return error_response(500)
+        # An outage, not a fault in the code: one line, no traceback per request while it lasts.
+        log.warning("Database unavailable on %s %s: %s", request.method, request.path,
+                    str(error.orig or error).splitlines()[0])
+        return unavailable_response()
 
     @app.errorhandler(Exception)
     def _unexpected_error(error: Exception):

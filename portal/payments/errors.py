@@ -49,6 +49,13 @@ class OutcomeUnknown(PaymentError):
     code = "outcome_unknown"
 
 
+class ProviderUnavailable(OutcomeUnknown):
+    """The provider did not answer a call that moves no money (preparing or reading a card form):
+    whatever it did, nothing was charged, so the payer is told to try again, not to wait for a check."""
+
+    code = "provider_unavailable"
+
+
 class InvalidWebhook(PaymentError):
     """A webhook whose signature does not verify, is stale, or does not parse."""
 

@@ -13,7 +13,7 @@ import stripe
 from stripe.params import PaymentIntentCreateParams
 
 from portal.json_input import loads_bounded
-from portal.payments.errors import InvalidWebhook, OutcomeUnknown, PaymentDeclined, PaymentError
+from portal.payments.errors import InvalidWebhook, OutcomeUnknown, PaymentDeclined, PaymentError, ProviderUnavailable
 from portal.payments.gateway import (
     CardDetails,
     CardSetup,
@@ -61,6 +61,7 @@ _DECLINE_CODES = {
     "stolen_card": "card_declined",
 }
 UNKNOWN_OUTCOME_MESSAGE = "The payment service did not answer in time. We are checking with it what happened."
+PROVIDER_UNAVAILABLE_MESSAGE = "The payment service does not answer. Nothing was charged: try again in a few minutes."
 
 
 class StripeGateway:
@@ -87,11 +88,12 @@ class StripeGateway:
             params |= {"customer": customer_id, "usage": "off_session"}
         else:
             params["usage"] = "on_session"
-        setup = self._call(self._client.v1.setup_intents.create, params)
+        setup = self._call_moving_no_money(self._client.v1.setup_intents.create, params)
         return CardSetup(setup_id=setup.id, client_secret=setup.client_secret)
 
     def finish_card_setup(self, *, customer_id: str | None, setup_id: str) -> CardDetails:
-        setup = self._call(self._client.v1.setup_intents.retrieve, setup_id, {"expand": ["payment_method"]})
+        setup = self._call_moving_no_money(self._client.v1.setup_intents.retrieve, setup_id,
+                                           {"expand": ["payment_method"]})
         if setup.status != "succeeded" or setup.payment_method is None:
             raise PaymentError("The card was not saved. Check its details and try again.", code="setup_incomplete")
         if setup.customer not in (None, customer_id):
@@ -100,7 +102,8 @@ class StripeGateway:
         if customer_id is not None:
             # Real Stripe attaches the card to the SetupIntent's customer; localstripe does not.
             if method.customer is None:
-                method = self._call(self._client.v1.payment_methods.attach, method.id, {"customer": customer_id})
+                method = self._call_moving_no_money(self._client.v1.payment_methods.attach, method.id,
+                                                    {"customer": customer_id})
             elif method.customer != customer_id:
                 raise PaymentError("This card belongs to someone else.", code="setup_mismatch")
         card = method.card
@@ -198,6 +201,13 @@ class StripeGateway:
             except (AttributeError, KeyError, TypeError, ValueError):
                 raise InvalidWebhook("not a payment intent as Stripe sends it") from None
         return WebhookEvent(event_id=event.id, event_type=event.type, charge=charge)
+
+    def _call_moving_no_money(self, method, *args):
+        """`_call` for a card form's calls: unanswered, they leave nothing to check (`ProviderUnavailable`)."""
+        try:
+            return self._call(method, *args)
+        except OutcomeUnknown as error:
+            raise ProviderUnavailable(PROVIDER_UNAVAILABLE_MESSAGE) from error
 
     def _call(self, method, *args):
         try:
