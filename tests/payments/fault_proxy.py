@@ -141,7 +141,7 @@ class _PlannedFault:
 class FaultProxy:
     """A proxy on 127.0.0.1 forwarding to `upstream`, failing the requests it is told to."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, port: int = 0):
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
             raise ValueError(f"upstream must be an http origin such as http://127.0.0.1:8420, not {upstream!r}")
@@ -152,14 +152,18 @@ class FaultProxy:
         self._plan: list[_PlannedFault] = []
         self._requests: list[ProxiedRequest] = []
         self._stopping = threading.Event()
-        self._server = _ProxyServer((HOST, 0), _ProxyHandler, proxy=self)
+        self._server = _ProxyServer((HOST, port), _ProxyHandler, proxy=self)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                          name="fault-proxy", daemon=True)
 
     @classmethod
-    def start(cls, upstream: str) -> FaultProxy:
-        """Listen on a free port of 127.0.0.1 and forward to `upstream` ("http://host:port")."""
-        proxy = cls(upstream)
+    def start(cls, upstream: str, port: int = 0) -> FaultProxy:
+        """Listen on `port` of 127.0.0.1 (0: a free one) and forward to `upstream` ("http://host:port").
+
+        A proxy stopped and started again on its old port is a provider that was unreachable
+        (connections refused) and is back where its clients look for it.
+        """
+        proxy = cls(upstream, port)
         proxy._thread.start()
         return proxy
 
