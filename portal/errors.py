@@ -154,7 +154,7 @@ ERRORS: dict[str, ErrorKind] = {
 # The code that answers each HTTP error werkzeug raises (abort(404), an unknown route...).
 HTTP_CODES = {400: "bad_request", 401: "unauthenticated", 403: "not_allowed", 404: "not_found",
               405: "method_not_allowed", 413: "too_large", 414: "uri_too_long", 429: "too_many_requests",
-              500: "server_error", 503: "unavailable"}
+              500: "server_error"}
 #: Seconds a client is asked to wait before sending again a request the database could not take.
 RETRY_AFTER_SECONDS = 5
 
@@ -232,13 +232,13 @@ def database_unavailable(error: BaseException | None) -> bool:
 def unavailable_response():
     """503, "try again in a moment", for a request the database could not take."""
     try:
-        response = make_response(*error_response(503))
+        response = make_response(*error_response(503, code="unavailable"))
     except DBAPIError:
         # The page's language comes from the signed-in person's account, in the database that does not
         # answer: it is the browser's, then.
         with force_locale(request.accept_languages.best_match(SUPPORTED_LOCALES)
                           or current_app.config["BABEL_DEFAULT_LOCALE"]):
-            response = make_response(*error_response(503))
+            response = make_response(*error_response(503, code="unavailable"))
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from portal import create_app
+from portal.app import create_app
 from tests.conftest import app_config
 
 
