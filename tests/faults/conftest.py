@@ -93,11 +93,11 @@ def portal(fault_database_url, stripe, tmp_path) -> Iterator:
     """
     started: list[PortalProcess] = []
 
-    def start_portal(*, stripe_api_base: str, stripe_timeout: int, database: str | None = None,
-                     **settings) -> PortalProcess:
+    def start_portal(*, stripe_api_base: str, stripe_timeout: int, **settings) -> PortalProcess:
         port = free_port()
-        environment = portal_environment(database or fault_database_url, port=port, stripe=stripe,
-                                         stripe_api_base=stripe_api_base, stripe_timeout=stripe_timeout, **settings)
+        environment = portal_environment(fault_database_url, port=port, stripe=stripe,
+                                         stripe_api_base=stripe_api_base, stripe_timeout=stripe_timeout,
+                                         ACQUIT_ATTACHMENT_DIR=str(tmp_path / "attachments"), **settings)
         process = PortalProcess(environment, port, tmp_path / f"portal-{len(started) + 1}.log")
         started.append(process)
         process.start()

@@ -68,7 +68,6 @@ def portal_environment(database_url: str, *, port: int, stripe: LocalStripe, str
         "ACQUIT_SECRET_KEY": SECRET_KEY,
         "ACQUIT_BASE_URL": f"http://{HOST}:{port}",
         "ACQUIT_DEFAULT_LOCALE": "en",
-        "ACQUIT_ATTACHMENT_DIR": tempfile.gettempdir(),
         **DEMO_SUPPLIER,
         "ACQUIT_PAYMENT_GATEWAY": "stripe",
         "STRIPE_SECRET_KEY": TEST_SECRET_KEY,
@@ -94,8 +93,8 @@ def direct_config(stripe: LocalStripe) -> dict:
 
 
 class PortalProcess:
-    """The portal served by gunicorn in a process group of its own: two workers of four threads, the app
-    built once before they fork (`--preload`: a restart costs one import of the portal, not three).
+    """The portal served by gunicorn as deployed (deploy/gunicorn.conf.py: gthread workers, each building
+    the app after the fork), two workers, in a process group of its own.
 
     Its output goes to `log_path`; `unhandled_errors()` reads the tracebacks the portal
     logged there, which must stay empty: a fault may refuse a request, never crash one.
@@ -116,9 +115,9 @@ class PortalProcess:
         started = time.monotonic()
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{self.port}", "--preload", "--workers", "2",
-                 "--threads", "4", "--timeout", "120", "--graceful-timeout", "5", "wsgi:app"],
-                cwd=REPO_ROOT, env=self.environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"], cwd=REPO_ROOT,
+                env={**self.environment, "ACQUIT_BIND": f"{HOST}:{self.port}", "ACQUIT_WEB_WORKERS": "2"},
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         wait_until(self._ready, timeout=START_TIMEOUT, what=f"the portal answering /readyz\n{self.log_tail()}")
         return time.monotonic() - started
