@@ -55,8 +55,8 @@ CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": 
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 SETUP_FIELD = re.compile(r'name="setup_id"[^>]*value="([^"]+)"')
 CLIENT_SECRET = re.compile(r'data-client-secret="([^"]+)"')
-# What gunicorn's and the worker's logs say when something went wrong (plain or JSON log lines).
-SERVER_ERROR = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b")
+# What gunicorn's and the worker's logs say when something went wrong (plain or JSON lines, a 5xx request line).
+SERVER_ERROR = re.compile(r'Traceback|\bERROR\b|\bCRITICAL\b|"status": 5\d\d\b')
 PRODUCTS = [("Steel brackets (box of 100)", 4599), ("Flour T65, 25 kg", 2150), ("Consulting, half day", 45000),
             ("Pallet deposit", 1500), ("Express delivery", 2500), ("Oven part", 12990)]
 
