@@ -50,6 +50,20 @@ def recipients_for(session: Session, company_id: int, purpose: RecipientPurpose)
     return [Recipient(email=email, invoice_format=InvoiceFormat(invoice_format)) for email, invoice_format in rows]
 
 
+def recipients_by_company(session: Session, company_ids: Iterable[int], purpose: RecipientPurpose) -> dict[int, list[Recipient]]:
+    """`recipients_for` of several companies in one query, by company id; a company with none is left out."""
+    wants = getattr(BillingRecipient, f"receives_{RecipientPurpose(purpose)}")
+    found: dict[int, list[Recipient]] = {}
+    rows = session.execute(
+        select(BillingRecipient.company_id, BillingRecipient.email, BillingRecipient.invoice_format)
+        .where(BillingRecipient.company_id.in_(set(company_ids)), wants.is_(True))
+        .order_by(BillingRecipient.id)
+    )
+    for company_id, email, invoice_format in rows:
+        found.setdefault(company_id, []).append(Recipient(email=email, invoice_format=InvoiceFormat(invoice_format)))
+    return found
+
+
 def unique_addresses(addresses: Iterable[str]) -> list[str]:
     """`addresses` without blanks or repeats (ignoring case), in their order: one copy of a mail each."""
     seen, unique = set(), []

@@ -161,8 +161,13 @@ def refuse_while_being_paid(session: Session, invoice: Invoice) -> None:
     # A card payment in flight was sized on today's amount due: crediting, voiding or
     # re-pricing under it would let the payment settle other than what is owed.
     if payment_in_flight(session, invoice.id):
-        raise InvoiceConflict("a card payment of this invoice is in progress; try again once it has finished",
-                              code="payment_in_progress")
+        raise payment_in_progress()
+
+
+def payment_in_progress() -> InvoiceConflict:
+    """The refusal of a change to what an invoice owes while a card payment of it is in flight."""
+    return InvoiceConflict("a card payment of this invoice is in progress; try again once it has finished",
+                           code="payment_in_progress")
 
 
 def check_invoice_terms(number, issue_date, due_date, currency, lines) -> None:
@@ -192,20 +197,24 @@ def check_invoice_terms(number, issue_date, due_date, currency, lines) -> None:
 
 def set_invoice_lines(invoice: Invoice, lines: list[LineInput]) -> None:
     """Replace the invoice's lines and recompute its net, tax and total from them."""
-    invoice.lines = []
+    priced = priced_lines(lines)
+    invoice.lines = [InvoiceLine(**line) for line in priced]
+    invoice.amount_net, invoice.amount_tax, invoice.amount_total = invoice_totals(priced)
+
+
+def priced_lines(lines: list[LineInput]) -> list[dict]:
+    """The invoice lines `lines` become, as column values: numbered from 1, each with its net and tax."""
+    priced = []
     for position, line in enumerate(lines, start=1):
         amounts = line_amounts(line.quantity, line.unit_amount, line.tax_rate)
-        invoice.lines.append(
-            InvoiceLine(
-                position=position,
-                description=line.description,
-                quantity=line.quantity,
-                unit_amount=line.unit_amount,
-                tax_rate=line.tax_rate,
-                amount_net=amounts.net,
-                amount_tax=amounts.tax,
-            )
-        )
-    invoice.amount_net = sum(line.amount_net for line in invoice.lines)
-    invoice.amount_tax = sum(line.amount_tax for line in invoice.lines)
-    invoice.amount_total = invoice.amount_net + invoice.amount_tax
+        priced.append({"position": position, "description": line.description, "quantity": line.quantity,
+                       "unit_amount": line.unit_amount, "tax_rate": line.tax_rate,
+                       "amount_net": amounts.net, "amount_tax": amounts.tax})
+    return priced
+
+
+def invoice_totals(priced: list[dict]) -> tuple[int, int, int]:
+    """An invoice's net, tax and total: the sums of its `priced_lines`' rounded amounts."""
+    net = sum(line["amount_net"] for line in priced)
+    tax = sum(line["amount_tax"] for line in priced)
+    return net, tax, net + tax

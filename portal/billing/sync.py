@@ -21,11 +21,11 @@ from portal.billing.invoices import (
     LineInput,
     check_invoice_terms,
     create_invoice,
-    lock_invoice,
-    refuse_while_being_paid,
+    payment_in_progress,
     set_invoice_lines,
 )
 from portal.billing.money import is_iso_currency
+from portal.billing.payable import payment_in_flight
 from portal.db import insert_unless_raced
 from portal.models import Company, Dispute, Invoice
 
@@ -125,30 +125,69 @@ def upsert_invoice(
     Raises `InvoiceConflict` when the change would rewrite money already settled, disputed
     or being paid, touch a void invoice, or move the invoice to another company. Terms (PO
     number, dates, custom fields) may change whatever the invoice's state, unless it is void.
+    `portal.billing.ingest` decides many invoices at once by the same rules.
     """
     company = session.scalar(select(Company).where(Company.external_ref == data.company_ref))
     if company is None:
-        raise UnknownCompany(f"no company has the reference {data.company_ref!r}")
+        raise unknown_company(data.company_ref)
 
-    def find() -> Invoice | None:
-        return session.scalar(select(Invoice).where(Invoice.number == number))
+    def find_locked() -> Invoice | None:
+        return session.scalar(
+            select(Invoice).where(Invoice.number == number).with_for_update().execution_options(populate_existing=True)
+        )
 
-    invoice = find()
+    # Locked as it is read (see `lock_invoice`): the checks below see any payment or dispute begun before.
+    invoice = find_locked()
     if invoice is None:
         invoice, created = insert_unless_raced(session, lambda: create_invoice(
             session, actor, company=company, number=number, issue_date=data.issue_date, due_date=data.due_date,
             currency=data.currency, lines=data.lines, po_number=data.po_number, custom_fields=data.custom_fields,
             now=now,
-        ), find)
+        ), find_locked)
         if created:
             return invoice, Outcome.CREATED
 
-    lock_invoice(session, invoice)
     check_invoice_terms(number, data.issue_date, data.due_date, data.currency, data.lines)
-    if invoice.company_id != company.id:
+    refuse_other_company(invoice, company.id)
+    changed_terms, amounts_change = invoice_changes(invoice, data)
+    if not changed_terms and not amounts_change:
+        return invoice, Outcome.UNCHANGED
+    refuse_if_void(invoice)
+    if amounts_change:
+        refusal = new_amounts_refusal(invoice, disputes_of(session, [invoice.id]).get(invoice.id, []),
+                                      in_flight=payment_in_flight(session, invoice.id))
+        if refusal is not None:
+            raise refusal
+    changed = apply_invoice_changes(invoice, data, changed_terms, amounts_change)
+    audit.record(
+        session, "invoice.updated", actor, company_id=company.id, invoice_id=invoice.id,
+        amount=invoice.amount_total, currency=invoice.currency, occurred_at=now, changed=changed,
+    )
+    return invoice, Outcome.UPDATED
+
+
+# --- The rules of an update, shared with `portal.billing.ingest` ----------------------------------------
+
+
+def unknown_company(ref: str) -> UnknownCompany:
+    return UnknownCompany(f"no company has the reference {ref!r}")
+
+
+def refuse_other_company(invoice: Invoice, company_id: int) -> None:
+    if invoice.company_id != company_id:
         raise InvoiceConflict(
             "this invoice number belongs to another company", code="invoice_company_mismatch", field="company_ref"
         )
+
+
+def refuse_if_void(invoice: Invoice) -> None:
+    if invoice.voided_at is not None:
+        raise InvoiceConflict("a void invoice cannot be changed", code="invoice_void")
+
+
+def invoice_changes(invoice: Invoice, data: InvoiceData) -> tuple[dict, bool]:
+    """What `data` would change on `invoice`: its terms that differ (name: new value), and whether its
+    lines, amounts or currency would."""
     changed_terms = {
         name: value
         for name, value in {
@@ -162,12 +201,11 @@ def upsert_invoice(
     amounts_change = invoice.currency != data.currency or _line_values(invoice.lines) != [
         _line_key(line) for line in data.lines
     ]
-    if not changed_terms and not amounts_change:
-        return invoice, Outcome.UNCHANGED
-    if invoice.voided_at is not None:
-        raise InvoiceConflict("a void invoice cannot be changed", code="invoice_void")
-    if amounts_change:
-        _refuse_new_amounts(session, invoice)
+    return changed_terms, amounts_change
+
+
+def apply_invoice_changes(invoice: Invoice, data: InvoiceData, changed_terms: dict, amounts_change: bool) -> list[str]:
+    """Make the changes `invoice_changes` found; returns the names of what changed, for the audit row."""
     for name, value in changed_terms.items():
         setattr(invoice, name, value)
     changed = sorted(changed_terms)
@@ -175,41 +213,48 @@ def upsert_invoice(
         invoice.currency = data.currency
         set_invoice_lines(invoice, data.lines)
         changed += ["currency", "lines"]
-    session.flush()
-    audit.record(
-        session, "invoice.updated", actor, company_id=company.id, invoice_id=invoice.id,
-        amount=invoice.amount_total, currency=invoice.currency, occurred_at=now, changed=changed,
-    )
-    return invoice, Outcome.UPDATED
+    return changed
 
 
-def _refuse_new_amounts(session: Session, invoice: Invoice) -> None:
-    """Refuse to change the lines, amounts or currency of `invoice` when something rests on them.
+def disputes_of(session: Session, invoice_ids: list[int]) -> dict[int, list[Dispute]]:
+    """Every dispute of these invoices, with its lines, by invoice id."""
+    found: dict[int, list[Dispute]] = {}
+    if invoice_ids:
+        for dispute in session.scalars(
+            select(Dispute).where(Dispute.invoice_id.in_(invoice_ids)).options(selectinload(Dispute.lines))
+            .order_by(Dispute.id)
+        ):
+            found.setdefault(dispute.invoice_id, []).append(dispute)
+    return found
 
-    Call it with the invoice locked: a payment or a dispute of it cannot begin meanwhile.
+
+def new_amounts_refusal(invoice: Invoice, disputes: list[Dispute], *, in_flight: bool) -> InvoiceConflict | None:
+    """Why the lines, amounts or currency of `invoice` cannot change, given its `disputes` and whether a
+    card payment of it is `in_flight`; None if they may.
+
+    Decide with the invoice locked: a payment or a dispute of it cannot begin meanwhile.
     """
     if invoice.amount_paid or invoice.amount_credited:
-        raise InvoiceConflict(
+        return InvoiceConflict(
             "the amounts of an invoice with payments or credit notes cannot change; "
             "issue a credit note or a new invoice instead",
             code="invoice_has_payments",
             field="lines",
         )
-    disputes = session.scalars(
-        select(Dispute).where(Dispute.invoice_id == invoice.id).options(selectinload(Dispute.lines))
-    ).all()
     active = next((dispute for dispute in disputes if dispute.is_active), None)
     if active is not None:
-        raise InvoiceConflict(_disputed_message(invoice, active), code="invoice_disputed", field="lines")
+        return InvoiceConflict(_disputed_message(invoice, active), code="invoice_disputed", field="lines")
     if any(dispute.lines for dispute in disputes):
         # The dispute's record points at the very lines it was about: they stay as they were.
-        raise InvoiceConflict(
+        return InvoiceConflict(
             f"lines of invoice {invoice.number} were disputed, and the closed dispute's record names them, "
             "so its lines and currency cannot change; issue a credit note, or void it and issue a new invoice",
             code="invoice_lines_in_closed_dispute",
             field="lines",
         )
-    refuse_while_being_paid(session, invoice)
+    if in_flight:
+        return payment_in_progress()
+    return None
 
 
 def _disputed_message(invoice: Invoice, dispute: Dispute) -> str:

@@ -12,13 +12,14 @@ from datetime import date, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from portal.billing.document_files import DocumentFormat, invoice_file
 from portal.billing.supplier import SupplierIdentity
 from portal.db import run_as_writer
 from portal.guest.links import PayLinks
+from portal.mail import compose
 from portal.mail.compose import ComposedEmail
 from portal.models import Company, Invoice, OutboxMessage
 from portal.models.types import utcnow
@@ -71,6 +72,46 @@ def enqueue(session: Session, recipients: list[str], email: ComposedEmail, *,
     if attach_invoice_id is None and attach_statement is None:
         session.info.setdefault(AFTER_RESPONSE_IDS_KEY if after_response else PENDING_IDS_KEY, set()).add(message.id)
     return message
+
+
+#: The e-mail bringing a new invoice and its PAY NOW link to a recipient: queued unwritten, composed when sent.
+INVOICE_ISSUED = "invoice_issued"
+
+
+@dataclass(frozen=True)
+class InvoiceEmail:
+    """A new invoice's e-mail to one recipient, to be written by the delivery that sends it."""
+
+    recipient: str
+    invoice_id: int
+    locale: str
+    # The document the recipient chose to receive with it ("pdf", "facturx"), None for the link only.
+    attach_format: str | None
+
+
+def enqueue_invoice_emails(session: Session, emails: list[InvoiceEmail], *, send_after_commit: bool = False) -> None:
+    """Queue `emails` in the session's transaction, their text left to the delivery (`compose`).
+
+    With `send_after_commit` (one invoice, sent by the request that made it), each is also
+    listed for the request to send right after its commit; otherwise they are written in one
+    statement, whatever their number, and the outbox worker sends them.
+    """
+    rows = [
+        {"recipients": [email.recipient], "subject": "", "body_text": "", "body_html": None,
+         "compose": INVOICE_ISSUED, "about_invoice_id": email.invoice_id, "locale": email.locale,
+         "attach_invoice_id": email.invoice_id if email.attach_format else None, "attach_format": email.attach_format,
+         "status": "pending", "attempts": 0, "created_at": utcnow()}
+        for email in emails
+    ]
+    if not rows:
+        return
+    if not send_after_commit:
+        session.execute(insert(OutboxMessage), rows)
+        return
+    messages = [OutboxMessage(**row) for row in rows]
+    session.add_all(messages)
+    session.flush()
+    session.info.setdefault(PENDING_IDS_KEY, set()).update(message.id for message in messages)
 
 
 def take_enqueued_ids(session: Session, *, after_response: bool = False) -> set[int]:
@@ -232,6 +273,8 @@ def _log_unsent(session: Session, ids: set[int] | None, *, with_bodies: bool) ->
 
 
 def _send(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:
+    if message.compose is not None and not message.subject:
+        _compose(session, smtp, message)
     email = EmailMessage()
     email["From"] = smtp.sender
     email["To"] = ", ".join(message.recipients)
@@ -261,6 +304,18 @@ def _send(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:
         if smtp.username:
             client.login(smtp.username, smtp.password or "")
         client.send_message(email)
+
+
+def _compose(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:
+    """Write a message queued unwritten (`enqueue_invoice_emails`), keeping its text as the record of what went."""
+    if message.compose != INVOICE_ISSUED or smtp.pay_links is None:
+        raise ValueError(f"cannot compose {message.compose!r} e-mails here (pay links: {smtp.pay_links is not None})")
+    invoice = session.get(Invoice, message.about_invoice_id)
+    link = smtp.pay_links.link_for(invoice)
+    email = compose.render(INVOICE_ISSUED, message.locale or invoice.company.locale, invoice=invoice,
+                           company=invoice.company, pay_url=link.url, expires_at=link.expires_at,
+                           supplier_name=smtp.supplier_name, attached=message.attach_invoice_id is not None)
+    message.subject, message.body_text, message.body_html = email.subject, email.text, email.html
 
 
 def _statement_attachment(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> tuple[bytes, str]:

@@ -26,6 +26,12 @@ class OutboxMessage(Base):
     locale: Mapped[str | None] = mapped_column(String(5))
     # Which document of that invoice the recipient chose: "pdf" or "facturx" (portal.models.InvoiceFormat).
     attach_format: Mapped[str | None] = mapped_column(String(10))
+    # An e-mail queued before it is written (a new invoice's, by the API or an import): the
+    # delivery renders the template `compose` about `about_invoice_id` just before sending it,
+    # and keeps the text it sent in subject and bodies (empty until then). A request or an
+    # import of thousands of invoices renders none of them.
+    compose: Mapped[str | None] = mapped_column(String(40))
+    about_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
     # "pending" until the SMTP server accepts it ("sent"), or "failed" once MAX_ATTEMPTS sends
     # failed: given up, it is listed for the staff (`portal.mail.outbox.given_up`).
     status: Mapped[str] = mapped_column(String(10), default="pending")

@@ -164,6 +164,15 @@ WELL_FORMED = {
               "due_date": (ISSUED + timedelta(days=30)).isoformat(), "currency": "EUR",
               "lines": [{"description": "Pallets", "quantity": "2.5", "unit_amount": 1999, "tax_rate": "20.00"}],
               "custom_fields": {"cost_centre": "R&D"}}),
+    "POST /api/v1/invoices:batch": dict(
+        body={"invoices": [
+            {"number": "INV-WF-B1", "company_ref": ACME, "issue_date": ISSUED.isoformat(),
+             "due_date": (ISSUED + timedelta(days=30)).isoformat(), "currency": "EUR",
+             "lines": [{"description": "Pallets", "quantity": 3, "unit_amount": 1500, "tax_rate": "5.5"}]},
+            {"number": "INV-PAID", "company_ref": ACME, "issue_date": ISSUED.isoformat(),
+             "due_date": ISSUED.isoformat(), "currency": "EUR",
+             "lines": [{"description": "Repriced", "quantity": 1, "unit_amount": 1}]},
+        ]}),
     "POST /api/v1/invoices/{number}/pay-link": dict(path_parameters={"number": "INV-TO-LINK"}),
     "POST /api/v1/invoices/{number}/void": dict(path_parameters={"number": "INV-TO-VOID"}, body={"reason": "x"}),
     "GET /api/v1/payments": dict(query={"since": "2000-01-01T00:00:00Z"}),
@@ -189,12 +198,15 @@ def _anchored(operation, mode):
 def _with_known_references(case):
     def put_in(number):
         body = case.body
-        if isinstance(body, dict):
-            for name, value in (("company_ref", ACME), ("currency", "EUR"), ("invoice_number", number)):
-                if name in body:
-                    body[name] = value
-            if "issue_date" in body and "due_date" in body and body["due_date"] < body["issue_date"]:
-                body["issue_date"], body["due_date"] = body["due_date"], body["issue_date"]
+        # A batch's invoices each get the known references too.
+        items = body["invoices"] if isinstance(body, dict) and isinstance(body.get("invoices"), list) else [body]
+        for item in items:
+            if isinstance(item, dict):
+                for name, value in (("company_ref", ACME), ("currency", "EUR"), ("invoice_number", number)):
+                    if name in item:
+                        item[name] = value
+                if "issue_date" in item and "due_date" in item and item["due_date"] < item["issue_date"]:
+                    item["issue_date"], item["due_date"] = item["due_date"], item["issue_date"]
         return case
 
     return st.sampled_from(_ANCHORS["number"]).map(put_in)

@@ -98,6 +98,7 @@ ROUTE_ACCESS = {
     "api.openapi": Access.PUBLIC,
     "api.put_company": Access.API,
     "api.put_invoice": Access.API,
+    "api.post_invoice_batch": Access.API,
     "api.get_invoice": Access.API,
     "api.post_void": Access.API,
     "api.post_credit_note": Access.API,

@@ -89,6 +89,7 @@ class Operation:
     query: tuple[QueryParameter, ...] = ()
     path: dict[str, dict] = field(default_factory=dict)
     public: bool = False
+    max_body_bytes: int | None = None
     validator: Draft202012Validator | None = field(default=None, repr=False)
 
 
@@ -101,17 +102,20 @@ COMMON_RESPONSES = {414: ("the query string is too long", ERROR)}
 
 
 def operation(rule: str, method: str, *, summary: str, responses: dict, request_schema: dict | None = None,
-              query: tuple[QueryParameter, ...] = (), path: dict[str, dict] | None = None, public: bool = False):
+              query: tuple[QueryParameter, ...] = (), path: dict[str, dict] | None = None, public: bool = False,
+              max_body_bytes: int | None = None):
     """Register an API view and describe it for the OpenAPI document.
 
     `path` gives the JSON schema of path parameters that have one (any other is a non-empty
-    string); a value outside it is refused with 422 naming the parameter.
+    string); a value outside it is refused with 422 naming the parameter. `max_body_bytes`
+    raises the portal's body limit (MAX_CONTENT_LENGTH) for this view; a larger body is refused (413).
     """
 
     def decorate(view):
         spec = Operation(
             rule=rule, method=method, endpoint=view.__name__, summary=summary, request_schema=request_schema,
             responses={**responses, **COMMON_RESPONSES}, query=query, path=path or {}, public=public,
+            max_body_bytes=max_body_bytes,
             validator=ApiValidator(request_schema, format_checker=FORMATS)
             if request_schema else None,
         )
@@ -131,6 +135,8 @@ def operation(rule: str, method: str, *, summary: str, responses: dict, request_
                 # Every value sent, even empty: the document promises what a value must look like.
                 for value in request.args.getlist(parameter.name):
                     parameter.check(value)
+            if spec.max_body_bytes is not None:
+                request.max_content_length = spec.max_body_bytes
             body = _validated_body(spec) if spec.request_schema else None
             return view(body, **path) if spec.request_schema else view(**path)
 

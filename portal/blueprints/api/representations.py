@@ -30,7 +30,8 @@ def company_json(company: Company, outcome: str | None = None) -> dict:
 
 
 def invoice_json(session: Session, invoice: Invoice, today: date, *, outcome: str | None = None,
-                 with_settlements: bool = True) -> dict:
+                 with_settlements: bool = True, just_created: bool = False) -> dict:
+    """The invoice as the API shows it; `just_created` (nothing can have settled it yet) spares reading its settlements."""
     status = invoice_status(invoice, today)
     body = {
         "number": invoice.number,
@@ -61,7 +62,7 @@ def invoice_json(session: Session, invoice: Invoice, today: date, *, outcome: st
             }
             for line in invoice.lines
         ]
-        body["allocations"] = [
+        body["allocations"] = [] if just_created else [
             allocation_json(allocation, payment)
             for allocation, payment in session.execute(
                 select(PaymentAllocation, Payment)
@@ -70,7 +71,7 @@ def invoice_json(session: Session, invoice: Invoice, today: date, *, outcome: st
                 .order_by(Payment.succeeded_at, Payment.id)
             )
         ]
-        body["credit_notes"] = [
+        body["credit_notes"] = [] if just_created else [
             {
                 "number": note.number,
                 "invoice_number": invoice.number,

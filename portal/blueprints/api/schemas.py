@@ -1,5 +1,6 @@
 """JSON Schemas (2020-12) of the API's bodies: they validate requests and make up the OpenAPI document."""
 
+from portal.billing.ingest import MAX_BATCH
 from portal.billing.status import InvoiceStatus
 
 _REFERENCE_RULE = "letters, digits, '.', '_' and '-' (not first), up to 64 characters"
@@ -135,6 +136,24 @@ INVOICE_REQUEST = {
         "currency": CURRENCY,
         "lines": {"type": "array", "minItems": 1, "maxItems": 500, "items": LINE_REQUEST},
         "custom_fields": CUSTOM_FIELDS,
+    },
+}
+
+INVOICE_BATCH_REQUEST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["invoices"],
+    "properties": {
+        "invoices": {
+            "type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+            "description": "each invoice as `PUT /api/v1/invoices/{number}` takes it, with its `number`; "
+                           "a number may appear once per batch",
+            "items": {
+                **INVOICE_REQUEST,
+                "required": ["number", *INVOICE_REQUEST["required"]],
+                "properties": {"number": INVOICE_NUMBER, **INVOICE_REQUEST["properties"]},
+            },
+        },
     },
 }
 
@@ -284,5 +303,29 @@ ERROR = {
                 "field": {"type": ["string", "null"]},
             },
         }
+    },
+}
+
+
+BATCH_ITEM_RESULT = {
+    "type": "object",
+    "required": ["index", "number"],
+    "properties": {
+        "index": {"type": "integer", "description": "the invoice's position in the batch, from 0"},
+        "number": {"type": "string"},
+        "outcome": {"type": "string", "enum": ["created", "updated", "unchanged"]},
+        "error": {**ERROR["properties"]["error"], "description": "why this invoice was refused (and left unchanged)"},
+    },
+}
+INVOICE_BATCH_RESULTS = {
+    "type": "object",
+    "required": ["results", "counts"],
+    "properties": {
+        "results": {"type": "array", "items": BATCH_ITEM_RESULT},
+        "counts": {
+            "type": "object",
+            "required": ["created", "updated", "unchanged", "refused"],
+            "properties": {name: {"type": "integer"} for name in ("created", "updated", "unchanged", "refused")},
+        },
     },
 }

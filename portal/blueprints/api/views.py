@@ -2,6 +2,7 @@ import base64
 import binascii
 import json
 import re
+from collections import Counter
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -13,8 +14,10 @@ from portal.accounts.invitations import InvitationConflict, invite_clerk
 from portal.billing import api_queries
 from portal.billing.credit_notes import CreditNoteData, record_credit_note
 from portal.billing.custom_fields import all_field_labels, set_field_labels
-from portal.billing.errors import InvalidInvoice, InvoiceConflict, InvoiceNotFound, UnknownCompany
+from portal.billing.errors import BillingError, InvalidInvoice, InvoiceConflict, InvoiceNotFound, UnknownCompany
+from portal.billing.ingest import MAX_BATCH, DuplicateNumbers, ingest_invoices
 from portal.billing.invoices import LineInput, void_invoice
+from portal.billing.new_invoice_mail import NewInvoice, queue_new_invoice_emails
 from portal.billing.status import InvoiceStatus
 from portal.billing.sync import CompanyData, InvoiceData, Outcome, upsert_company, upsert_invoice
 from portal.blueprints.api import ApiError, QueryParameter, current_actor, operation, schemas
@@ -25,7 +28,6 @@ from portal.blueprints.disputes import dispute_context
 from portal.blueprints.guest import pay_links
 from portal.disputes import service as disputes
 from portal.extensions import db
-from portal.guest.service import send_invoice_email
 from portal.models import Role
 
 ERRORS = {
@@ -36,6 +38,9 @@ ERRORS = {
     422: ("a field is not valid", schemas.ERROR),
 }
 MAX_PAGE = 200
+# A batch of MAX_BATCH invoices of a few lines each is well under this; the rest of the API keeps
+# the portal's small body limit (MAX_CONTENT_LENGTH).
+BATCH_MAX_BYTES = 8 * 2**20
 LIMIT = QueryParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50})
 CURSOR = QueryParameter("cursor", {"type": "string", "maxLength": 200}, "next_cursor of the previous page")
 
@@ -97,7 +102,59 @@ INVOICE_CHANGE_REFUSED = (
            responses={201: ("created", schemas.INVOICE), 200: ("updated or unchanged", schemas.INVOICE),
                       **_errors(400, 401, 422), 409: (INVOICE_CHANGE_REFUSED, schemas.ERROR)})
 def put_invoice(body: dict, number: str):
-    data = InvoiceData(
+    invoice, outcome = _domain(upsert_invoice, db.session, current_actor(), number, _invoice_data(body))
+    created = outcome == Outcome.CREATED
+    if created:
+        queue_new_invoice_emails(db.session, current_actor(), [
+            NewInvoice(id=invoice.id, company_id=invoice.company_id, locale=invoice.company.locale)
+        ], send_after_commit=True)
+    return _answer(invoice_json(db.session, invoice, clock.today(), outcome=outcome, just_created=created),
+                   201 if created else 200)
+
+
+BATCH_DESCRIPTION = (
+    "one result per invoice sent, in the same order: its `outcome`, or the `error` that refused it "
+    "(`error.field` names the item, e.g. `invoices[3].due_date`). Each invoice is decided alone, by the "
+    "rules of `PUT /api/v1/invoices/{number}` (the same outcomes and error codes): the refused ones are "
+    "left unchanged and every other one is written. Per-item results rather than all-or-nothing, so "
+    "that an ERP's nightly batch is not held up by one invoice its customer has disputed or paid: it "
+    "sends the corrected items again (sending an unchanged item again is harmless). New invoices' "
+    "e-mails are queued and sent by the portal's mail worker shortly after."
+)
+
+
+@operation("/invoices:batch", "POST", max_body_bytes=BATCH_MAX_BYTES,
+           summary=f"Create or update up to {MAX_BATCH} invoices at once (idempotent, one result per invoice)",
+           request_schema=schemas.INVOICE_BATCH_REQUEST,
+           responses={200: (BATCH_DESCRIPTION, schemas.INVOICE_BATCH_RESULTS),
+                      **_errors(400, 401), 413: (f"the body exceeds {BATCH_MAX_BYTES // 2**20} MiB: send fewer "
+                                                   "invoices per batch", schemas.ERROR),
+                      422: (f"the body is not valid (more than {MAX_BATCH} invoices, a number sent twice, a "
+                            "field not as documented): nothing was written; `error.field` names the item and "
+                            "field, e.g. `invoices[3].lines[0].quantity`", schemas.ERROR)})
+def post_invoice_batch(body: dict):
+    items = [(item["number"], _invoice_data(item)) for item in body["invoices"]]
+    try:
+        results = ingest_invoices(db.session, current_actor(), items)
+    except DuplicateNumbers as duplicate:
+        raise ApiError(422, "duplicate_number", str(duplicate), field=f"invoices[{duplicate.index}].number") from None
+    answers = []
+    for index, result in enumerate(results):
+        answer = {"index": index, "number": result.number}
+        if result.error is None:
+            answer["outcome"] = result.outcome
+        else:
+            refusal = _api_error_of(result.error)
+            field = f"invoices[{index}].{refusal.field}" if refusal.field else f"invoices[{index}]"
+            answer["error"] = {"code": refusal.code, "message": refusal.message, "field": field}
+        answers.append(answer)
+    counts = Counter(answer.get("outcome", "refused") for answer in answers)
+    return _answer({"results": answers,
+                    "counts": {name: counts[name] for name in ("created", "updated", "unchanged", "refused")}})
+
+
+def _invoice_data(body: dict) -> InvoiceData:
+    return InvoiceData(
         company_ref=body["company_ref"],
         po_number=body.get("po_number"),
         issue_date=date.fromisoformat(body["issue_date"]),
@@ -110,12 +167,6 @@ def put_invoice(body: dict, number: str):
         ],
         custom_fields=body.get("custom_fields", {}),
     )
-    invoice, outcome = _domain(upsert_invoice, db.session, current_actor(), number, data)
-    if outcome == Outcome.CREATED:
-        send_invoice_email(db.session, current_actor(), invoice, links=pay_links(),
-                           supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"])
-    return _answer(invoice_json(db.session, invoice, clock.today(), outcome=outcome),
-                   201 if outcome == Outcome.CREATED else 200)
 
 
 @operation("/invoices/<number>", "GET", summary="One invoice, with what is due and what settled it",
@@ -231,16 +282,24 @@ def _domain(function, *args, **kwargs):
     """Call a domain function, turning its typed errors into API answers."""
     try:
         return function(*args, **kwargs)
-    except InvoiceNotFound as error:
-        raise ApiError(404, "not_found", str(error) or "no such invoice") from None
-    except UnknownCompany as error:
-        raise ApiError(422, "unknown_company", str(error), field="company_ref") from None
-    except InvoiceConflict as error:
-        raise ApiError(409, error.code, str(error), field=error.field) from None
-    except InvalidInvoice as error:
-        raise ApiError(422, "validation_error", str(error), field=error.field) from None
+    except (InvoiceNotFound, UnknownCompany, InvoiceConflict, InvalidInvoice) as error:
+        raise _api_error_of(error) from None
     except api_queries.InvalidCursor:
         raise ApiError(400, "invalid_cursor", "this cursor was not issued by this API", field="cursor") from None
+
+
+def _api_error_of(error: BillingError) -> ApiError:
+    """The API's answer to a billing refusal, alone or as one item of a batch."""
+    match error:
+        case InvoiceNotFound():
+            return ApiError(404, "not_found", str(error) or "no such invoice")
+        case UnknownCompany():
+            return ApiError(422, "unknown_company", str(error), field="company_ref")
+        case InvoiceConflict():
+            return ApiError(409, error.code, str(error), field=error.field)
+        case InvalidInvoice():
+            return ApiError(422, "validation_error", str(error), field=error.field)
+    raise error
 
 
 def _answer(payload: dict, status: int = 200):
