@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from portal.billing.data_version import company_data_changed
 from portal.models import AuditEvent
 from portal.models.types import utcnow
 
@@ -82,4 +83,6 @@ def record_all(session: Session, actor: Actor, entries: Iterable[Entry]) -> int:
     ]
     if rows:
         session.execute(insert(AuditEvent), rows)
+        # A company's pages show its audit rows (invoice histories), and this INSERT is no ORM flush.
+        company_data_changed(session, {row["company_id"] for row in rows})
     return len(rows)

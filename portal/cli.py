@@ -253,12 +253,12 @@ def import_group() -> None:
 @with_appcontext
 def import_invoices_command(file, dry_run: bool, send_emails: bool) -> None:
     from portal.audit import Actor
-    from portal.billing.csv_import import FLUSH_EVERY, ImportRejected, import_invoices
+    from portal.billing.csv_import import ImportRejected, import_invoices
     from portal.extensions import db
 
     try:
         actor = Actor.system(f"import:{getattr(file, 'name', 'stdin')}")
-        report = import_invoices(db.session, actor, file)
+        report = import_invoices(db.session, actor, file, send_emails=send_emails and not dry_run)
     except ImportRejected as rejected:
         db.session.rollback()
         for error in rejected.errors:
@@ -269,28 +269,16 @@ def import_invoices_command(file, dry_run: bool, send_emails: bool) -> None:
         db.session.rollback()
         click.echo(f"Dry run: {report.invoices} invoices ({report.lines} lines) would be imported: {outcomes}.")
         return
-    if send_emails:
-        from portal.blueprints.guest import pay_links
-        from portal.guest.service import send_invoice_email
-        from portal.models import Invoice
-
-        for position, invoice_id in enumerate(report.created_invoice_ids, start=1):
-            send_invoice_email(db.session, actor, db.session.get(Invoice, invoice_id), links=pay_links(),
-                               supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"])
-            if position % FLUSH_EVERY == 0:
-                db.session.flush()
-                db.session.expunge_all()
     db.session.commit()
-    # Many new rows: the planner's counts are out of date.
-    with db.engine.begin() as connection:
-        refresh_statistics(connection)
+    # Many new rows: the planner's counts are out of date. Counted on the session's own connection
+    # (ANALYZE writes statistics tables: another connection would wait behind any lock this one holds).
+    refresh_statistics(db.session.connection())
+    db.session.commit()
     click.echo(f"Imported {report.invoices} invoices ({report.lines} lines): {outcomes}.")
-    if send_emails and report.created_invoice_ids:
-        from portal.request_hooks import deliver_enqueued_mail
-
-        deliver_enqueued_mail(current_app)
-        click.echo(f"{len(report.created_invoice_ids)} new invoice(s) e-mailed with a PAY NOW link "
-                   "(what the mail server did not take waits for `acquit outbox deliver`).")
+    created = report.outcomes.get("created", 0)
+    if send_emails and created:
+        click.echo(f"{created} new invoice(s) queued for e-mailing with a PAY NOW link: the outbox worker sends "
+                   "them (or `acquit outbox deliver`).")
 
 
 @click.group("export", help="Write CSV exports for reconciliation.")

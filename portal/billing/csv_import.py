@@ -1,4 +1,4 @@
-"""Importing invoices from a CSV file: all or nothing, with every bad row named.
+"""Importing invoices from a CSV file: all or nothing, with every bad row named, in flat memory.
 
 The file has a header row and one row per invoice line; rows sharing an `invoice_number`
 make up one invoice and must agree on its other columns. Columns:
@@ -9,32 +9,44 @@ make up one invoice and must agree on its other columns. Columns:
 Dates are YYYY-MM-DD; `unit_amount` is an integer in minor units (cents); `quantity` and
 `tax_rate` are decimals written with a dot ("2.5", "20.00"). `po_number`, `tax_rate` (0)
 and the custom columns may be empty. Importing the same file twice changes nothing.
+
+However long the file, memory stays flat: the rows are checked as they are read and staged
+in a temporary table of the import's own transaction, then taken back invoice by invoice (in
+the order of their first line, rows of one invoice together wherever they were in the file)
+a chunk at a time, and written through `portal.billing.ingest`, as the API's batches are.
+The caller commits, or rolls back on `ImportRejected`, so the file imports whole or not at all.
 """
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
+from sqlalchemy import JSON, BigInteger, Column, Date, Integer, MetaData, String, Table, Text, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from portal.audit import Actor
-from portal.billing.errors import BillingError
+from portal.billing.ingest import ingest_invoices
 from portal.billing.invoices import LineInput
 from portal.billing.money import is_iso_currency
-from portal.billing.sync import InvoiceData, upsert_invoice
+from portal.billing.sync import InvoiceData
 
 REQUIRED_COLUMNS = (
     "invoice_number", "company_ref", "issue_date", "due_date", "currency", "description", "quantity", "unit_amount",
 )
 OPTIONAL_COLUMNS = ("po_number", "tax_rate")
 CUSTOM_PREFIX = "custom."
-_HEADER_FIELDS = ("company_ref", "po_number", "issue_date", "due_date", "currency")
+# An invoice's terms, which all its rows repeat; the first that differs (in this order) is the one named.
+_HEADER_FIELDS = ("company_ref", "currency", "custom_fields", "due_date", "issue_date", "po_number")
 _NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 _DECIMAL = re.compile(r"^\d{1,9}(\.\d{1,4})?$")
 _RATE = re.compile(r"^\d{1,3}(\.\d{1,2})?$")
+
+#: Rows staged per INSERT, and invoices written per batch: what memory holds at once.
+STAGE_EVERY = 5000
+CHUNK_INVOICES = 1000
 
 
 @dataclass(frozen=True)
@@ -60,86 +72,159 @@ class ImportReport:
     invoices: int = 0
     lines: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
-    created_invoice_ids: list[int] = field(default_factory=list)
 
 
-FLUSH_EVERY = 500
+# The staged rows: one per line of the file that parsed, and each invoice's first line.
+_STAGING = MetaData()
+_STAGED_ROWS = Table(
+    "acquit_import_row", _STAGING,
+    Column("line", Integer, primary_key=True), Column("number", String(64), index=True),
+    Column("company_ref", Text), Column("po_number", String(64)), Column("issue_date", Date),
+    Column("due_date", Date), Column("currency", String(3)), Column("custom_fields", JSON),
+    Column("description", String(500)), Column("quantity", String(20)), Column("unit_amount", BigInteger),
+    Column("tax_rate", String(10)),
+    prefixes=["TEMPORARY"],
+)
+_STAGED_INVOICES = Table(
+    "acquit_import_invoice", _STAGING,
+    Column("first_line", Integer, primary_key=True), Column("number", String(64)),
+    prefixes=["TEMPORARY"],
+)
 
 
-@dataclass
-class _PendingInvoice:
-    first_line: int
-    header: dict
-    lines: list[LineInput]
+class _Errors:
+    """The problems found so far, up to `limit` (beyond it, the import stops looking)."""
+
+    def __init__(self, limit: int):
+        self.found: list[RowError] = []
+        self.limit = limit
+
+    def add(self, *errors: RowError) -> None:
+        self.found += errors
+
+    @property
+    def full(self) -> bool:
+        return len(self.found) >= self.limit
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            # By line, each line's problems in the order of its columns.
+            raise ImportRejected(sorted(self.found, key=lambda error: error.line)[:self.limit])
 
 
-def import_invoices(session: Session, actor: Actor, rows: Iterable[str], *, max_errors: int = 100) -> ImportReport:
-    """Read CSV text `rows` and upsert its invoices in the session's transaction.
+def import_invoices(session: Session, actor: Actor, rows: Iterable[str], *, max_errors: int = 100,
+                    send_emails: bool = False) -> ImportReport:
+    """Read CSV text `rows` and create or update its invoices in the session's transaction.
 
-    Raises `ImportRejected` (having written nothing the caller should keep: roll back) if
-    any row is bad; otherwise returns what was created, updated or left unchanged.
-    The whole file is one transaction, so that it imports all or nothing; to keep memory
-    flat however long the file, what is written is flushed and let go of as it goes
-    (the session's objects are detached every `FLUSH_EVERY` invoices).
+    Raises `ImportRejected` (having written nothing the caller should keep: roll back) naming
+    every bad row, up to `max_errors`; otherwise returns what was created, updated or left
+    unchanged. With `send_emails`, new invoices' e-mails are queued for the outbox worker.
     """
     reader = csv.DictReader(rows)
-    errors: list[RowError] = []
     missing = [column for column in REQUIRED_COLUMNS if column not in (reader.fieldnames or [])]
     if missing:
         raise ImportRejected([RowError(1, None, f"missing column(s): {', '.join(missing)}")])
-    unknown = [c for c in reader.fieldnames if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and not c.startswith(CUSTOM_PREFIX)]
+    unknown = [c for c in reader.fieldnames or [] if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+               and not c.startswith(CUSTOM_PREFIX)]
     if unknown:
         raise ImportRejected([RowError(1, None, f"unknown column(s): {', '.join(unknown)}")])
 
-    pending: dict[str, _PendingInvoice] = {}
-    line_count = 0
-    for row in reader:
-        line_number = reader.line_num
-        line_count += 1
-        if None in row:
-            errors.append(RowError(line_number, None, "more values than columns"))
-            continue
-        row_errors, number, header, line = _parse_row(line_number, row)
-        errors += row_errors
-        if row_errors:
-            continue
-        if number in pending:
-            if pending[number].header != header:
-                differing = sorted(k for k in header if header[k] != pending[number].header[k])
-                errors.append(RowError(line_number, differing[0],
-                                       f"differs from line {pending[number].first_line} of the same invoice"))
+    errors = _Errors(max_errors)
+    connection = session.connection()
+    for table in _STAGING.sorted_tables:
+        connection.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
+        table.create(connection)
+    try:
+        report = ImportReport(lines=_stage(session, reader, errors))
+        if not report.lines:
+            raise ImportRejected([RowError(1, None, "the file has no invoice rows")])
+        session.execute(insert(_STAGED_INVOICES).from_select(
+            ["first_line", "number"],
+            select(func.min(_STAGED_ROWS.c.line), _STAGED_ROWS.c.number).group_by(_STAGED_ROWS.c.number)))
+        # With bad rows already found, the rest is only checked (rows of one invoice must agree), not written.
+        write = not errors.found
+        for chunk in _invoices_by_chunk(session, errors):
+            if not write:
                 continue
-            pending[number].lines.append(line)
-        else:
-            pending[number] = _PendingInvoice(first_line=line_number, header=header, lines=[line])
-        if len(errors) >= max_errors:
-            break
-    if errors:
-        raise ImportRejected(errors)
-    if not pending:
-        raise ImportRejected([RowError(1, None, "the file has no invoice rows")])
-
-    report = ImportReport(invoices=len(pending), lines=line_count)
-    for position, (number, invoice) in enumerate(pending.items(), start=1):
-        if position % FLUSH_EVERY == 0:
+            results = ingest_invoices(session, actor, [(number, data) for _, number, data in chunk],
+                                      send_emails=send_emails)
+            for (first_line, _, _), result in zip(chunk, results):
+                if result.error is not None:
+                    errors.add(RowError(first_line, result.error.field, str(result.error)))
+                else:
+                    report.outcomes[result.outcome] = report.outcomes.get(result.outcome, 0) + 1
+            report.invoices += len(chunk)
+            # Written to the database: the session's identity map holds the chunk's invoices weakly, and
+            # lets them go once nothing here refers to them, so memory stays flat.
             session.flush()
-            session.expunge_all()
-        try:
-            written, outcome = upsert_invoice(session, actor, number, InvoiceData(lines=invoice.lines, **invoice.header))
-        except BillingError as error:
-            errors.append(RowError(invoice.first_line, getattr(error, "field", None), str(error)))
-            if len(errors) >= max_errors:
+            if errors.full:
                 break
-            continue
-        report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
-        if outcome == "created":
-            report.created_invoice_ids.append(written.id)
-    if errors:
-        raise ImportRejected(errors)
-    return report
+        errors.raise_if_any()
+        return report
+    finally:
+        for table in reversed(_STAGING.sorted_tables):
+            connection.execute(text(f"DROP TABLE IF EXISTS {table.name}"))
 
 
-def _parse_row(line_number: int, row: dict) -> tuple[list[RowError], str, dict, LineInput | None]:
+def _stage(session: Session, reader: csv.DictReader, errors: _Errors) -> int:
+    """Check every row and stage the good ones; returns how many rows there were."""
+    staged: list[dict] = []
+    count = 0
+    for row in reader:
+        count += 1
+        line_number = reader.line_num
+        if None in row:
+            errors.add(RowError(line_number, None, "more values than columns"))
+        else:
+            row_errors, parsed = _parse_row(line_number, row)
+            errors.add(*row_errors)
+            if parsed is not None:
+                staged.append(parsed)
+        if errors.full:
+            break
+        if len(staged) >= STAGE_EVERY:
+            session.execute(insert(_STAGED_ROWS), staged)
+            staged = []
+    if staged:
+        session.execute(insert(_STAGED_ROWS), staged)
+    return count
+
+
+def _invoices_by_chunk(session: Session, errors: _Errors) -> Iterator[list[tuple[int, str, InvoiceData]]]:
+    """The staged invoices in the order of their first line, CHUNK_INVOICES at a time, as (first line, number, data);
+    rows of one invoice that disagree on its terms are reported, and the invoice left out."""
+    after = 0
+    while True:
+        firsts = session.execute(
+            select(_STAGED_INVOICES.c.first_line, _STAGED_INVOICES.c.number)
+            .where(_STAGED_INVOICES.c.first_line > after).order_by(_STAGED_INVOICES.c.first_line).limit(CHUNK_INVOICES)
+        ).all()
+        if not firsts:
+            return
+        after = firsts[-1].first_line
+        rows_by_number: dict[str, list] = {}
+        for row in session.execute(select(_STAGED_ROWS).where(_STAGED_ROWS.c.number.in_([n for _, n in firsts]))
+                                   .order_by(_STAGED_ROWS.c.line)):
+            rows_by_number.setdefault(row.number, []).append(row)
+        chunk = []
+        for first_line, number in firsts:
+            first, *others = rows_by_number[number]
+            terms = {name: getattr(first, name) for name in _HEADER_FIELDS}
+            disagreeing = [(row.line, next(name for name in _HEADER_FIELDS if getattr(row, name) != terms[name]))
+                           for row in others if any(getattr(row, name) != terms[name] for name in _HEADER_FIELDS)]
+            for line, column in disagreeing:
+                errors.add(RowError(line, column, f"differs from line {first_line} of the same invoice"))
+            if disagreeing:
+                continue
+            lines = [LineInput(description=row.description, quantity=Decimal(row.quantity),
+                               unit_amount=row.unit_amount, tax_rate=Decimal(row.tax_rate))
+                     for row in (first, *others)]
+            chunk.append((first_line, number, InvoiceData(lines=lines, **terms)))
+        yield chunk
+
+
+def _parse_row(line_number: int, row: dict) -> tuple[list[RowError], dict | None]:
+    """The row's problems, or none and the row to stage."""
     errors = []
 
     def problem(column: str, message: str) -> None:
@@ -174,20 +259,13 @@ def _parse_row(line_number: int, row: dict) -> tuple[list[RowError], str, dict, 
     if po_number and len(po_number) > 64:
         problem("po_number", "up to 64 characters")
     if errors:
-        return errors, number, {}, None
-    header = {
-        "company_ref": value["company_ref"],
-        "po_number": po_number,
-        "issue_date": dates["issue_date"],
-        "due_date": dates["due_date"],
-        "currency": value["currency"],
+        return errors, None
+    return [], {
+        "line": line_number, "number": number, "company_ref": value["company_ref"], "po_number": po_number,
+        "issue_date": dates["issue_date"], "due_date": dates["due_date"], "currency": value["currency"],
         "custom_fields": {
             key[len(CUSTOM_PREFIX):]: text for key, text in value.items() if key.startswith(CUSTOM_PREFIX) and text
         },
+        "description": value["description"], "quantity": value["quantity"], "unit_amount": int(value["unit_amount"]),
+        "tax_rate": tax_rate,
     }
-    try:
-        line = LineInput(description=value["description"], quantity=Decimal(value["quantity"]),
-                         unit_amount=int(value["unit_amount"]), tax_rate=Decimal(tax_rate))
-    except InvalidOperation:
-        return [RowError(line_number, "quantity", "not a decimal")], number, {}, None
-    return [], number, header, line

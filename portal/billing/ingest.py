@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from portal import audit
 from portal.audit import Actor
+from portal.billing.data_version import company_data_changed
 from portal.billing.errors import BillingError
 from portal.billing.invoices import check_invoice_terms, invoice_totals, priced_lines
 from portal.billing.new_invoice_mail import NewInvoice, queue_new_invoice_emails
@@ -173,6 +174,8 @@ def _create(session: Session, actor: Actor, creations: list, results: dict[int, 
     session.execute(insert(InvoiceLine), [
         {"invoice_id": invoice_id, **line} for invoice_id, lines in zip(ids, priced) for line in lines
     ])
+    # These INSERTs are no ORM flush: the companies' data versions are told here (once per company).
+    company_data_changed(session, {row["company_id"] for row in rows})
     entries = []
     for invoice_id, row in zip(ids, rows):
         money = {"company_id": row["company_id"], "invoice_id": invoice_id, "amount": row["amount_total"],

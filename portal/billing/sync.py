@@ -137,13 +137,14 @@ def upsert_invoice(
         )
 
     # Locked as it is read (see `lock_invoice`): the checks below see any payment or dispute begun before.
-    invoice = find_locked()
+    invoice: Invoice | None = find_locked()
     if invoice is None:
         invoice, created = insert_unless_raced(session, lambda: create_invoice(
             session, actor, company=company, number=number, issue_date=data.issue_date, due_date=data.due_date,
             currency=data.currency, lines=data.lines, po_number=data.po_number, custom_fields=data.custom_fields,
             now=now,
         ), find_locked)
+        assert invoice is not None  # ours, or the one a concurrent request created first (insert_unless_raced)
         if created:
             return invoice, Outcome.CREATED
 

@@ -16,6 +16,7 @@ from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from portal.billing.document_files import DocumentFormat, invoice_file
+from portal.billing.payable import undisputed_amount_due
 from portal.billing.supplier import SupplierIdentity
 from portal.db import run_as_writer
 from portal.guest.links import PayLinks
@@ -314,7 +315,8 @@ def _compose(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> No
     link = smtp.pay_links.link_for(invoice)
     email = compose.render(INVOICE_ISSUED, message.locale or invoice.company.locale, invoice=invoice,
                            company=invoice.company, pay_url=link.url, expires_at=link.expires_at,
-                           supplier_name=smtp.supplier_name, attached=message.attach_invoice_id is not None)
+                           supplier_name=smtp.supplier_name, attached=message.attach_invoice_id is not None,
+                           payable=undisputed_amount_due(session, invoice))
     message.subject, message.body_text, message.body_html = email.subject, email.text, email.html
 
 

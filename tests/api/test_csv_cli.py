@@ -111,9 +111,10 @@ def test_a_file_saved_by_excel_with_a_byte_order_mark_imports(db, acme, app, tmp
     assert count(db, Invoice) == 1
 
 
-def test_a_file_longer_than_a_flush_is_imported_and_e_mailed_whole(db, make, import_file, monkeypatch):
-    # The import lets go of what it wrote every FLUSH_EVERY invoices, to keep memory flat.
-    monkeypatch.setattr("portal.billing.csv_import.FLUSH_EVERY", 3)
+def test_a_file_longer_than_a_chunk_is_imported_and_e_mailed_whole(db, make, import_file, monkeypatch):
+    # The import stages rows and writes invoices a few at a time, to keep memory flat.
+    monkeypatch.setattr("portal.billing.csv_import.CHUNK_INVOICES", 3)
+    monkeypatch.setattr("portal.billing.csv_import.STAGE_EVERY", 4)
     make.company(ref="ACME", billing_emails=["ap@acme.test"])
     db.commit()
 
@@ -125,3 +126,53 @@ def test_a_file_longer_than_a_flush_is_imported_and_e_mailed_whole(db, make, imp
     assert count(db, OutboxMessage) == 10
     sent = db.scalars(select(AuditEvent.invoice_id).where(AuditEvent.action == "invoice.sent")).all()
     assert sorted(sent) == sorted(db.scalars(select(Invoice.id)).all())
+
+    assert result.output.splitlines()[1].startswith("10 new invoice(s) queued for e-mailing")
+    assert db.scalars(select(OutboxMessage.compose).distinct()).all() == ["invoice_issued"]
+
+
+def test_bad_lines_at_the_end_of_a_long_file_are_all_named_and_nothing_is_written(db, acme, import_file, monkeypatch):
+    monkeypatch.setattr("portal.billing.csv_import.CHUNK_INVOICES", 500)
+    rows = [row(f"INV-{n:05d}", unit_amount=100 + n) for n in range(5_000)]
+    rows += [row("INV-99998", issued="2026-13-01"), row("INV-99999", unit_amount="12.5")]
+
+    result = import_file(rows)
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "line 5002, issue_date: not a date (YYYY-MM-DD): '2026-13-01'",
+        "line 5003, unit_amount: not a whole number of minor units: '12.5'",
+        "Error: 2 problem(s) found; nothing was imported.",
+    ]
+    assert count(db, Invoice) == 0 and count(db, AuditEvent) == 0
+
+
+def test_refusals_found_only_when_writing_late_in_a_long_file_undo_every_chunk_before(db, acme, import_file,
+                                                                                       monkeypatch):
+    monkeypatch.setattr("portal.billing.csv_import.CHUNK_INVOICES", 100)
+    rows = [row(f"INV-{n:04d}") for n in range(1_000)]
+    rows += [row("INV-LATE-1", company="NOBODY"), row("INV-0003", company="ACME", description="Late line"),
+             row("INV-LATE-2", company="GHOST")]
+
+    result = import_file(rows)
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:2] == [
+        "line 1002, company_ref: no company has the reference 'NOBODY'",
+        "line 1004, company_ref: no company has the reference 'GHOST'",
+    ]
+    assert count(db, Invoice) == 0 and count(db, InvoiceLine) == 0 and count(db, AuditEvent) == 0
+
+
+def test_rows_of_one_invoice_far_apart_in_a_long_file_make_one_invoice(db, acme, import_file, monkeypatch):
+    monkeypatch.setattr("portal.billing.csv_import.CHUNK_INVOICES", 10)
+    monkeypatch.setattr("portal.billing.csv_import.STAGE_EVERY", 7)
+    rows = [row(f"INV-{n:03d}") for n in range(100)] + [row("INV-000", description="Delivery", unit_amount=500)]
+
+    result = import_file(rows)
+
+    assert result.exit_code == 0, result.output
+    first = db.scalar(select(Invoice).where(Invoice.number == "INV-000"))
+    assert [line.description for line in first.lines] == ["Widgets", "Delivery"]
+    assert first.amount_total == 1_200 + 600
+    assert count(db, Invoice) == 100

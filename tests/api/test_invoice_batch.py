@@ -10,7 +10,7 @@ from portal import smtp_settings
 from portal.billing.ingest import MAX_BATCH
 from portal.blueprints.api.views import BATCH_MAX_BYTES
 from portal.mail import outbox
-from portal.models import AuditEvent, Invoice, InvoiceLine, OutboxMessage
+from portal.models import AuditEvent, Company, Invoice, InvoiceLine, OutboxMessage
 
 ISSUED = date(2026, 11, 2)
 
@@ -156,3 +156,22 @@ def test_a_batch_larger_than_the_portal_s_usual_body_limit_is_taken(app, erp, db
     assert response.status_code == 200
     assert response.get_json()["counts"]["created"] == MAX_BATCH
     assert (count(db, Invoice), count(db, InvoiceLine)) == (MAX_BATCH, 3 * MAX_BATCH)
+
+
+def test_a_batch_changes_the_data_version_of_each_company_it_writes_to_and_of_no_other(erp, db, make, companies):
+    make.company(ref="UNTOUCHED")
+    db.commit()
+
+    def versions() -> dict[str, str]:
+        db.expire_all()
+        return {ref: version for ref, version in db.execute(select(Company.external_ref, Company.data_version))}
+
+    before_creation = versions()
+    erp.post("/invoices:batch", {"invoices": [item("B-1"), item("B-2", "QUIET")]})
+    after_creation = versions()
+    erp.post("/invoices:batch", {"invoices": [item("B-1", lines=2), item("B-2", "QUIET")]})  # B-2 unchanged
+    after_update = versions()
+
+    assert after_creation["ACME"] != before_creation["ACME"] and after_creation["QUIET"] != before_creation["QUIET"]
+    assert after_update["ACME"] != after_creation["ACME"] and after_update["QUIET"] == after_creation["QUIET"]
+    assert before_creation["UNTOUCHED"] == after_creation["UNTOUCHED"] == after_update["UNTOUCHED"]
