@@ -1,24 +1,29 @@
-"""How fast an ERP can load invoices: through the JSON API over HTTP, and through the CSV import.
+"""How fast an ERP can load invoices: one by one and in batches through the JSON API, and by CSV import.
 
-Run by hand: `.venv/bin/python bench/api_ingest.py [--invoices 100000]`. It prints figures and
-asserts nothing about time. On a fresh, migrated SQLite file database (or --database-url, an
-empty database of your own) it:
+Run by hand: `.venv/bin/python bench/api_ingest.py [--invoices 100000] [--postgres]`. It prints
+figures and asserts nothing about time. On a fresh, migrated SQLite file database (or, with
+--postgres, a throwaway PostgreSQL server started for the run, as scripts/test-postgres does;
+or --database-url, an empty database of your own) it:
 
   (a) serves the real app with gunicorn's gthread workers in a child process, creates an API
       key, and has --clients threads of this process, each on its own keep-alive connection,
-      send `PUT /api/v1/invoices/{number}` for --invoices new invoices of two lines each, as
-      fast as the server answers (the API has no batch endpoint: a batched client is one that
-      keeps several requests in flight); then sends the first --replay of them again, which
-      must change nothing ("unchanged");
-  (b) writes the same number of other invoices to a CSV file and runs `acquit import invoices`
-      on it in a child process, as an operator would.
+      send `PUT /api/v1/invoices/{number}` for --put-invoices new invoices of two lines each,
+      as fast as the server answers; then sends the first --replay of them again, which must
+      change nothing ("unchanged");
+  (b) the same server, the same clients: `POST /api/v1/invoices:batch` of --batch-size invoices
+      each, for --invoices new invoices, then the first --replay again;
+  (c) writes --invoices other invoices to a CSV file and runs `acquit import invoices` on it in
+      a child process, as an operator would.
 
 For each it prints invoices per second and peak memory: the server workers' and the import
-process's peak resident set (VmHWM, ru_maxrss), which is what the machine has to have.
+process's peak resident set (VmHWM, ru_maxrss), which is what the machine has to have. The
+load average is printed before and after: on a shared machine, figures are only comparable
+within one run (batch against one by one, as a ratio).
 """
 
 import argparse
 import http.client
+import itertools
 import json
 import multiprocessing
 import os
@@ -32,7 +37,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -56,14 +61,18 @@ PRODUCTS = [("Steel brackets (box of 100)", 4599, "20.00"), ("Flour T65, 25 kg",
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--invoices", type=int, default=100_000, help="new invoices for each path (default 100000)")
-    parser.add_argument("--replay", type=int, default=10_000, help="API invoices sent a second time (default 10000)")
+    parser.add_argument("--invoices", type=int, default=100_000, help="new invoices in batches and by CSV (default 100000)")
+    parser.add_argument("--put-invoices", type=int, default=5_000, help="new invoices one by one (default 5000)")
+    parser.add_argument("--batch-size", type=int, default=1000, help="invoices per batch request (default 1000)")
+    parser.add_argument("--replay", type=int, default=2_000, help="API invoices sent a second time (default 2000)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent API connections (default 8)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn workers (default: CPUs)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (default 4)")
     parser.add_argument("--companies", type=int, default=50, help="customer companies (default 50)")
     parser.add_argument("--database-url", help="an empty database to use instead of a fresh SQLite file")
-    parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL server for the run")
+    parser.add_argument("--skip-put", action="store_true")
+    parser.add_argument("--skip-batch", action="store_true")
     parser.add_argument("--skip-csv", action="store_true")
     return parser.parse_args()
 
@@ -183,6 +192,10 @@ class Load:
         with self._lock:
             return next(self._next, None)
 
+    def take_many(self, count: int) -> list[int]:
+        with self._lock:
+            return list(itertools.islice(self._next, count))
+
 
 def client_thread(port: int, key: str, load: Load) -> None:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -213,9 +226,41 @@ def client_thread(port: int, key: str, load: Load) -> None:
         load.latencies.extend(latencies)
 
 
-def send_load(port: int, key: str, load: Load, clients: int) -> float:
-    """Send every invoice of `load` over `clients` connections; returns the seconds it took."""
-    threads = [threading.Thread(target=client_thread, args=(port, key, load)) for _ in range(clients)]
+def batch_client_thread(port: int, key: str, load: Load, batch_size: int) -> None:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    statuses, outcomes, latencies = Counter(), Counter(), []
+    while numbers := load.take_many(batch_size):
+        body = json.dumps({"invoices": [{"number": f"{load.prefix}-{n:07d}", **invoice_body(n, load.companies)}
+                                        for n in numbers]})
+        started = time.perf_counter()
+        try:
+            connection.request("POST", "/api/v1/invoices:batch", body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            load.errors.append(f"{type(error).__name__}: {error}")
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            continue
+        latencies.append(time.perf_counter() - started)
+        statuses[response.status] += 1
+        if response.status == 200:
+            outcomes.update(result.get("outcome", "refused") for result in json.loads(answer)["results"])
+        elif len(load.errors) < 5:
+            load.errors.append(f"{response.status}: {answer[:200]!r}")
+    connection.close()
+    with load._lock:
+        load.statuses.update(statuses)
+        load.outcomes.update(outcomes)
+        load.latencies.extend(latencies)
+
+
+def send_load(port: int, key: str, load: Load, clients: int, batch_size: int | None = None) -> float:
+    """Send every invoice of `load` over `clients` connections, alone or `batch_size` a request; returns the seconds."""
+    threads = [threading.Thread(target=client_thread, args=(port, key, load)) if batch_size is None else
+               threading.Thread(target=batch_client_thread, args=(port, key, load, batch_size))
+               for _ in range(clients)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -224,39 +269,48 @@ def send_load(port: int, key: str, load: Load, clients: int) -> float:
     return time.perf_counter() - started
 
 
-def report_load(label: str, count: int, seconds: float, load: Load) -> None:
+def report_load(label: str, count: int, seconds: float, load: Load) -> float:
+    """Print what `load` did; returns its rate in invoices per second."""
     latencies = sorted(load.latencies) or [float("nan")]
     p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
     print(f"  {label}: {count:,} invoices in {seconds:,.1f} s = {count / seconds:,.0f} invoices/s")
     print(f"    statuses {dict(load.statuses)}, outcomes {dict(load.outcomes)}, transport errors {len(load.errors)}")
-    print(f"    latency p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
+    print(f"    request latency p50 {statistics.median(latencies) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
     for error in load.errors[:5]:
         print(f"    e.g. {error}")
+    return count / seconds
 
 
 def bench_api(app, args, run: str) -> None:
     with app.app_context():
         _, key = create_api_key(db.session, f"bench-{run}")
         db.session.commit()
-    print(f"(a) API: PUT /api/v1/invoices/{{number}}, {args.clients} keep-alive connections, gunicorn "
-          f"{args.workers} workers x {args.threads} threads")
+    print(f"API: {args.clients} keep-alive connections, gunicorn {args.workers} workers x {args.threads} threads")
+    rates = {}
     with served(app, args.workers, args.threads) as (port, arbiter):
         workers = worker_pids(arbiter)
-        cpu_before = cpu_seconds(workers)
-
-        created = Load(range(args.invoices), f"API-{run}", args.companies)
-        seconds = send_load(port, key, created, args.clients)
-        cpu_created = cpu_seconds(workers) - cpu_before
-        report_load("new invoices", args.invoices, seconds, created)
-        replayed_count = min(args.replay, args.invoices)
-        replayed = Load(range(replayed_count), f"API-{run}", args.companies)
-        if replayed_count:
-            report_load("the same again (replay)", replayed_count, send_load(port, key, replayed, args.clients),
-                        replayed)
-        print(f"    server CPU: {cpu_created / args.invoices * 1000:.2f} ms per new invoice")
+        paths = [("(a) one by one: PUT /api/v1/invoices/{number}", "PUT", args.put_invoices, None, args.skip_put),
+                 (f"(b) in batches of {args.batch_size}: POST /api/v1/invoices:batch", "BATCH", args.invoices,
+                  args.batch_size, args.skip_batch)]
+        for label, prefix, count, batch_size, skip in paths:
+            if skip or not count:
+                continue
+            print(label)
+            cpu_before = cpu_seconds(workers)
+            created = Load(range(count), f"{prefix}-{run}", args.companies)
+            rates[prefix] = report_load("new invoices", count, send_load(port, key, created, args.clients, batch_size),
+                                        created)
+            print(f"    server CPU: {(cpu_seconds(workers) - cpu_before) / count * 1000:.2f} ms per new invoice")
+            replayed_count = min(args.replay, count)
+            if replayed_count:
+                replayed = Load(range(replayed_count), f"{prefix}-{run}", args.companies)
+                report_load("the same again (replay)", replayed_count,
+                            send_load(port, key, replayed, args.clients, batch_size), replayed)
         peaks = [peak_rss_mib(pid) for pid in workers]
         print(f"    peak memory: server workers {', '.join(f'{peak:,.0f}' for peak in peaks)} MiB (VmHWM), "
               f"this client process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
+    if len(rates) == 2:
+        print(f"  batch / one by one, same run: {rates['BATCH'] / rates['PUT']:.1f} x")
 
 
 def write_csv(path: Path, count: int, companies: int, run: str) -> None:
@@ -277,9 +331,10 @@ def bench_csv(url: str, args, run: str, workdir: Path) -> None:
     path = workdir / "invoices.csv"
     started = time.perf_counter()
     write_csv(path, args.invoices, args.companies, run)
-    print(f"(b) CSV: `acquit import invoices` of {args.invoices:,} invoices ({2 * args.invoices:,} rows, "
+    print(f"(c) CSV: `acquit import invoices` of {args.invoices:,} invoices ({2 * args.invoices:,} rows, "
           f"{path.stat().st_size / 2**20:,.1f} MiB, written in {time.perf_counter() - started:.1f} s)")
-    environment = {**os.environ, "ACQUIT_DATABASE_URL": url, "ACQUIT_SECRET_KEY": SECRET_KEY}
+    environment = {**os.environ, **{name: str(value) for name, value in DEMO_SUPPLIER.items()},
+                   "ACQUIT_DATABASE_URL": url, "ACQUIT_SECRET_KEY": SECRET_KEY}
     started = time.perf_counter()
     command = subprocess.Popen([sys.executable, "-c", "from portal.cli import main; main()", "import", "invoices",
                                 str(path)], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -297,33 +352,69 @@ def bench_csv(url: str, args, run: str, workdir: Path) -> None:
           f"CPU {usage.ru_utime + usage.ru_stime:,.1f} s")
 
 
+@contextmanager
+def throwaway_postgres():
+    """A PostgreSQL server of its own in a temporary directory, on a free port (as scripts/test-postgres
+    starts one, but durable: commits reach the disk as they would in production); yields its URL."""
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not binaries:
+        sys.exit("--postgres needs the PostgreSQL server (Debian's postgresql package)")
+    pg_bin = binaries[-1].parent
+    as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    with tempfile.TemporaryDirectory(prefix="acquit-bench-pg-") as work:
+        password = os.urandom(16).hex()
+        Path(work, "password").write_text(password + "\n")
+        if as_owner:
+            subprocess.run(["chown", "-R", "postgres:", work], check=True)
+        data, port = Path(work, "data"), _free_port()
+        subprocess.run([*as_owner, str(pg_bin / "initdb"), "-D", str(data), "--username=acquit",
+                        f"--pwfile={work}/password", "--auth-host=scram-sha-256", "--auth-local=peer",
+                        "--encoding=UTF8", "--locale=C.UTF-8"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*as_owner, str(pg_bin / "pg_ctl"), "start", "-D", str(data), "-w", "-l", f"{work}/log", "-o",
+                        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={work} "
+                        "-c max_connections=100"], check=True, stdout=subprocess.DEVNULL)
+        try:
+            yield f"postgresql+psycopg://acquit:{password}@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run([*as_owner, str(pg_bin / "pg_ctl"), "stop", "-D", str(data), "-m", "fast"],
+                           stdout=subprocess.DEVNULL)
+
+
 def main() -> None:
     args = parse_arguments()
+    with (throwaway_postgres() if args.postgres else nullcontext(args.database_url)) as database_url:
+        run_bench(args, database_url)
+
+
+def run_bench(args, database_url: str | None) -> None:
     run = time.strftime("%H%M%S")
     with tempfile.TemporaryDirectory(prefix="acquit-bench-") as workdir:
-        url = args.database_url or f"sqlite:///{workdir}/ingest.sqlite3"
+        url = database_url or f"sqlite:///{workdir}/ingest.sqlite3"
         migrate.upgrade(url)
         app = create_app({**DEMO_SUPPLIER, "ACQUIT_DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "ACQUIT_SMTP_HOST": None,
                           "ACQUIT_BASE_URL": "http://127.0.0.1"})
         with app.app_context():
             for c in range(args.companies):
+                # Every other company has a billing address: its new invoices' e-mails are queued.
                 upsert_company(db.session, Actor.system("bench"), f"BENCH-{c:03d}",
-                               CompanyData(name=f"Bench {c} SA", billing_emails=[]))
+                               CompanyData(name=f"Bench {c} SA", billing_emails=[f"ap{c}@bench.test"] if c % 2 else []))
             db.session.commit()
-        print(f"Acquit ingest bench: {args.invoices:,} invoices per path, {args.companies} companies, "
-              f"database {url.split(':', 1)[0]}, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-        if not args.skip_api:
+        print(f"Acquit ingest bench {time.strftime('%Y-%m-%d %H:%M')} UTC: database {url.split(':', 1)[0]}, "
+              f"{args.companies} companies, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+              f"load average {os.getloadavg()[0]:.1f} (1 min)")
+        if not (args.skip_put and args.skip_batch):
             bench_api(app, args, run)
         if not args.skip_csv:
             bench_csv(url, args, run, Path(workdir))
         with app.app_context():
-            for prefix in ("API", "CSV"):
+            for prefix in ("PUT", "BATCH", "CSV"):
                 invoices = db.session.scalar(
                     select(func.count()).select_from(Invoice).where(Invoice.number.like(f"{prefix}-{run}-%")))
                 lines = db.session.scalar(
                     select(func.count()).select_from(InvoiceLine).join(Invoice)
                     .where(Invoice.number.like(f"{prefix}-{run}-%")))
                 print(f"  in the database: {invoices:,} {prefix} invoices, {lines:,} lines")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min)")
         app.extensions["acquit.db"].engine.dispose()
 
 
