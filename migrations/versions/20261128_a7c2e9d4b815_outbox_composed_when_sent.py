@@ -1,14 +1,14 @@
 """outbox: e-mails queued unwritten, composed by the delivery that sends them
 
 Revision ID: a7c2e9d4b815
-Revises: 5d0c7a1e9b42
+Revises: 8e3b6f2a7c15
 Create Date: 2026-11-28 08:30:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = 'a7c2e9d4b815'
-down_revision = '5d0c7a1e9b42'
+down_revision = '8e3b6f2a7c15'
 branch_labels = None
 depends_on = None
 

@@ -93,9 +93,9 @@ class InvoiceEmail:
 def enqueue_invoice_emails(session: Session, emails: list[InvoiceEmail], *, send_after_commit: bool = False) -> None:
     """Queue `emails` in the session's transaction, their text left to the delivery (`compose`).
 
-    With `send_after_commit` (one invoice, sent by the request that made it), each is also
-    listed for the request to send right after its commit; otherwise they are written in one
-    statement, whatever their number, and the outbox worker sends them.
+    With `send_after_commit` (one invoice, sent by the request that made it), each without an
+    attachment is also listed for the request to send right after its commit; otherwise they are
+    written in one statement, whatever their number, and the outbox worker sends them.
     """
     rows = [
         {"recipients": [email.recipient], "subject": "", "body_text": "", "body_html": None,
@@ -112,7 +112,9 @@ def enqueue_invoice_emails(session: Session, emails: list[InvoiceEmail], *, send
     messages = [OutboxMessage(**row) for row in rows]
     session.add_all(messages)
     session.flush()
-    session.info.setdefault(PENDING_IDS_KEY, set()).update(message.id for message in messages)
+    # As `enqueue`: one with a document attached is the worker's, which draws it as it sends.
+    session.info.setdefault(PENDING_IDS_KEY, set()).update(
+        message.id for message in messages if message.attach_invoice_id is None)
 
 
 def take_enqueued_ids(session: Session, *, after_response: bool = False) -> set[int]:

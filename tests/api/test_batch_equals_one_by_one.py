@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import aliased
 
-from portal import create_app
 from portal.accounts.api_keys import create_api_key
+from portal.app import create_app
 from portal.billing.invoices import void_invoice
 from portal.blueprints.disputes import dispute_context
 from portal.disputes.service import DisputeClaim, raise_dispute, withdraw_dispute

@@ -6,11 +6,11 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal import smtp_settings
 from portal.billing.ingest import MAX_BATCH
 from portal.blueprints.api.views import BATCH_MAX_BYTES
 from portal.mail import outbox
 from portal.models import AuditEvent, Company, Invoice, InvoiceLine, OutboxMessage
+from portal.request_hooks import smtp_settings
 
 ISSUED = date(2026, 11, 2)
 
