@@ -21,6 +21,7 @@ Settings can be changed through the environment (BENCH_* below).
 """
 
 import http.client
+import logging
 import multiprocessing
 import os
 import platform
@@ -283,6 +284,8 @@ def build_app(url: str):
         "ACQUIT_SMTP_HOST": None,
         "ACQUIT_BASE_URL": "http://127.0.0.1",
     })
+    # Its line a request would flood the bench's output (tens of thousands of lines); hello pays it as the list does.
+    logging.getLogger("portal.request_log").setLevel(logging.WARNING)
     # Bench-only: the floor of the same server, app and middleware, with no view work.
     app.add_url_rule(HELLO_URL, "bench_hello", lambda: "hello")
     # Bench-only: a request with this header finds nothing in the page cache, as after a change.

@@ -5,10 +5,11 @@ their own company's issued invoices: there is no unscoped path to take by mistak
 """
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import lru_cache
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.billing.company_fields import invoices_with_a_field_containing, invoices_with_field_value
@@ -192,25 +193,32 @@ class ListPage:
 def invoice_list(session: Session, company_id: int, query: HistoryQuery, *, today: date, currency: str) -> ListPage:
     """One page of the company's invoices for its list, in two statements whatever the page size:
     the count, then the rows with their status, what is payable and the last reminder's day."""
-    filtered = apply_history_filters(customer_invoices(company_id), query, today, currency)
-    total_count = session.execute(filtered.with_only_columns(func.count()).order_by(None)).scalar_one()
+    counted, listed = _list_statements(company_id, replace(query, page=1), today, currency)
+    total_count = session.execute(counted).scalar_one()
     page = min(query.page, max(1, -(-total_count // query.per_page)))
-    last_reminded = (select(func.max(ReminderEmail.sent_on))
-                     .join(ReminderItem, ReminderItem.email_id == ReminderEmail.id)
-                     .where(ReminderItem.invoice_id == Invoice.id).correlate(Invoice).scalar_subquery())
-    rows = session.execute(
-        ordered_as_asked(filtered, query).with_only_columns(
-            Invoice.id, Invoice.number, Invoice.po_number, Invoice.issue_date, Invoice.due_date, Invoice.currency,
-            Invoice.amount_total, amount_due_expression(), status_expression(today),
-            undisputed_amount_due_expression(), last_reminded,
-        ).limit(query.per_page).offset((page - 1) * query.per_page)
-    ).all()
+    rows = session.execute(listed, {"offset": (page - 1) * query.per_page}).all()
     return ListPage(
-        rows=[ListRow(id, number, po_number, issue_date, due_date, currency_, total, max(0, due), InvoiceStatus(status),
+        rows=[ListRow(id, number, po_number, issue_date, due_date, currency_, total, due, InvoiceStatus(status),
                       payable, _as_date(reminded))
               for id, number, po_number, issue_date, due_date, currency_, total, due, status, payable, reminded in rows],
         total_count=total_count, page=page, per_page=query.per_page,
     )
+
+
+# Building these statements, and SQLAlchemy keying them for its compiled cache, costs more than
+# running them; they depend only on their arguments, and a statement object keeps its key.
+@lru_cache(maxsize=256)
+def _list_statements(company_id: int, query: HistoryQuery, today: date, currency: str) -> tuple[Select, Select]:
+    filtered = apply_history_filters(customer_invoices(company_id), query, today, currency)
+    last_reminded = (select(func.max(ReminderEmail.sent_on))
+                     .join(ReminderItem, ReminderItem.email_id == ReminderEmail.id)
+                     .where(ReminderItem.invoice_id == Invoice.id).correlate(Invoice).scalar_subquery())
+    listed = ordered_as_asked(filtered, query).with_only_columns(
+        Invoice.id, Invoice.number, Invoice.po_number, Invoice.issue_date, Invoice.due_date, Invoice.currency,
+        Invoice.amount_total, amount_due_expression(), status_expression(today),
+        undisputed_amount_due_expression(), last_reminded,
+    ).limit(query.per_page).offset(bindparam("offset"))
+    return filtered.with_only_columns(func.count()).order_by(None), listed
 
 
 def _as_date(value) -> date | None:
@@ -276,11 +284,22 @@ def apply_history_filters(statement: Select, query: HistoryQuery, today: date, c
 
 def amount_owed(session: Session, company_id: int, *, today: date) -> list[AmountOwed]:
     """Total due, overdue and due within 30 days, per currency, over the company's invoices."""
+    rows = session.execute(_amount_owed_statement(company_id, today)).all()
+    return [
+        AmountOwed(currency=currency, total_due=int(total or 0), overdue=int(overdue or 0),
+                   due_soon=int(soon or 0), open_count=int(count or 0))
+        for currency, total, overdue, soon, count in rows
+        if total
+    ]
+
+
+@lru_cache(maxsize=256)
+def _amount_owed_statement(company_id: int, today: date) -> Select:
     # Only open invoices add to the sums, and they are few in a long history: read from the
     # partial index on them (ix_invoice_open), where what is due is simply total less paid and credited.
     due = Invoice.amount_total - Invoice.amount_paid - Invoice.amount_credited
     due_soon_until = today + timedelta(days=DUE_SOON_DAYS)
-    rows = session.execute(
+    return (
         select(Invoice.currency).where(Invoice.company_id == company_id, open_invoice_condition())
         .with_only_columns(
             Invoice.currency,
@@ -291,13 +310,7 @@ def amount_owed(session: Session, company_id: int, *, today: date) -> list[Amoun
         )
         .group_by(Invoice.currency)
         .order_by(Invoice.currency)
-    ).all()
-    return [
-        AmountOwed(currency=currency, total_due=int(total or 0), overdue=int(overdue or 0),
-                   due_soon=int(soon or 0), open_count=int(count or 0))
-        for currency, total, overdue, soon, count in rows
-        if total
-    ]
+    )
 
 
 def _when(condition, value):
