@@ -20,7 +20,7 @@ from portal.billing.supplier import SupplierIdentity
 from portal.blueprints.downloads import document_download
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.guest import pay_links
-from portal.blueprints.invoices import blueprint, caching
+from portal.blueprints.invoices import blueprint
 from portal.blueprints.invoices.forms import HistoryFilterForm
 from portal.errors import error_response
 from portal.extensions import db
@@ -45,18 +45,13 @@ def facturx(invoice_id: int):
 
 
 def _invoice_download(invoice_id: int, file_format: DocumentFormat) -> Response:
-    company = current_company()
-    # The document changes only with the company's data (its PAY NOW link is signed anew each day).
-    etag = caching.page_etag("invoice document", company, invoice_id, file_format.value)
-    if caching.not_modified(etag):
-        return caching.privately_cached(Response(status=304), etag)
-    invoice = history.find_customer_invoice(db.session, company.id, invoice_id)
+    invoice = history.find_customer_invoice(db.session, current_company().id, invoice_id)
     try:
         file = invoice_file(db.session, invoice, supplier(), file_format=file_format,
                             pay_url=pay_links().document_link_for(invoice).url, kept=DOWNLOADED)
     except VoidInvoiceNotBookable:
         return error_response(409, _("This invoice is void: download its PDF; it has no Factur-X to book."))
-    return caching.privately_cached(document_download(file), etag)
+    return document_download(file)
 
 
 @blueprint.route("/<int:invoice_id>/credit-notes/<int:credit_note_id>/<any(pdf, facturx):file_format>")
