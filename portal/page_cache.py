@@ -6,7 +6,7 @@ stops being asked for, and the least recently used make room. Nothing is ever in
 
 In one process (`MemoryPageCache`, the default) entries live in a bounded LRU. Several
 processes or servers share a Redis server instead (`ACQUIT_PAGE_CACHE_URL=redis://…`, with
-the optional `redis` package installed: `pip install acquit[redis]`). No Flask in here.
+the `redis` package installed beside Acquit: `pip install redis`). No Flask in here.
 """
 
 import hashlib
