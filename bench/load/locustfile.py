@@ -13,6 +13,7 @@ outcomes are written to the JSON file LOAD_REPORT names.
 
 import hashlib
 import hmac
+import html
 import itertools
 import json
 import os
@@ -38,6 +39,7 @@ CARD_CHOICE = re.compile(r'<input[^>]*name="card"[^>]*value="(\d+)"')
 PAYABLE = re.compile(r'<input type="checkbox" name="invoice" value="(\d+)"')
 DETAIL_LINK = re.compile(r'href="/invoices/(\d+)"')
 PAYMENT_PAGE = re.compile(r"/payments/\d+$")
+ERROR_MESSAGE = re.compile(r'<p class="flash flash-error" role="alert">([^<]+)</p>')
 TODAY = date.today()
 FILTERS = [
     {"status": "overdue"},
@@ -59,6 +61,12 @@ erp_numbers = itertools.count(1)
 
 def csrf(page) -> str:
     return CSRF_FIELD.search(page.text)[1]
+
+
+def refusal(page) -> str:
+    """The reason a page gives for refusing, as its error box says it."""
+    message = ERROR_MESSAGE.search(page.text)
+    return " ".join(html.unescape(message[1]).split()) if message else "(the page names none)"
 
 
 class SourceAddress(HTTPAdapter):
@@ -194,7 +202,9 @@ class Clerk(HttpUser):
         if not payable:
             outcomes["clerk found nothing to pay"] += 1
             return
-        chosen = random.sample(payable, min(len(payable), random.choice((1, 1, 2, 3))))
+        # Half the time the invoices at the top of the list, which the company's other clerk sees there too.
+        pool = payable[:3] if random.random() < 0.5 else payable
+        chosen = random.sample(pool, min(len(pool), random.choice((1, 1, 2, 3))))
         form = self.client.get("/payments/new", params={"invoice": chosen}, name="clerk: pay form")
         attempt, card = ATTEMPT_FIELD.search(form.text), CARD_CHOICE.search(form.text)
         if attempt is None or card is None:
@@ -203,19 +213,31 @@ class Clerk(HttpUser):
             return
         fields = {"csrf_token": csrf(form), "attempt_key": attempt[1], "card": card[1], "named_card": card[1]}
         fields.update({f"invoice-{index}": invoice_id for index, invoice_id in enumerate(chosen)})
-        with self.client.post("/payments", data=fields, name="clerk: pay", allow_redirects=False,
+        if random.random() < 0.15:
+            # A double click: the same form twice at once. It is one payment, whatever each answer says.
+            clicks = [gevent.spawn(self._submit, fields, "clerk: pay (double click)") for _ in range(2)]
+            gevent.joinall(clicks)
+            places = {click.value for click in clicks} - {None}
+            outcomes[f"clerk double click: {len(places)} payment page(s) named"] += 1
+        else:
+            places = {self._submit(fields, "clerk: pay")} - {None}
+        for place in places:
+            self.client.get(place, name="clerk: payment page")
+
+    def _submit(self, fields: dict, name: str) -> str | None:
+        """POST the pay form; the payment page it leads to, or None when told another payment came first."""
+        with self.client.post("/payments", data=fields, name=name, allow_redirects=False,
                               catch_response=True) as answer:
             if answer.status_code == 303 and PAYMENT_PAGE.search(answer.headers.get("Location", "")):
                 outcomes["clerk payment made"] += 1
-                location = answer.headers["Location"]
-            elif answer.status_code == 409:
+                return answer.headers["Location"]
+            if answer.status_code == 409:
                 # Another payment holds or has settled one of these invoices: told so, nothing charged.
-                outcomes["clerk payment refused (409: another payment came first)"] += 1
-                return
+                answer.success()
+                outcomes[f"clerk payment refused, 409: {refusal(answer)}"] += 1
             else:
                 answer.failure(f"paying answered {answer.status_code}")
-                return
-        self.client.get(location, name="clerk: payment page")
+            return None
 
 
 class Guest(HttpUser):
@@ -259,7 +281,8 @@ class Guest(HttpUser):
             if answer.status_code == 303 and "/payments/" in location:
                 outcomes["guest payment made"] += 1
             elif answer.status_code == 409 or (answer.status_code == 200 and not ATTEMPT_FIELD.search(answer.text)):
-                outcomes["guest payment refused (another payment came first)"] += 1
+                answer.success()
+                outcomes[f"guest payment refused, {answer.status_code}: {refusal(answer)}"] += 1
                 return
             else:
                 answer.failure(f"paying answered {answer.status_code}")
@@ -294,7 +317,8 @@ class StripeWebhooks(HttpUser):
 
 
 class Erp(HttpUser):
-    """The supplier's ERP: puts new invoices, sends some again unchanged, changes some, reads some back."""
+    """The supplier's ERP: puts new invoices, sends some again unchanged, changes some (terms or amounts),
+    reads some back."""
 
     fixed_count = 1
     wait_time = between(0.5, 2)
@@ -308,7 +332,12 @@ class Erp(HttpUser):
             if answer.status_code not in expected:
                 answer.failure(f"answered {answer.status_code}: {answer.text[:200]}")
                 return
-            outcomes[f"api invoice {answer.json().get('outcome', answer.status_code)}"] += 1
+            answer.success()
+            answered = answer.json()
+            if answer.status_code == 409:
+                outcomes[f"api invoice refused: {answered['error']['code']}"] += 1
+                return
+            outcomes[f"api invoice {answered['outcome']}"] += 1
         self.sent[number] = body
 
     @task(5)
@@ -336,6 +365,15 @@ class Erp(HttpUser):
             # A reference changes, not an amount: allowed even once the invoice is (being) paid.
             self._put(number, {**self.sent[number], "po_number": f"PO-API-{random.randint(1, 10**6)}"},
                       "api: PUT invoice (changed)", (200,))
+
+    @task(1)
+    def change_amount(self):
+        if self.sent:
+            number = random.choice(list(self.sent))
+            body = self.sent[number]
+            lines = [{**body["lines"][0], "quantity": body["lines"][0]["quantity"] % 7 + 1}, *body["lines"][1:]]
+            # Refused (409) once the invoice is paid or being paid; a clerk may be paying it right now.
+            self._put(number, {**body, "lines": lines}, "api: PUT invoice (new amount)", (200, 409))
 
     @task(1)
     def read_back(self):
