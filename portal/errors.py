@@ -22,6 +22,7 @@ from portal.domain_errors import DomainError
 from portal.extensions import db
 from portal.i18n import SUPPORTED_LOCALES, money
 from portal.payments.errors import FAILURE_REASONS
+from portal.request_log import loggable_path
 
 log = logging.getLogger(__name__)
 
@@ -285,5 +286,6 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected_error(error: Exception):
         # Roll back first: nothing half-done may be committed by a later request.
         db.session.rollback()
-        log.exception("Unhandled error on %s %s", request.method, request.path)
+        # The path as the request log writes it: a PAY NOW or reset link's token is a credential.
+        log.exception("Unhandled error on %s %s", request.method, loggable_path(app.url_map, request.environ))
         return error_response(500)

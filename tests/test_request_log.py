@@ -126,6 +126,22 @@ def test_signing_in_and_resetting_a_password_leave_no_password_or_token_in_the_l
                      "/reset-password/:token"]
 
 
+def test_an_unhandled_error_on_a_tokens_page_logs_the_path_without_the_token(app, db, capfd):
+    @app.route("/test-only/<token>/fails")
+    def fails(token):
+        raise RuntimeError("the database went away")
+
+    capfd.readouterr()
+    response = app.test_client().get("/test-only/eyJpbnZvaWNlIjo0Mn0.signed-part-of-the-link/fails")
+
+    assert response.status_code == 500
+    output = capfd.readouterr().err
+    assert "signed-part-of-the-link" not in output
+    [error] = [line for line in map(json.loads, output.splitlines()) if line["logger"] == "portal.errors"]
+    assert error["message"] == "Unhandled error on GET /test-only/:token/fails"
+    assert "RuntimeError: the database went away" in error["exception"]
+
+
 def test_a_path_that_matches_no_route_loses_any_segment_long_enough_to_be_a_token():
     app = Flask(__name__)
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/pay/" + "x" * 60 + "/pdfx", "SERVER_NAME": "portal.test",
