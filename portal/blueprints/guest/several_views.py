@@ -66,7 +66,7 @@ def several_payment(token: str, payment_id: int):
         return poll_answer
     client_secret = authentication_secret(payment_context(), paid) if (
         paid.status == PaymentStatus.REQUIRES_ACTION) else None
-    return render_template("guest/several_payment.html", payment=paid, token=token, client_secret=client_secret,
+    return render_template("guest/payment.html", payment=paid, token=token, client_secret=client_secret,
                            context=payment_context(), form=ConfirmForm())
 
 
