@@ -334,6 +334,29 @@ def payments_reconcile(loop: bool, every: int) -> None:
         raise click.ClickException(f"{report.errors} could not be checked; the log says why. They stay in flight.")
 
 
+# The jobs the worker runs, run once by hand or by cron: autopay, reminders, monthly statements.
+as_of_option = click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+                            help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
+
+
+def _day(as_of):
+    """The day a job acts as on: `--as-of`, else today on the supplier's calendar."""
+    from portal import clock
+
+    return as_of.date() if as_of else clock.today()
+
+
+def _close_run(report, not_done: str) -> None:
+    """After a job's run: send what it queued (under cron nothing else would until `outbox deliver`), print its
+    summary, and fail when some of it could not be done (`not_done`: "invoices could not be handled"...)."""
+    from portal.request_hooks import deliver_enqueued_mail
+
+    deliver_enqueued_mail(current_app)
+    click.echo(f"{report.summary()}.")
+    if report.errors:
+        raise click.ClickException(f"{report.errors} {not_done}; the log says why.")
+
+
 @click.group("autopay", help="Invoices charged to a saved card on their due date.")
 def autopay_group() -> None:
     pass
@@ -341,26 +364,18 @@ def autopay_group() -> None:
 
 @autopay_group.command("run", help="Charge every invoice due under an active autopay enrolment, once; send the "
                                    "advance notices. Safe to run often and on several machines at once.")
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
+@as_of_option
 @with_appcontext
 def autopay_run(as_of) -> None:
-    from portal import clock
     from portal.autopay.run import run_autopay
     from portal.autopay.setup import autopay_context
     from portal.extensions import db
-    from portal.request_hooks import deliver_enqueued_mail
 
     payments = current_app.extensions.get("acquit.payments")
     if payments is None:
         raise click.ClickException("card payments are not configured (set STRIPE_SECRET_KEY and the other keys)")
-    report = run_autopay(db.session, autopay_context(current_app.config, payments),
-                         as_of=as_of.date() if as_of else clock.today())
-    # Its notices and receipts go now (under cron, nothing else would send them until `outbox deliver`).
-    deliver_enqueued_mail(current_app)
-    click.echo(f"{report.summary()}.")
-    if report.errors:
-        raise click.ClickException(f"{report.errors} invoices could not be handled; the log says why.")
+    report = run_autopay(db.session, autopay_context(current_app.config, payments), as_of=_day(as_of))
+    _close_run(report, "invoices could not be handled")
 
 
 @click.group("staff", help="The supplier's collections staff.")
@@ -417,22 +432,15 @@ def reminders_group() -> None:
 
 @reminders_group.command("run", help="E-mail each company the notices and reminders due today, each step of each "
                                      "invoice once. Safe to run often and on several machines at once.")
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
+@as_of_option
 @with_appcontext
 def reminders_run(as_of) -> None:
-    from portal import clock
     from portal.extensions import db
     from portal.reminders.run import run_reminders
     from portal.reminders.setup import reminder_context
-    from portal.request_hooks import deliver_enqueued_mail
 
-    report = run_reminders(db.session, reminder_context(current_app.config),
-                           as_of=as_of.date() if as_of else clock.today())
-    deliver_enqueued_mail(current_app)
-    click.echo(f"{report.summary()}.")
-    if report.errors:
-        raise click.ClickException(f"{report.errors} companies could not be reminded; the log says why.")
+    report = run_reminders(db.session, reminder_context(current_app.config), as_of=_day(as_of))
+    _close_run(report, "companies could not be reminded")
 
 
 @click.group("statements", help="Statements of account.")
@@ -442,19 +450,12 @@ def statements_group() -> None:
 
 @statements_group.command("send-monthly", help="E-mail last month's statement to every company subscribed to it "
                                                "that has not had it yet. Safe to run often.")
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Act as on this day (YYYY-MM-DD); default: today on the supplier's calendar.")
+@as_of_option
 @with_appcontext
 def statements_send_monthly(as_of) -> None:
-    from portal import clock
     from portal.extensions import db
-    from portal.request_hooks import deliver_enqueued_mail
     from portal.statements.monthly import send_monthly_statements
 
-    report = send_monthly_statements(db.session, as_of=as_of.date() if as_of else clock.today(),
-                                     supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
+    report = send_monthly_statements(db.session, as_of=_day(as_of), supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
                                      base_url=current_app.config["ACQUIT_BASE_URL"])
-    deliver_enqueued_mail(current_app)
-    click.echo(f"{report.summary()}.")
-    if report.errors:
-        raise click.ClickException(f"{report.errors} statements could not be sent; the log says why.")
+    _close_run(report, "statements could not be sent")

@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from flask import abort, current_app, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -28,6 +30,24 @@ from portal.blueprints.auth.links import set_password_links
 from portal.blueprints.guards import current_company, permission_required
 from portal.extensions import db
 from portal.models import RecipientPurpose
+
+
+def _done(message: str, page: str):
+    """After a change: say what was done, and show `page` again (303, so a reload posts nothing)."""
+    flash(message, "success")
+    return redirect(url_for(page), code=303)
+
+
+def _or_404(found):
+    """What a company-scoped lookup found, or 404: another company's row is no row."""
+    if found is None:
+        abort(404)
+    return found
+
+
+def _row_forms(rows, failed: dict | None, blank: Callable):
+    """A form per row of a list page: the one just refused (`failed`, by row id, with its errors) or a fresh one."""
+    return {row.id: (failed or {}).get(row.id) or blank(row) for row in rows}
 
 # --- Every user's own page ------------------------------------------------------------------
 
@@ -75,8 +95,7 @@ def invite():
     if outcome == Outcome.UNCHANGED:
         flash(_("%(email)s already has an account in your company.", email=user.email), "info")
     else:
-        flash(_("Invitation sent to %(email)s.", email=user.email), "success")
-    return redirect(url_for("account.users"), code=303)
+        return _done(_("Invitation sent to %(email)s.", email=user.email), "account.users")
 
 
 @blueprint.route("/users/<int:user_id>/role", methods=["POST"])
@@ -90,8 +109,7 @@ def change_role(user_id: int):
         colleagues.change_role(db.session, current_user._get_current_object(), colleague, Role(form.role.data))
     except colleagues.LastAdmin:
         return _users_page(InviteForm(formdata=None), error=_last_admin_error()), 409
-    flash(_("%(email)s is now: %(role)s.", email=colleague.email, role=ROLE_LABELS[Role(form.role.data)]), "success")
-    return redirect(url_for("account.users"), code=303)
+    return _done(_("%(email)s is now: %(role)s.", email=colleague.email, role=ROLE_LABELS[Role(form.role.data)]), "account.users")
 
 
 @blueprint.route("/users/<int:user_id>/disable", methods=["POST"])
@@ -102,8 +120,7 @@ def disable_user(user_id: int):
         colleagues.disable_user(db.session, current_user._get_current_object(), colleague)
     except colleagues.LastAdmin:
         return _users_page(InviteForm(formdata=None), error=_last_admin_error()), 409
-    flash(_("%(email)s can no longer sign in.", email=colleague.email), "success")
-    return redirect(url_for("account.users"), code=303)
+    return _done(_("%(email)s can no longer sign in.", email=colleague.email), "account.users")
 
 
 @blueprint.route("/users/<int:user_id>/enable", methods=["POST"])
@@ -111,15 +128,11 @@ def disable_user(user_id: int):
 def enable_user(user_id: int):
     colleague = _colleague(user_id)
     colleagues.enable_user(db.session, current_user._get_current_object(), colleague)
-    flash(_("%(email)s can sign in again.", email=colleague.email), "success")
-    return redirect(url_for("account.users"), code=303)
+    return _done(_("%(email)s can sign in again.", email=colleague.email), "account.users")
 
 
 def _colleague(user_id: int):
-    colleague = colleagues.find_company_user(db.session, current_company().id, user_id)
-    if colleague is None:
-        abort(404)
-    return colleague
+    return _or_404(colleagues.find_company_user(db.session, current_company().id, user_id))
 
 
 def _last_admin_error() -> str:
@@ -157,8 +170,7 @@ def add_recipient():
     except billing_recipients.RecipientError as refusal:
         form.email.errors.append(_recipient_error(refusal.code))
         return _recipients_page(form), 409
-    flash(_("%(email)s added.", email=recipient.email), "success")
-    return redirect(url_for("account.recipients"), code=303)
+    return _done(_("%(email)s added.", email=recipient.email), "account.recipients")
 
 
 @blueprint.route("/recipients/<int:recipient_id>", methods=["POST"])
@@ -172,8 +184,7 @@ def update_recipient(recipient_id: int):
     billing_recipients.update_recipient(
         db.session, Actor.user(current_user), recipient,
         purposes=[RecipientPurpose(purpose) for purpose in form.purposes.data], invoice_format=form.invoice_format.data)
-    flash(_("Saved what %(email)s receives.", email=recipient.email), "success")
-    return redirect(url_for("account.recipients"), code=303)
+    return _done(_("Saved what %(email)s receives.", email=recipient.email), "account.recipients")
 
 
 @blueprint.route("/recipients/<int:recipient_id>/remove", methods=["POST"])
@@ -181,15 +192,11 @@ def update_recipient(recipient_id: int):
 def remove_recipient(recipient_id: int):
     recipient = _recipient(recipient_id)
     billing_recipients.remove_recipient(db.session, Actor.user(current_user), recipient)
-    flash(_("%(email)s will receive nothing more.", email=recipient.email), "success")
-    return redirect(url_for("account.recipients"), code=303)
+    return _done(_("%(email)s will receive nothing more.", email=recipient.email), "account.recipients")
 
 
 def _recipient(recipient_id: int):
-    recipient = billing_recipients.find_recipient(db.session, current_company().id, recipient_id)
-    if recipient is None:
-        abort(404)
-    return recipient
+    return _or_404(billing_recipients.find_recipient(db.session, current_company().id, recipient_id))
 
 
 def _recipient_error(code: str) -> str:
@@ -200,12 +207,9 @@ def _recipient_error(code: str) -> str:
 
 def _recipients_page(form: NewRecipientForm, *, failed: dict | None = None):
     rows = billing_recipients.company_recipients(db.session, current_company().id)
-    forms = {
-        row.id: (failed or {}).get(row.id) or RecipientChoicesForm(
-            formdata=None, prefix=f"recipient-{row.id}", invoice_format=row.invoice_format,
-            purposes=[purpose for purpose in RecipientPurpose if row.receives(purpose)])
-        for row in rows
-    }
+    forms = _row_forms(rows, failed, lambda row: RecipientChoicesForm(
+        formdata=None, prefix=f"recipient-{row.id}", invoice_format=row.invoice_format,
+        purposes=[purpose for purpose in RecipientPurpose if row.receives(purpose)]))
     return render_template("account/recipients.html", form=form, rows=rows, forms=forms,
                            purpose_labels=PURPOSE_LABELS, format_labels=FORMAT_LABELS)
 
@@ -231,9 +235,8 @@ def define_field():
     except company_fields.FieldError as refusal:
         form.label.errors.append(field_refusal(refusal.code))
         return _fields_page(form), 409
-    flash(_("The field %(label)s is added: your colleagues can fill it in on each invoice.", label=field.label),
-          "success")
-    return redirect(url_for("account.fields"), code=303)
+    return _done(_("The field %(label)s is added: your colleagues can fill it in on each invoice.", label=field.label),
+                 "account.fields")
 
 
 @blueprint.route("/fields/<int:field_id>", methods=["POST"])
@@ -251,8 +254,7 @@ def change_field(field_id: int):
     except company_fields.FieldError as refusal:
         form.label.errors.append(field_refusal(refusal.code))
         return _fields_page(CompanyFieldForm(formdata=None), failed={field.id: form}), 409
-    flash(_("The field %(label)s is saved.", label=field.label), "success")
-    return redirect(url_for("account.fields"), code=303)
+    return _done(_("The field %(label)s is saved.", label=field.label), "account.fields")
 
 
 @blueprint.route("/fields/<int:field_id>/remove", methods=["POST"])
@@ -261,23 +263,16 @@ def remove_field(field_id: int):
     field = _company_field(field_id)
     label = field.label
     company_fields.remove_field(db.session, Actor.user(current_user), field)
-    flash(_("The field %(label)s is removed, with what was filled in for it.", label=label), "success")
-    return redirect(url_for("account.fields"), code=303)
+    return _done(_("The field %(label)s is removed, with what was filled in for it.", label=label), "account.fields")
 
 
 def _company_field(field_id: int):
-    field = company_fields.find_company_field(db.session, current_company().id, field_id)
-    if field is None:
-        abort(404)
-    return field
+    return _or_404(company_fields.find_company_field(db.session, current_company().id, field_id))
 
 
 def _fields_page(form: CompanyFieldForm, *, failed: dict | None = None):
     rows = company_fields.company_fields(db.session, current_company().id)
-    forms = {
-        row.id: (failed or {}).get(row.id) or CompanyFieldForm(
-            formdata=None, prefix=f"field-{row.id}", label=row.label, kind=row.kind, choices="\n".join(row.choices))
-        for row in rows
-    }
+    forms = _row_forms(rows, failed, lambda row: CompanyFieldForm(
+        formdata=None, prefix=f"field-{row.id}", label=row.label, kind=row.kind, choices="\n".join(row.choices)))
     return render_template("account/fields.html", form=form, rows=rows, forms=forms,
                            max_fields=company_fields.MAX_FIELDS)
