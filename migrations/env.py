@@ -1,4 +1,5 @@
 import os
+from contextlib import contextmanager
 
 from alembic import context
 from sqlalchemy import pool
@@ -36,8 +37,32 @@ def _run_with(connection) -> None:
     # Batch mode lets later migrations alter SQLite tables, which cannot ALTER most things.
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
                       compare_type=True)
-    with context.begin_transaction():
+    with _foreign_keys_checked_after(connection), context.begin_transaction():
         context.run_migrations()
+
+
+@contextmanager
+def _foreign_keys_checked_after(connection):
+    """On SQLite, migrate with foreign keys unenforced, then check every reference.
+
+    Batch mode alters a SQLite table by copying it and dropping the original; with foreign keys
+    enforced, dropping a table other rows point at fails (a reminder at its e-mail). SQLite's own
+    procedure for altering tables is this one: enforcement off (a setting it ignores inside a
+    transaction, hence set on the driver's connection before the migrations' transaction), then
+    `foreign_key_check`, which names any row left pointing at nothing.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver_connection = connection.connection.driver_connection
+    driver_connection.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        dangling = driver_connection.execute("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            raise RuntimeError(f"rows point at rows that no longer exist (table, rowid, parent, key): {dangling}")
+    finally:
+        driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

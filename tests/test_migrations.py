@@ -179,3 +179,29 @@ def test_a_companys_billing_emails_become_recipients_receiving_everything_with_t
         (1, "ap@acme.test", True, True, True, True, "pdf"), (1, "boss@acme.test", True, True, True, True, "pdf")]
     assert [json.loads(value) if isinstance(value, str) else value for (value,) in emails_after_downgrade] == [
         ["ap@acme.test", "boss@acme.test"], []]
+
+
+def test_a_table_other_rows_point_at_is_altered_with_those_rows_kept(empty_database_url):
+    """On SQLite, altering a table means copying it and dropping the original: with rows pointing
+    at it (a reminder at its e-mail) and foreign keys enforced, the drop failed the upgrade."""
+    migrate.upgrade(empty_database_url, "8e3b6f2a7c15")
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO company (id, external_ref, name, locale, currency, created_at, updated_at, data_version) "
+                "VALUES (1, 'C1', 'Acme', 'fr', 'EUR', '2026-11-01 00:00:00', '2026-11-01 00:00:00', 'v1')"))
+            connection.execute(text(
+                "INSERT INTO outbox_message (id, recipients, subject, body_text, status, attempts, created_at) "
+                "VALUES (7, '[\"ap@acme.test\"]', 'Reminder', 'Please pay', 'sent', 1, '2026-11-01 00:00:00')"))
+            connection.execute(text(
+                "INSERT INTO reminder_email (id, company_id, sent_on, recipients, outbox_message_id, created_at) "
+                "VALUES (1, 1, '2026-11-01', '[\"ap@acme.test\"]', 7, '2026-11-01 00:00:00')"))
+        migrate.upgrade(empty_database_url)
+        with engine.connect() as connection:
+            kept = connection.execute(text(
+                "SELECT reminder_email.id, outbox_message.subject FROM reminder_email "
+                "JOIN outbox_message ON outbox_message.id = reminder_email.outbox_message_id")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in kept] == [(1, "Reminder")]
