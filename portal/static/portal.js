@@ -9,16 +9,33 @@ document.addEventListener("htmx:afterRequest", function (event) {
   }
 });
 
-// A region htmx replaces (the invoice list's results, its pages) is summed up for screen readers:
-// its new summary ("12 invoices. Page 2 of 3") is copied into the status region (role=status) that names it in
-// data-summary-of. That region is in the page from the start, as a live region must be to be read out.
-document.addEventListener("htmx:afterSettle", function (event) {
-  var region = event.detail.target;
+// A region htmx replaces (the invoice list's results, a dispute's thread) is summed up for screen readers:
+// when its summary ("12 invoices. Page 2 of 3", "Status: Open. 4 messages") changes, the new one is
+// written into the status region (role=status) that names it in data-summary-of. That region is in the
+// page from the start, as a live region must be to be read out; a poll that changed nothing says nothing.
+function summaryOf(region) {
+  return Array.prototype.map.call(region.querySelectorAll("[data-summary]"), function (part) {
+    return part.textContent.replace(/\s+/g, " ").trim();
+  }).join(". ");
+}
+document.addEventListener("DOMContentLoaded", function () {
   document.querySelectorAll("[data-summary-of]").forEach(function (status) {
-    if (region.matches && region.matches(status.dataset.summaryOf)) {
-      status.textContent = Array.prototype.map.call(region.querySelectorAll("[data-summary]"), function (part) {
-        return part.textContent.replace(/\s+/g, " ").trim();
-      }).join(". ");
+    var region = document.querySelector(status.dataset.summaryOf);
+    status.dataset.summary = region ? summaryOf(region) : "";
+  });
+});
+document.addEventListener("htmx:afterSettle", function (event) {
+  var target = event.detail.target;
+  document.querySelectorAll("[data-summary-of]").forEach(function (status) {
+    // The region as it is now: an outerHTML swap leaves `target` the element it replaced.
+    var region = document.querySelector(status.dataset.summaryOf);
+    if (!region || !target.matches || !target.matches(status.dataset.summaryOf)) {
+      return;
+    }
+    var summary = summaryOf(region);
+    if (summary !== status.dataset.summary) {
+      status.dataset.summary = summary;
+      status.textContent = summary;
     }
   });
 });

@@ -29,6 +29,7 @@ from portal import clock
 from portal.approvals.service import set_rule
 from portal.blueprints.disputes import dispute_context
 from portal.blueprints.guest import pay_links
+from portal.guest.service import GuestLimits
 from portal.models import Payment, PaymentAllocation, PaymentChannel, PaymentStatus, Role, SavedCard
 from portal.models.types import utcnow
 from tests.blueprints.test_tenancy import ROUTE_ACCESS, Access
@@ -121,8 +122,8 @@ def books(live_server, live_make, live_db):
     live_make.credit_note(invoices["credited"], 100_00)
     with live_server.app.app_context():
         dispute = live_make.dispute(dispute_context(), invoices["disputed"], admin, amount=400_00)
-    # Three cards declined on the "resting" invoice's link this hour: the link rests.
-    for n in range(3):
+    # As many cards declined on the "resting" invoice's link this hour as make it rest.
+    for n in range(GuestLimits().declines_before_rest):
         failed = Payment(company_id=company.id, amount=55_00, currency="EUR", status=PaymentStatus.FAILED,
                          idempotency_key=f"a11y-declined-{run}-{n}", channel=PaymentChannel.GUEST,
                          failure_code="card_declined")
@@ -178,6 +179,12 @@ def test_no_customer_or_guest_page_has_a_serious_accessibility_violation(
     audit.visit(page, f"/invoices/{invoices['overdue'].id}/disputes/new", "new dispute")
     audit.visit(page, "/disputes", "disputes")
     audit.visit(page, f"/disputes/{dispute.id}", "a dispute")
+    # A message sent swaps the thread (htmx): the status region says it now holds two.
+    page.locator("form.message-form textarea[name=body]").fill("Voici le bon de livraison signé.")
+    with page.expect_response(lambda response: response.url.endswith("/messages")):
+        page.locator("form.message-form button[type=submit]").first.click()
+    expect(page.locator("[data-summary-of='#thread']")).to_have_text(re.compile(r"\. 2 messages$"))
+    audit.of(page, "a dispute, after a message sent")
 
     audit.visit(page, "/payments/cards", "saved cards, none")
     audit.visit(page, "/payments/cards/new", "add a card")
@@ -228,7 +235,9 @@ def test_no_customer_or_guest_page_has_a_serious_accessibility_violation(
     audit.visit(page, guest_urls["disputed"], "PAY NOW, partly disputed")
     audit.visit(page, guest_urls["paid"], "PAY NOW, paid")
     audit.visit(page, guest_urls["resting"], "PAY NOW, resting after declined cards")
+    expect(page.locator("form[data-card-setup]")).to_have_count(0)
     audit.visit(page, guest_urls["expired"], "PAY NOW, expired")
+    expect(page.locator("form[data-card-setup]")).to_have_count(0)
     audit.visit(page, "/pay/not-a-link", "PAY NOW, not valid")
     page.goto(guest_urls["guest"])
     guest_pays(page, enter_card)

@@ -67,11 +67,11 @@ def payer(new_context, sign_in, enter_card, live_make, live_db, stripe_server):
     invoices = [live_make.invoice(company, total=total) for total in (12_345, 6_789)]
     user = live_make.user(company)
     live_db.commit()
-    # Saved with the mouse by a colleague before: the keyboard part starts from the sign-in page.
-    colleague = new_context().new_page()
-    sign_in(colleague, user)
-    save_card(colleague, enter_card, VISA)
-    save_card(colleague, enter_card, SECOND_CARD)
+    # Saved beforehand, with the mouse, in another browser: the keyboard part starts at the sign-in page.
+    earlier = new_context().new_page()
+    sign_in(earlier, user)
+    save_card(earlier, enter_card, VISA)
+    save_card(earlier, enter_card, SECOND_CARD)
     return user, company, invoices
 
 
