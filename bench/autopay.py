@@ -47,12 +47,12 @@ from portal.app import create_app  # noqa: E402
 from portal.audit import Actor  # noqa: E402
 from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, mandate_text  # noqa: E402
 from portal.autopay.run import run_autopay  # noqa: E402
-from portal.autopay.setup import autopay_context, autopay_settings  # noqa: E402
 from portal.db import make_engine  # noqa: E402
 from portal.demo import DEMO_SUPPLIER  # noqa: E402
 from portal.extensions import db  # noqa: E402
 from portal.models import Invoice, Payment, PaymentAllocation, PaymentStatus  # noqa: E402
 from portal.payments.cards import finish_saving_card, start_saving_card  # noqa: E402
+from portal.services import services_of
 from tests.builders import Builders  # noqa: E402
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe  # noqa: E402
 
@@ -115,8 +115,8 @@ def confirm_setup_in_memory(gateway, setup_id: str) -> None:
 def seed(app, confirm_setup, invoices: int, companies: int) -> Seeded:
     """Enrolled companies with a saved card, and `invoices` invoices spread over them, due in the 3 days to RUN_DAY."""
     began = time.perf_counter()
-    payments = app.extensions["acquit.payments"]
-    mandate = MandateContext(supplier_name=SUPPLIER, locale="en", settings=autopay_settings(app.config),
+    payments = services_of(app).payments
+    mandate = MandateContext(supplier_name=SUPPLIER, locale="en", settings=services_of(app).autopay_settings,
                              today=RUN_DAY - timedelta(days=3))
     engine = make_engine(app.config["ACQUIT_DATABASE_URL"])
     totals: dict[int, int] = {}
@@ -145,7 +145,7 @@ def seed(app, confirm_setup, invoices: int, companies: int) -> Seeded:
 
 
 def timed_run(app) -> tuple:
-    context = autopay_context(app.config, app.extensions["acquit.payments"])
+    context = services_of(app).autopay
     engine = make_engine(app.config["ACQUIT_DATABASE_URL"])
     with sessionmaker(bind=engine, expire_on_commit=False)() as session:
         began = time.perf_counter()
@@ -225,7 +225,7 @@ def main() -> None:
             report, seconds = timed_run(app)
             results.append(report_line("(a) FakeGateway, in memory", report, seconds))
             print(results[-1])
-            charges = app.extensions["acquit.payments"].gateway.charges.values()
+            charges = services_of(app).payments.gateway.charges.values()
             print(f"(a) check: {len(charges)} charges made in memory for {len(seeded.invoice_totals)} invoices")
             with app.app_context():
                 db.engine.dispose()

@@ -51,6 +51,7 @@ from portal.extensions import db  # noqa: E402
 from portal.models import Company, Payment, PaymentStatus  # noqa: E402
 from portal.payments.cards import finish_saving_card, start_saving_card  # noqa: E402
 from portal.payments.charging import PaymentRequest, pay_invoices  # noqa: E402
+from portal.services import services_of
 from tests.builders import Builders  # noqa: E402
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe  # noqa: E402
 
@@ -109,7 +110,7 @@ def fresh_database(directory: str) -> str:
 
 def seed_payers(app, api: stripe.StripeClient, how_many: int, payments_each: int) -> list[Payer]:
     """Companies with a clerk, a card saved through a SetupIntent, and invoices to pay."""
-    context = app.extensions["acquit.payments"]
+    context = services_of(app).payments
     payers = []
     with app.app_context():
         session = sessionmaker(bind=make_engine(app.config["ACQUIT_DATABASE_URL"]), expire_on_commit=False)()
@@ -134,7 +135,7 @@ def seed_payers(app, api: stripe.StripeClient, how_many: int, payments_each: int
 
 
 def pay_through_service(app, engine, payer: Payer, latencies: list[float]) -> None:
-    context = app.extensions["acquit.payments"]
+    context = services_of(app).payments
     sessions = sessionmaker(bind=engine, expire_on_commit=False)
     actor = Actor(label=payer.email, user_id=payer.user_id)
     for number, batch in enumerate(payer.batches()):

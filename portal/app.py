@@ -7,17 +7,17 @@ from flask_login import login_url
 from werkzeug.routing import IntegerConverter
 
 from portal import errors, i18n
-from portal.billing.supplier import supplier_identity
 from portal.blueprints import BoundedJSONProvider
 from portal.blueprints.security_headers import register_security_headers
 from portal.blueprints.uploads import allow_uploads_where_accepted
 from portal.config import Settings
 from portal.db import MAX_ROW_ID
 from portal.extensions import babel, csrf, db, htmx, login_manager
-from portal.payments.setup import gateway_from_config, payment_context
+from portal.payments.setup import gateway_from_config
 from portal.proxies import behind_trusted_proxies
 from portal.request_hooks import register_request_hooks
 from portal.request_log import RequestLog
+from portal.services import build_services, install_services
 from portal.structured_logs import configure_logging
 
 
@@ -31,8 +31,9 @@ def create_app(config: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(Settings.from_environment().flask_config(app.instance_path))
     app.config.update(config or {})
-    # Checked before anything else starts: a portal that cannot issue a lawful invoice does not run.
-    app.extensions["acquit.supplier"] = supplier_identity(app.config)
+    # Built before anything else starts: among them the supplier's identity, checked there (a
+    # portal that cannot issue a lawful invoice does not run) and the payment gateway config names.
+    install_services(app, build_services(app.config, gateway_from_config(app.config)))
     configure_logging(app.config["ACQUIT_LOG_FORMAT"])
     register_extensions(app)
     register_blueprints(app)
@@ -65,9 +66,6 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_sign_in_first)
-    gateway = gateway_from_config(app.config)
-    if gateway is not None:
-        app.extensions["acquit.payments"] = payment_context(app.config, gateway)
 
 
 def _load_user(session_id: str):

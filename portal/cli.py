@@ -13,6 +13,7 @@ from werkzeug.serving import run_simple
 
 from portal import migrate
 from portal.db import refresh_statistics
+from portal.services import build_services, install_services, services_of
 
 
 def main() -> None:
@@ -65,16 +66,13 @@ def db_downgrade(revision: str) -> None:
 @with_appcontext
 def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port: int) -> None:
     from portal import clock, demo
-    from portal.autopay.setup import autopay_settings
-    from portal.blueprints.disputes import dispute_context
-    from portal.blueprints.guest import pay_links
     from portal.extensions import db
     from portal.jobs.worker import BackgroundWorker
 
     if not no_serve:
         # Said before anything is loaded or started, not after "Serving…".
         _refuse_busy_port(host, port, "--port")
-        if "acquit.payments" not in current_app.extensions:
+        if services_of(current_app).payments is None:
             _refuse_busy_port(host, stripe_port, "--stripe-port")
     if "ACQUIT_BASE_URL" not in os.environ:
         # Links in e-mails and the PAY NOW link below lead to this server, whatever its port.
@@ -82,6 +80,7 @@ def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port:
     database_url = current_app.config["ACQUIT_DATABASE_URL"]
     # A demo without a mail server shows its e-mails, reset and PAY NOW links included, in the log.
     current_app.config["ACQUIT_DEMO"] = True
+    _rebuild_services(current_app)
     if reset:
         demo.drop_everything(db.engine)
     migrate.upgrade(database_url)
@@ -89,7 +88,7 @@ def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port:
         click.echo("Demo data already loaded (use --reset to start again).")
     else:
         summary = demo.load(db.session, today=clock.today())
-        disputes = demo.raise_disputes(db.session, dispute_context(), today=clock.today())
+        disputes = demo.raise_disputes(db.session, services_of(current_app).disputes, today=clock.today())
         db.session.commit()
         click.echo(summary)
         click.echo(disputes)
@@ -97,17 +96,17 @@ def demo_command(host: str, port: int, reset: bool, no_serve: bool, stripe_port:
     to_pay = demo.invoice_to_pay_as_guest(db.session, today=clock.today())
     if to_pay is not None:
         click.echo(f"PAY NOW link of invoice {to_pay.number} (no sign-in, as a customer's e-mail gives it):\n"
-                   f"  {pay_links().link_for(to_pay).url}")
+                   f"  {services_of(current_app).pay_links.link_for(to_pay).url}")
     if no_serve:
         return
     stripe_server = None
-    if "acquit.payments" not in current_app.extensions:
+    if services_of(current_app).payments is None:
         demo.forget_fake_stripe_records(db.session)
         db.session.commit()
         stripe_server = _start_local_stripe(stripe_port, f"http://{host}:{port}/stripe/webhook")
         click.echo(demo.keep_on_autopay(
-            db.session, current_app.extensions["acquit.payments"], confirm_card=stripe_server.confirm_card_setup,
-            supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"], settings=autopay_settings(current_app.config),
+            db.session, services_of(current_app).payments, confirm_card=stripe_server.confirm_card_setup,
+            supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"], settings=services_of(current_app).autopay_settings,
             today=clock.today()))
         db.session.commit()
         click.echo(f"Card payments go to a local fake Stripe at {stripe_server.api_base}: "
@@ -141,18 +140,24 @@ def _refuse_busy_port(host: str, port: int, option: str) -> None:
 
 def _start_local_stripe(port: int, webhook_url: str):
     """Run localstripe (a test tool, in its own process) and point the app's payments at it."""
-    from portal.payments.setup import payment_context
     from portal.payments.stripe_gateway import StripeGateway
 
     launcher = _test_tool("localstripe_server")
     webhook_secret = "whsec_acquit_demo"
     server = launcher.LocalStripe.start(port)
     server.register_webhook(webhook_url, webhook_secret)
-    current_app.extensions["acquit.payments"] = payment_context(current_app.config, StripeGateway(
+    install_services(current_app, build_services(current_app.config, StripeGateway(
         secret_key=launcher.TEST_SECRET_KEY, publishable_key=launcher.TEST_PUBLISHABLE_KEY,
         webhook_secret=webhook_secret, api_base=server.api_base, js_url=server.stripe_js_url,
-    ))
+    )))
     return server
+
+
+def _rebuild_services(app: Flask) -> None:
+    """The app's services again from its config, the payment gateway kept: links and e-mails
+    then lead to the address the demo serves on."""
+    payments = services_of(app).payments
+    install_services(app, build_services(app.config, payments.gateway if payments is not None else None))
 
 
 def _test_tool(name: str):
@@ -184,9 +189,8 @@ def outbox_group() -> None:
 def outbox_deliver() -> None:
     from portal.extensions import db
     from portal.mail import outbox
-    from portal.request_hooks import smtp_settings
 
-    sent = outbox.deliver(db.session, smtp_settings(current_app),
+    sent = outbox.deliver(db.session, services_of(current_app).smtp,
                           log_unsent_bodies=current_app.config["ACQUIT_DEMO"])
     db.session.commit()
     click.echo(f"{sent} e-mail(s) sent.")
@@ -318,7 +322,7 @@ def payments_reconcile(loop: bool, every: int) -> None:
     from portal.payments.provider_events import reconcile
     from portal.request_hooks import deliver_enqueued_mail
 
-    context = current_app.extensions.get("acquit.payments")
+    context = services_of(current_app).payments
     if context is None:
         raise click.ClickException("card payments are not configured (set STRIPE_SECRET_KEY and the other keys)")
     while True:
@@ -368,13 +372,12 @@ def autopay_group() -> None:
 @with_appcontext
 def autopay_run(as_of) -> None:
     from portal.autopay.run import run_autopay
-    from portal.autopay.setup import autopay_context
     from portal.extensions import db
 
-    payments = current_app.extensions.get("acquit.payments")
-    if payments is None:
+    context = services_of(current_app).autopay
+    if context is None:
         raise click.ClickException("card payments are not configured (set STRIPE_SECRET_KEY and the other keys)")
-    report = run_autopay(db.session, autopay_context(current_app.config, payments), as_of=_day(as_of))
+    report = run_autopay(db.session, context, as_of=_day(as_of))
     _close_run(report, "invoices could not be handled")
 
 
@@ -394,7 +397,6 @@ def staff_group() -> None:
 def staff_create(email: str, full_name: str, invite: bool, password: str | None) -> None:
     from portal.accounts.errors import WeakPassword
     from portal.accounts.invitations import InvitationConflict, invite_staff
-    from portal.accounts.service import SetPasswordLinks
     from portal.accounts.staff import create_staff
     from portal.audit import Actor
     from portal.extensions import db
@@ -404,9 +406,8 @@ def staff_create(email: str, full_name: str, invite: bool, password: str | None)
     config = current_app.config
     try:
         if invite:
-            links = SetPasswordLinks(config["SECRET_KEY"], config["ACQUIT_BASE_URL"],
-                                     invitation_max_age=config["ACQUIT_INVITATION_MAX_AGE"])
-            user, _ = invite_staff(db.session, actor, email=email, full_name=full_name, links=links,
+            user, _ = invite_staff(db.session, actor, email=email, full_name=full_name,
+                                   links=services_of(current_app).set_password_links,
                                    supplier_name=config["ACQUIT_SUPPLIER_NAME"], locale="fr")
         else:
             if password is None:
@@ -437,9 +438,8 @@ def reminders_group() -> None:
 def reminders_run(as_of) -> None:
     from portal.extensions import db
     from portal.reminders.run import run_reminders
-    from portal.reminders.setup import reminder_context
 
-    report = run_reminders(db.session, reminder_context(current_app.config), as_of=_day(as_of))
+    report = run_reminders(db.session, services_of(current_app).reminders, as_of=_day(as_of))
     _close_run(report, "companies could not be reminded")
 
 

@@ -1,7 +1,6 @@
 """What runs around every request: refusals before a view, the one commit after it, and the
 e-mails that commit queued, delivered once it has landed."""
 
-from datetime import timedelta
 from functools import partial
 
 from flask import Flask, abort, request, session
@@ -11,8 +10,8 @@ from portal import i18n
 from portal.blueprints.text_input import refuse_nul_characters
 from portal.db import begin_write
 from portal.extensions import db
-from portal.guest.links import PayLinks
 from portal.mail import outbox
+from portal.services import services_of
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -62,32 +61,13 @@ def deliver_enqueued_mail(app: Flask) -> None:
     if not ids:
         return
     # Best effort: if the server does not answer, one timeout is lost and the worker retries.
-    outbox.deliver(db.session, smtp_settings(app), ids, stop_at_first_failure=True,
+    outbox.deliver(db.session, services_of(app).smtp, ids, stop_at_first_failure=True,
                    log_unsent_bodies=app.config["ACQUIT_DEMO"])
     db.session.commit()
 
 
 def _deliver_after_response(app: Flask, ids: set[int]) -> None:
     with app.app_context():
-        outbox.deliver(db.session, smtp_settings(app), ids, stop_at_first_failure=True,
+        outbox.deliver(db.session, services_of(app).smtp, ids, stop_at_first_failure=True,
                        log_unsent_bodies=app.config["ACQUIT_DEMO"])
         db.session.commit()
-
-
-def smtp_settings(app: Flask) -> outbox.SmtpSettings | None:
-    """The SMTP server from config, or None when none is configured."""
-    if not app.config.get("ACQUIT_SMTP_HOST"):
-        return None
-    return outbox.SmtpSettings(
-        host=app.config["ACQUIT_SMTP_HOST"],
-        port=int(app.config["ACQUIT_SMTP_PORT"]),
-        sender=app.config["ACQUIT_MAIL_SENDER"],
-        username=app.config.get("ACQUIT_SMTP_USERNAME"),
-        password=app.config.get("ACQUIT_SMTP_PASSWORD"),
-        starttls=bool(app.config.get("ACQUIT_SMTP_STARTTLS")),
-        timeout=float(app.config["ACQUIT_SMTP_TIMEOUT"]),
-        supplier_name=app.config["ACQUIT_SUPPLIER_NAME"],
-        supplier=app.extensions["acquit.supplier"],
-        pay_links=PayLinks(app.config["SECRET_KEY"], app.config["ACQUIT_BASE_URL"],
-                           valid_for=timedelta(days=app.config["ACQUIT_PAY_LINK_DAYS"])),
-    )

@@ -33,10 +33,12 @@ class LiveServer:
 @contextmanager
 def serve(database_url: str, name: str, **config) -> Iterator[LiveServer]:
     """`create_app` on `database_url`, CSRF on (clients go through the real forms), served in a thread."""
-    app = create_app(app_config(database_url, TESTING=False, WTF_CSRF_ENABLED=True, **config))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    live = LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}", database_url=database_url)
-    app.config["ACQUIT_BASE_URL"] = live.url
+    # The port first: the app's links and e-mails lead to the address it is served on.
+    server = make_server("127.0.0.1", 0, None, threaded=True)
+    url = f"http://127.0.0.1:{server.server_port}"
+    app = create_app(app_config(database_url, TESTING=False, WTF_CSRF_ENABLED=True, **config, ACQUIT_BASE_URL=url))
+    server.app = app
+    live = LiveServer(app=app, url=url, database_url=database_url)
     thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     try:

@@ -27,6 +27,7 @@ from portal.guest.links import PayLinks
 from portal.guest.service import GuestLimits
 from portal.models import Payment, Role, SavedCard
 from portal.payments import fake_gateway
+from portal.services import services_of
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import parse
 from tests.blueprints.test_pay_page import posted_form, save_card
@@ -162,13 +163,13 @@ def pay_links() -> PayLinks:
 
 @pytest.fixture
 def gateway(app):
-    return app.extensions["acquit.payments"].gateway
+    return services_of(app).payments.gateway
 
 
 @pytest.fixture
 def books(make, db, app):
     """A French customer with an invoice in every state, a saved card, payments made and failed, a dispute."""
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
 
     company = make.company(ref="DUPONT", name=DATA[0], locale="fr", billing_emails=["compta@dupont.test"])
     admin = make.user(company, role=Role.ADMIN, email="compta@dupont.test", locale=None)
@@ -195,7 +196,7 @@ def books(make, db, app):
     make.credit_note(invoices["credited"], 100_00)
     void_invoice(db, Actor.system("tests"), invoices["void"], DATA[7])
     with app.app_context():
-        context = dispute_context()
+        context = services().disputes
     make.dispute(context, invoices["disputed"], admin, amount=400_00, message=DATA[6])
     db.commit()
     return company, admin, invoices

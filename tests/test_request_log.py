@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from flask import Flask
 
-from portal.blueprints.auth.links import set_password_links
+from portal.blueprints.app_services import services
 from portal.guest.links import PayLinks
 from portal.payments import fake_gateway
 from portal.request_log import loggable_path
+from portal.services import services_of
 from tests.conftest import TEST_SECRET_KEY
 from tests.guest.conftest import attempt_key_on, setup_id_on
 
@@ -90,7 +91,7 @@ def test_a_guest_paying_from_a_pay_now_link_leaves_no_token_in_the_log(client, m
     capfd.readouterr()
 
     page = client.get(f"/pay/{token}?lang=en&utm_source=email").get_data(as_text=True)
-    app.extensions["acquit.payments"].gateway.complete_setup(setup_id_on(page), fake_gateway.SUCCEEDS)
+    services_of(app).payments.gateway.complete_setup(setup_id_on(page), fake_gateway.SUCCEEDS)
     paid = client.post(f"/pay/{token}", data={"setup_id": setup_id_on(page), "attempt_key": attempt_key_on(page),
                                               "email": "payer@guest.test"})
     client.get(paid.headers["Location"])
@@ -107,7 +108,7 @@ def test_a_guest_paying_from_a_pay_now_link_leaves_no_token_in_the_log(client, m
 def test_signing_in_and_resetting_a_password_leave_no_password_or_token_in_the_log(client, make, app, capfd):
     clerk = make.user(make.company(locale="en"), email="clerk@log.test")
     with app.test_request_context():
-        reset_path = set_password_links().reset_url(clerk).removeprefix("http://portal.test")
+        reset_path = services().set_password_links.reset_url(clerk).removeprefix("http://portal.test")
     reset_token = reset_path.rsplit("/", 1)[1]
     capfd.readouterr()
 

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
 
+from portal.services import services_of
+
 # Stripe's documented sources for Stripe.js and Elements (https://docs.stripe.com/security/guide#content-security-policy).
 STRIPE_SOURCES = {
     "script-src": ("https://js.stripe.com", "https://*.js.stripe.com"),
@@ -49,7 +51,7 @@ def stripe_sources(stripe_js_url: str) -> dict[str, tuple[str, ...]]:
 def stripe_js_url(app: Flask) -> str:
     """The Stripe.js the pages load: the payment gateway's (the demo points it at its own
     localstripe without touching the config), else the configured one."""
-    payments = app.extensions.get("acquit.payments")
+    payments = services_of(app).payments
     return getattr(getattr(payments, "gateway", None), "js_url", None) or app.config["ACQUIT_STRIPE_JS_URL"]
 
 

@@ -18,11 +18,13 @@ from functools import partial
 from flask import Flask
 
 from portal import clock
+from portal.autopay.run import AutopayContext, run_autopay
 from portal.extensions import db
 from portal.jobs.schedule import Job, Scheduler, describe_interval
 from portal.mail import outbox
 from portal.payments.context import PaymentContext
-from portal.request_hooks import deliver_enqueued_mail, smtp_settings
+from portal.request_hooks import deliver_enqueued_mail
+from portal.services import services_of
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +36,23 @@ def worker_jobs(app: Flask) -> list[Job]:
     """The jobs `app`'s configuration calls for; says once in the log which it leaves out and why."""
     config = app.config
     jobs = []
-    payments = app.extensions.get("acquit.payments")
-    if payments is None:
+    services = services_of(app)
+    # Autopay's context holds the payment context: both there, or card payments are not configured.
+    autopay = services.autopay
+    if autopay is None:
         log.warning("Card payments are not configured (STRIPE_SECRET_KEY): the worker runs no autopay and no "
                     "reconcile.")
     else:
         jobs.append(Job("autopay", timedelta(minutes=config["ACQUIT_WORKER_AUTOPAY_MINUTES"]),
-                        partial(run_autopay_job, app, payments)))
+                        partial(run_autopay_job, app, autopay)))
         jobs.append(Job("reconcile", timedelta(seconds=config["ACQUIT_WORKER_RECONCILE_SECONDS"]),
-                        partial(run_reconcile_job, app, payments)))
-        jobs.append(Job("approvals", APPROVALS_EVERY, partial(run_approvals_job, app, payments)))
+                        partial(run_reconcile_job, app, autopay.payments)))
+        jobs.append(Job("approvals", APPROVALS_EVERY, partial(run_approvals_job, app, autopay.payments)))
     jobs.append(Job("reminders", timedelta(minutes=config["ACQUIT_WORKER_REMINDERS_MINUTES"]),
                     partial(run_reminders_job, app)))
     jobs.append(Job("statements", timedelta(minutes=config["ACQUIT_WORKER_REMINDERS_MINUTES"]),
                     partial(run_statements_job, app)))
-    if smtp_settings(app) is None:
+    if services.smtp is None:
         # Delivering would only log every waiting e-mail again each round.
         log.warning("No SMTP server configured (ACQUIT_SMTP_HOST): the worker does not deliver the outbox; "
                     "e-mails its jobs write are shown in the log.")
@@ -58,12 +62,9 @@ def worker_jobs(app: Flask) -> list[Job]:
     return jobs
 
 
-def run_autopay_job(app: Flask, payments: PaymentContext) -> str:
+def run_autopay_job(app: Flask, context: AutopayContext) -> str:
     """One autopay run for today; in an app context."""
-    from portal.autopay.run import run_autopay
-    from portal.autopay.setup import autopay_context
-
-    report = run_autopay(db.session, autopay_context(app.config, payments), as_of=clock.today())
+    report = run_autopay(db.session, context, as_of=clock.today())
     # Its notices and receipts go now, as a request's do, rather than at the outbox's next round.
     deliver_enqueued_mail(app)
     return report.summary()
@@ -72,9 +73,8 @@ def run_autopay_job(app: Flask, payments: PaymentContext) -> str:
 def run_reminders_job(app: Flask) -> str:
     """One reminder run for today; in an app context."""
     from portal.reminders.run import run_reminders
-    from portal.reminders.setup import reminder_context
 
-    report = run_reminders(db.session, reminder_context(app.config), as_of=clock.today())
+    report = run_reminders(db.session, services_of(app).reminders, as_of=clock.today())
     deliver_enqueued_mail(app)
     return report.summary()
 
@@ -110,7 +110,7 @@ def run_approvals_job(app: Flask, payments: PaymentContext) -> str:
 
 def run_outbox_job(app: Flask) -> str:
     """Send what waits in the outbox; in an app context."""
-    sent = outbox.deliver(db.session, smtp_settings(app))
+    sent = outbox.deliver(db.session, services_of(app).smtp)
     db.session.commit()
     return f"{sent} e-mail(s) sent"
 

@@ -1,8 +1,5 @@
 """Choosing the payment gateway from configuration: the one place that decides which provider runs."""
 
-from datetime import timedelta
-
-from portal.payments.context import PaymentContext
 from portal.payments.gateway import PaymentGateway
 
 
@@ -43,10 +40,3 @@ def gateway_from_config(config) -> PaymentGateway | None:
 def is_live_key(key: str) -> bool:
     """Whether `key` is one of Stripe's live-mode keys (secret, restricted or publishable)."""
     return key.startswith(("sk_live_", "rk_live_", "pk_live_"))
-
-
-def payment_context(config, gateway: PaymentGateway) -> PaymentContext:
-    """The payment services' context for `gateway`, with the app's settings."""
-    return PaymentContext(gateway=gateway, supplier_name=config["ACQUIT_SUPPLIER_NAME"],
-                          base_url=config["ACQUIT_BASE_URL"],
-                          abandon_after=timedelta(minutes=config["ACQUIT_PAYMENT_ABANDON_MINUTES"]))

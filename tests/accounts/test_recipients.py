@@ -18,6 +18,7 @@ from portal.guest.links import PayLinks
 from portal.guest.service import send_invoice_email
 from portal.models import AuditEvent, InvoiceFormat, OutboxMessage, RecipientPurpose
 from portal.payments.settlement import send_receipt
+from portal.services import services_of
 from tests.conftest import TEST_SECRET_KEY
 
 ADMIN = Actor.system("tests")
@@ -132,7 +133,7 @@ def test_a_receipt_goes_to_the_payer_and_to_the_receipt_recipients_once_each(db,
     payment = make.payment(make.invoice(company), 1_000)
     payment.receipt_email = "AP@acme.test"
 
-    send_receipt(db, app.extensions["acquit.payments"], payment)
+    send_receipt(db, services_of(app).payments, payment)
 
     [message] = outbox(db)
     assert message.recipients == ["AP@acme.test", "books@acme.test"]

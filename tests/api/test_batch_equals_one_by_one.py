@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 from portal.accounts.api_keys import create_api_key
 from portal.app import create_app
 from portal.billing.invoices import void_invoice
-from portal.blueprints.disputes import dispute_context
+from portal.blueprints.app_services import services
 from portal.disputes.service import DisputeClaim, raise_dispute, withdraw_dispute
 from portal.extensions import db as database
 from portal.models import (
@@ -106,12 +106,12 @@ class Portal:
         make.payment(seeded["PAID-1"], 2_000)
         make.credit_note(seeded["CREDITED-1"], 1_000)
         clerk = make.user(acme, email="clerk@acme.test")
-        raise_dispute(session, dispute_context(), clerk, invoice=seeded["DISPUTED-1"],
+        raise_dispute(session, services().disputes, clerk, invoice=seeded["DISPUTED-1"],
                       claim=DisputeClaim(reason="damaged", message="Broken.", amount=5_000))
-        closed = raise_dispute(session, dispute_context(), clerk, invoice=seeded["WAS-DISPUTED-1"],
+        closed = raise_dispute(session, services().disputes, clerk, invoice=seeded["WAS-DISPUTED-1"],
                                claim=DisputeClaim(reason="damaged", message="Broken.",
                                                   line_ids=(seeded["WAS-DISPUTED-1"].lines[0].id,)))
-        withdraw_dispute(session, dispute_context(), clerk, closed)
+        withdraw_dispute(session, services().disputes, clerk, closed)
         in_flight = seeded["IN-FLIGHT-1"]
         payment = Payment(company_id=acme.id, amount=in_flight.amount_due, currency="EUR",
                           status=PaymentStatus.PROCESSING, idempotency_key="pay-in-flight",

@@ -210,13 +210,13 @@ def test_voiding_an_invoice_with_a_payment_is_refused_with_409_and_changes_nothi
 
 
 def test_changing_the_lines_of_a_disputed_invoice_is_refused_but_its_terms_may_change(app, erp, db, make, acme):
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
     from portal.disputes.service import DisputeClaim, raise_dispute
 
     erp.put("/invoices/INV-1", invoice_body())
     invoice = _invoice(db, "INV-1")
     with app.app_context():
-        raise_dispute(db, dispute_context(), make.user(invoice.company), invoice=invoice,
+        raise_dispute(db, services().disputes, make.user(invoice.company), invoice=invoice,
                       claim=DisputeClaim(reason="damaged", message="Line one arrived broken.",
                                          line_ids=(invoice.lines[0].id,)))
     db.commit()
@@ -304,12 +304,12 @@ def test_the_terms_of_an_invoice_being_paid_by_card_may_change(erp, db, acme):
 
 
 def raise_dispute_as_customer(app, db, make, invoice: Invoice, **claim):
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
     from portal.disputes.service import DisputeClaim, raise_dispute
 
     clerk = make.user(invoice.company)
     with app.app_context():
-        dispute = raise_dispute(db, dispute_context(), clerk, invoice=invoice,
+        dispute = raise_dispute(db, services().disputes, clerk, invoice=invoice,
                                 claim=DisputeClaim(reason="damaged", message="Not what we ordered.", **claim))
     db.commit()
     return clerk, dispute
@@ -334,14 +334,14 @@ def test_an_invoice_disputed_in_part_of_its_amount_keeps_its_lines_and_currency_
 
 def test_after_a_dispute_of_its_lines_closes_an_invoice_keeps_those_lines_but_its_terms_may_change(
         app, erp, db, make, acme):
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
     from portal.disputes.service import withdraw_dispute
 
     erp.put("/invoices/INV-1", invoice_body())
     invoice = _invoice(db, "INV-1")
     clerk, dispute = raise_dispute_as_customer(app, db, make, invoice, line_ids=(invoice.lines[0].id,))
     with app.app_context():
-        withdraw_dispute(db, dispute_context(), clerk, dispute)
+        withdraw_dispute(db, services().disputes, clerk, dispute)
     db.commit()
     before = amounts_and_lines(db, "INV-1")
 
@@ -358,13 +358,13 @@ def test_after_a_dispute_of_its_lines_closes_an_invoice_keeps_those_lines_but_it
 
 def test_after_a_dispute_of_part_of_its_amount_is_rejected_an_unpaid_invoice_may_be_corrected(
         app, erp, db, make, acme):
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
     from portal.disputes.service import reject_dispute
 
     erp.put("/invoices/INV-1", invoice_body())
     _, dispute = raise_dispute_as_customer(app, db, make, _invoice(db, "INV-1"), amount=1_000)
     with app.app_context():
-        reject_dispute(db, dispute_context(), make.staff(), dispute, reason="Delivered as ordered.")
+        reject_dispute(db, services().disputes, make.staff(), dispute, reason="Delivered as ordered.")
     db.commit()
 
     relined = erp.put("/invoices/INV-1", invoice_body(lines=MORE_PALLETS))
@@ -531,11 +531,11 @@ def test_creating_an_invoice_mails_it_to_the_company_once_and_a_replay_does_not(
 
 
 def test_the_invoice_list_reads_every_status_in_a_fixed_number_of_queries(app, erp, db, engine, make, acme):
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
     from tests.blueprints.test_invoice_list_queries import counting_queries
 
     with app.app_context():
-        context = dispute_context()
+        context = services().disputes
     company = db.scalar(select(Company).where(Company.external_ref == "ACME"))
     clerk = make.user(company)
     for n in range(30):

@@ -14,6 +14,7 @@ from portal.models import Role
 from portal.payments.charging import PaymentRequest, pay_invoices
 from portal.payments.ledger import record_offline_payment
 from portal.payments.refunds import refund_allocation
+from portal.services import services_of
 from tests.builders import Builders
 from tests.payments.conftest import save_fake_card
 
@@ -184,7 +185,7 @@ def test_the_cli_export_refuses_a_day_that_is_not_a_date(app, books):
 
 def test_a_refund_is_a_negative_row_of_its_own_on_the_day_it_was_made_in_the_cli_and_staff_exports(
         app, db, make, login_as):
-    context = app.extensions["acquit.payments"]
+    context = services_of(app).payments
     company = make.company(ref="REFUNDED")
     payer = make.user(company)
     invoice = make.invoice(company, number="R-1", total=200_00, po_number="PO-R")

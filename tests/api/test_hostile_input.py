@@ -67,7 +67,7 @@ def test_a_cursor_beyond_what_the_api_issues_gets_400(erp, path, cursor):
 
 @pytest.fixture
 def disputed_invoice(db, make, app):
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
     from portal.disputes.service import DisputeClaim, raise_dispute
     from portal.models import Role
 
@@ -75,7 +75,7 @@ def disputed_invoice(db, make, app):
     clerk = make.user(company, role=Role.ADMIN)
     invoice = make.invoice(company, number="INV-DISP-1", total=10_000)
     with app.app_context():
-        context = dispute_context()
+        context = services().disputes
     line_ids = [line.id for line in invoice.lines]
     dispute = raise_dispute(db, context, clerk, invoice=invoice,
                             claim=DisputeClaim(reason="wrong_price", message="Line 1 is wrong.", amount=None,

@@ -10,7 +10,7 @@ from portal.billing.ingest import MAX_BATCH
 from portal.blueprints.api.views import BATCH_MAX_BYTES
 from portal.mail import outbox
 from portal.models import AuditEvent, Company, Invoice, InvoiceLine, OutboxMessage
-from portal.request_hooks import smtp_settings
+from portal.services import services_of
 
 ISSUED = date(2026, 11, 2)
 
@@ -67,7 +67,7 @@ def test_a_batch_writes_every_invoice_and_answers_one_result_each_in_order(erp, 
 def test_the_worker_writes_a_queued_invoice_e_mail_as_it_sends_it(app, erp, db, companies, smtp_server):
     erp.post("/invoices:batch", {"invoices": [item("B-1", po_number="PO-77")]})
 
-    assert outbox.deliver(db, smtp_settings(app)) == 1
+    assert outbox.deliver(db, services_of(app).smtp) == 1
 
     [received] = smtp_server.messages
     assert received.recipients == ["ap@acme.test"]

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, mandate_text
 from portal.autopay.settings import AutopaySettings
-from portal.blueprints.disputes import dispute_context as app_dispute_context
+from portal.blueprints.app_services import services
 from portal.models import AutopayEnrolment, Company, SavedCard, User
 from tests.payments.conftest import (  # noqa: F401 (fixtures, shared with tests/payments)
     localstripe,
@@ -36,7 +36,7 @@ def pytest_configure(config):
 def dispute_context(app):
     """The dispute services' settings, read from the test app's config as a request would."""
     with app.app_context():
-        return app_dispute_context()
+        return services().disputes
 
 
 def enrol_as_clerk(session: Session, user: User, company: Company, card: SavedCard, *, today: date,

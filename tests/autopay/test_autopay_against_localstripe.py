@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 from portal.autopay import run as autopay_run
 from portal.autopay.enrolment import cancel
 from portal.autopay.run import ORPHANED_AFTER, run_autopay
-from portal.autopay.setup import autopay_context
 from portal.mail import outbox
 from portal.models import (
     AutopayAttempt,
@@ -33,7 +32,7 @@ from portal.models import (
     PaymentChannel,
     PaymentStatus,
 )
-from portal.request_hooks import smtp_settings
+from portal.services import services_of
 from tests.autopay.conftest import enrol_as_clerk
 from tests.blueprints.conftest import set_language
 from tests.payments.conftest import DECLINED_ON_CHARGE, NEEDS_AUTHENTICATION, VISA
@@ -49,9 +48,9 @@ def app_overrides(stripe_settings, smtp_server):
 
 
 @pytest.fixture
-def context(app, payments):
-    """Autopay's context as `acquit autopay run` builds it from the app's config (retries after 1, 3, 7 days)."""
-    return autopay_context(app.config, payments)
+def context(app):
+    """Autopay's context as `acquit autopay run` has it from the app's config (retries after 1, 3, 7 days)."""
+    return services_of(app).autopay
 
 
 @pytest.fixture
@@ -79,7 +78,7 @@ def succeeded_charges(server, company) -> list[dict]:
 
 def mail_to(app, db, smtp_server, address: str, subject: str) -> list:
     """Deliver the outbox to the SMTP server, then what it received for `address` whose subject has `subject`."""
-    outbox.deliver(db, smtp_settings(app))
+    outbox.deliver(db, services_of(app).smtp)
     db.commit()
     return [mail for mail in smtp_server.messages
             if address in mail.recipients and subject in mail.message["Subject"]]

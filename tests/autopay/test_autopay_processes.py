@@ -42,6 +42,7 @@ from portal.models import (
     PaymentAllocation,
     PaymentStatus,
 )
+from portal.services import services_of
 from tests.autopay.conftest import enrol_as_clerk
 from tests.builders import Builders
 from tests.conftest import TEST_SECRET_KEY as APP_SECRET_KEY
@@ -75,7 +76,7 @@ def run_database(request, tmp_path_factory) -> str:
 def seed_due_invoices(database_url: str, server, stripe_api, *, companies: int, invoices_each: int) -> Seeded:
     """`companies` companies, each enrolled in autopay on a card saved at localstripe, with invoices due on DUE."""
     app = create_app(app_config(database_url, **stripe_config(server)))
-    payments = app.extensions["acquit.payments"]
+    payments = services_of(app).payments
     engine = make_engine(database_url)
     totals: dict[int, int] = {}
     numbers: list[str] = []

@@ -9,8 +9,8 @@ from portal import demo
 from portal.autopay.enrolment import live_enrolment
 from portal.autopay.run import run_autopay
 from portal.autopay.settings import AutopaySettings
-from portal.autopay.setup import autopay_context
 from portal.models import AutopayEnrolment, AutopayStatus, Role
+from portal.services import services_of
 
 DUE = date(2026, 12, 15)
 
@@ -48,7 +48,7 @@ def test_each_demo_start_saves_the_card_at_the_fake_stripe_and_the_enrolment_cha
     assert enrolment.card.id != first_card.id and enrolment.card.removed_at is None
     assert db.scalar(select(func.count()).select_from(AutopayEnrolment)) == 1
     # The card the enrolment names now is one the fake Stripe knows: the due invoice is charged to it.
-    assert run_autopay(db, autopay_context(app.config, payments), as_of=DUE).charged == 1
+    assert run_autopay(db, services_of(app).autopay, as_of=DUE).charged == 1
     [charge] = stripe_server.succeeded_charges(customer=company.provider_customer_id)
     assert (charge["amount"], charge["payment_method"]) == (120_00, enrolment.card.provider_id)
     db.refresh(invoice)

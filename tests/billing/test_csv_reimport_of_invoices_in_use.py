@@ -68,11 +68,11 @@ def test_new_lines_for_an_invoice_being_paid_by_card_are_refused_until_the_payme
 
 
 def test_new_lines_for_an_invoice_whose_lines_were_disputed_are_refused_not_a_crash(app, db, make, imported):
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
 
     clerk = make.user(imported.company)
     with app.app_context():
-        dispute = raise_dispute(db, dispute_context(), clerk, invoice=imported,
+        dispute = raise_dispute(db, services().disputes, clerk, invoice=imported,
                                 claim=DisputeClaim(reason="damaged", message="Broken.",
                                                    line_ids=(imported.lines[1].id,)))
     db.commit()
@@ -80,7 +80,7 @@ def test_new_lines_for_an_invoice_whose_lines_were_disputed_are_refused_not_a_cr
 
     while_open = reimport_refusal(db, FIRST)
     with app.app_context():
-        withdraw_dispute(db, dispute_context(), clerk, dispute)
+        withdraw_dispute(db, services().disputes, clerk, dispute)
     db.commit()
     once_closed = reimport_refusal(db, FIRST)
 

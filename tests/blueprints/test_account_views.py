@@ -295,12 +295,12 @@ def test_a_bad_language_is_refused(login_as, make, acme, db, client):
 
 
 def test_the_profile_lists_the_users_own_payments_and_disputes_only(app, login_as, make, acme, db, client):
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
 
     payer, colleague = make.user(acme, role=Role.PAYER), make.user(acme, role=Role.PAYER)
     mine, theirs = make.invoice(acme, number="INV-MINE"), make.invoice(acme, number="INV-THEIRS")
     with app.app_context():
-        disputes = dispute_context()
+        disputes = services().disputes
     make.dispute(disputes, mine, payer)
     make.dispute(disputes, theirs, colleague)
     db.commit()

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from portal.models import ApprovalStatus, AuditEvent, Payment, PaymentApproval, PaymentStatus, Role
 from portal.payments import fake_gateway
+from portal.services import services_of
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import page, visible_text
 from tests.blueprints.test_pay_page import pay_url, posted_form, save_card
@@ -18,7 +19,7 @@ def app_overrides(smtp_server):
 
 @pytest.fixture
 def gateway(app):
-    return app.extensions["acquit.payments"].gateway
+    return services_of(app).payments.gateway
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.models import LoginAttempt, OutboxMessage
+from portal.services import services_of
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import ask_for_a_reset, csrf_token, page, visible_text
 from tests.builders import Builders
@@ -505,7 +506,7 @@ class TestPasswordReset:
         ask_for_a_reset(client, clerk.email)
         link = reset_link(smtp_server.messages[0])
         # As if the hour had passed: any age is now past the limit.
-        app.config["ACQUIT_PASSWORD_RESET_MAX_AGE"] = -1
+        services_of(app).set_password_links.reset_max_age = -1
 
         response = client.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
 

@@ -18,6 +18,7 @@ from portal.autopay.enrolment import EnrolmentTerms, MandateContext
 from portal.autopay.settings import AutopaySettings
 from portal.models import AutopayApproval, AutopayEnrolment, AutopayStatus, Role
 from portal.payments.cards import finish_saving_card, start_saving_card
+from portal.services import services_of
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import page, visible_text
 
@@ -49,7 +50,7 @@ def signed_in(client, login_as):
 
 def save_card(app, make, company, user, number: str = "4242424242424242"):
     """A card saved through the app's (fake) gateway, as the card page would."""
-    context = app.extensions["acquit.payments"]
+    context = services_of(app).payments
     setup = start_saving_card(make.session, context, company=company, email=user.email)
     context.gateway.complete_setup(setup.setup_id, number)
     card = finish_saving_card(make.session, context, Actor.user(user), company=company, setup_id=setup.setup_id)
@@ -443,10 +444,10 @@ def test_approving_an_invoice_with_nothing_due_is_refused_in_words(db, make, on_
 
 def test_a_disputed_invoice_is_listed_as_not_charged(app, make, on_autopay, payer):
     client, small, large, dollars = on_autopay
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
 
     with app.app_context():
-        make.dispute(dispute_context(), small, payer)
+        make.dispute(services().disputes, small, payer)
 
     response = client.get("/autopay")
 

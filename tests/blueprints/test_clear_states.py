@@ -12,6 +12,7 @@ from portal.audit import Actor
 from portal.models import Payment, Role
 from portal.payments import fake_gateway
 from portal.payments.refunds import refund_allocation
+from portal.services import services_of
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import page, visible_text
 from tests.blueprints.test_pay_page import posted_form, save_card
@@ -19,7 +20,7 @@ from tests.blueprints.test_pay_page import posted_form, save_card
 
 @pytest.fixture
 def gateway(app):
-    return app.extensions["acquit.payments"].gateway
+    return services_of(app).payments.gateway
 
 
 @pytest.fixture
@@ -76,7 +77,7 @@ def test_the_history_of_an_invoice_is_in_words(app, db, client, make, company, a
     saved = save_card(client, gateway, next_url=f"/payments/new?invoice={invoice.id}")
     assert client.post("/payments", data=posted_form(client.get(saved.headers["Location"]))).status_code == 303
     payment = db.scalar(select(Payment).where(Payment.company_id == company.id))
-    refund_allocation(db, app.extensions["acquit.payments"], Actor.user(make.staff()), payment_id=payment.id,
+    refund_allocation(db, services_of(app).payments, Actor.user(make.staff()), payment_id=payment.id,
                       allocation_id=payment.allocations[0].id, amount=20_00)
 
     history = page(client.get(f"/invoices/{invoice.id}")).find("ol", class_="timeline").text

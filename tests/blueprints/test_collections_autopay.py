@@ -7,10 +7,10 @@ from sqlalchemy import select
 from portal import clock
 from portal.autopay.enrolment import cancel
 from portal.autopay.run import run_autopay
-from portal.autopay.setup import autopay_context
-from portal.blueprints.disputes import dispute_context
+from portal.blueprints.app_services import services
 from portal.models import AutopayAttempt, AutopayEnrolment, AutopayStatus, Role
 from portal.payments import fake_gateway
+from portal.services import services_of
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import page, table_rows, visible_text
 from tests.blueprints.test_autopay_views import enrolled, save_card
@@ -49,13 +49,13 @@ def companies(app, db, make, enrol):
     enrol(paused)
     stopper = enrol(stopped)
     with app.app_context():
-        make.dispute(dispute_context(), disputed, capped_payer)
+        make.dispute(services().disputes, disputed, capped_payer)
     enrolment = db.scalar(select(AutopayEnrolment).where(AutopayEnrolment.company_id == paused.id))
     enrolment.status, enrolment.paused_reason = AutopayStatus.PAUSED, "expired_card"
     cancel(db, stopper, company=stopped)
     db.commit()
     with app.app_context():
-        run_autopay(db, autopay_context(app.config, app.extensions["acquit.payments"]), as_of=today)
+        run_autopay(db, services_of(app).autopay, as_of=today)
     return declined, capped, paused, stopped
 
 

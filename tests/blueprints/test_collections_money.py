@@ -10,6 +10,7 @@ from portal import clock
 from portal.audit import Actor
 from portal.models import OutboxMessage, Payment, PaymentChannel, PaymentStatus, Refund
 from portal.payments.charging import PaymentRequest, pay_invoices
+from portal.services import services_of
 from tests.blueprints.pages import page, visible_text
 from tests.payments.conftest import save_fake_card
 
@@ -157,7 +158,7 @@ def test_staff_cancel_a_transfer_recorded_by_mistake_and_the_customer_sees_it_ow
 @pytest.fixture
 def card_payment(app, db, make, company):
     """A card payment of €300.00 and €200.00 on two invoices, made by a clerk whose receipts go to them."""
-    context = app.extensions["acquit.payments"]
+    context = services_of(app).payments
     payer = make.user(company, email="payer@alpha.test", locale="en")
     invoices = [make.invoice(company, total=300_00), make.invoice(company, total=200_00)]
     save_fake_card(db, context, context.gateway, company, payer)
@@ -175,7 +176,7 @@ def refunds(db, payment) -> list[Refund]:
 def test_a_refund_asks_for_confirmation_naming_the_amount_before_anything_is_sent(app, db, staff_client,
                                                                                  card_payment):
     allocation = card_payment.allocations[0]
-    gateway = app.extensions["acquit.payments"].gateway
+    gateway = services_of(app).payments.gateway
 
     asked = staff_client.post(f"/collections/payments/{card_payment.id}/refunds",
                               data={"allocation_id": allocation.id, "amount": "50.00", "reason": "Damaged pallet"})

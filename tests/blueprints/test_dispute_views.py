@@ -53,10 +53,10 @@ def staff(make):
 
 @pytest.fixture
 def context(app):
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
 
     with app.app_context():
-        return dispute_context()
+        return services().disputes
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal.blueprints.disputes import dispute_context
+from portal.blueprints.app_services import services
 from portal.models import Role
 from tests.blueprints.pages import Element, page
 from tests.blueprints.test_tenancy import ROUTE_ACCESS, Access, saved_card
@@ -95,14 +95,12 @@ def world(app, make, db):
     payment = make.payment(invoices[2], 1_000)
     card = saved_card(app, make, company, admin)
     with app.app_context():
-        context = dispute_context()
+        context = services().disputes
     dispute = make.dispute(context, invoices[1], admin, files=(("note.pdf", PDF_BYTES),))
     staff = make.staff(email="staff@fuzz.test", locale="en")
     db.commit()
     with app.app_context():
-        from portal.blueprints.guest import pay_links
-
-        token = pay_links().link_for(invoices[0]).token
+        token = services().pay_links.link_for(invoices[0]).token
     ids = {"invoice_id": invoices[0].id, "payment_id": payment.id, "card_id": card.id, "dispute_id": dispute.id,
            "attachment_id": dispute.messages[0].attachments[0].id}
     return admin, staff, ids, token

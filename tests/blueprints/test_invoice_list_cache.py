@@ -113,10 +113,10 @@ def test_a_refund(client, db, make, invoice, seen):
 
 
 def test_a_dispute_and_its_messages(client, db, make, app, clerk, invoice, seen):
-    from portal.blueprints.disputes import dispute_context
+    from portal.blueprints.app_services import services
 
     with app.app_context():
-        context = dispute_context()
+        context = services().disputes
     dispute = make.dispute(context, invoice, clerk)
     assert "/ Disputed" in _after(client, seen, db)
     seen = _look(client)

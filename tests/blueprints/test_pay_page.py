@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from portal.models import Payment, PaymentStatus, Role, SavedCard
 from portal.payments import fake_gateway
+from portal.services import services_of
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import page, visible_text
 
@@ -22,7 +23,7 @@ MASTERCARD = "5555555555554444"
 
 @pytest.fixture
 def gateway(app):
-    return app.extensions["acquit.payments"].gateway
+    return services_of(app).payments.gateway
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from portal.models import Payment, PaymentStatus, Role
 from portal.payments.errors import OutcomeUnknown
+from portal.services import services_of
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import visible_text
 from tests.blueprints.test_pay_page import pay_url, posted_form, save_card
@@ -16,7 +17,7 @@ HTMX = {"HX-Request": "true"}
 
 @pytest.fixture
 def gateway(app):
-    return app.extensions["acquit.payments"].gateway
+    return services_of(app).payments.gateway
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from portal.app import create_app
 from portal.blueprints.security_headers import content_security_policy
 from portal.config import Settings
+from portal.services import services_of
 from tests.conftest import app_config
 
 TEMPLATES = Path(__file__).parents[2] / "portal" / "templates"
@@ -23,9 +24,9 @@ def policy(response) -> dict[str, list[str]]:
 def guest_url(make, app):
     invoice = make.invoice(make.company(locale="en"))
     with app.app_context():
-        from portal.blueprints.guest import pay_links
+        from portal.blueprints.app_services import services
 
-        return "/pay/" + pay_links().link_for(invoice).token
+        return "/pay/" + services().pay_links.link_for(invoice).token
 
 
 def test_every_kind_of_page_carries_a_strict_policy(client, make, login_as, guest_url):
@@ -68,7 +69,7 @@ def test_stripe_js_is_allowed_from_stripe_and_nowhere_else():
 
 def test_the_policy_allows_the_stripe_js_the_gateway_serves_even_when_the_config_names_another(app, client):
     # As `acquit demo` does: its localstripe's gateway replaces the configured one.
-    gateway = app.extensions["acquit.payments"].gateway
+    gateway = services_of(app).payments.gateway
     gateway.js_url = "http://127.0.0.1:8495/js.stripe.com/v3/"
 
     sources = policy(client.get("/login"))["script-src"]

@@ -13,10 +13,11 @@ import pytest
 from portal.approvals.service import set_rule, submit_payment
 from portal.audit import Actor
 from portal.billing.company_fields import define_field
-from portal.blueprints.disputes import dispute_context
+from portal.blueprints.app_services import services
 from portal.models import Role
 from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.charging import PaymentRequest
+from portal.services import services_of
 from tests.blueprints.pages import listed_invoice_numbers, visible_text
 from tests.builders import PDF_BYTES
 
@@ -221,7 +222,7 @@ def url_for_rule(app, rule, ids: dict | None = None) -> str:
 
 def saved_card(app, make, company, user):
     """A card saved through the app's (fake) payment gateway, as the card page would."""
-    context = app.extensions["acquit.payments"]
+    context = services_of(app).payments
     setup = start_saving_card(make.session, context, company=company, email=user.email)
     context.gateway.complete_setup(setup.setup_id)
     return finish_saving_card(make.session, context, Actor.user(user), company=company, setup_id=setup.setup_id)
@@ -230,7 +231,7 @@ def saved_card(app, make, company, user):
 def prepared_approval(app, make, company, preparer, invoice, card):
     """A payment of `invoice` waiting for approval under a rule that every payment needs one."""
     set_rule(make.session, make.user(company, role=Role.ADMIN), company=company, threshold=1, payers_may_approve=False)
-    return submit_payment(make.session, app.extensions["acquit.payments"], preparer, company=company,
+    return submit_payment(make.session, services_of(app).payments, preparer, company=company,
                           request=PaymentRequest(invoice_ids=(invoice.id,), attempt_key=f"tenancy-{company.id}",
                                                  card_id=card.id), receipt_email=None)
 
@@ -262,7 +263,7 @@ def tenants(app, make):
     a_approval = prepared_approval(app, make, a, clerk, a_invoices[0], a_card)
     b_approval = prepared_approval(app, make, b, b_clerk, b_invoices[0], b_card)
     with app.app_context():
-        disputes = dispute_context()
+        disputes = services().disputes
     a_dispute = make.dispute(disputes, a_invoices[1], clerk, files=(("delivery-note.pdf", PDF_BYTES),))
     b_dispute = make.dispute(disputes, b_invoices[0], b_clerk, message="Bravo Secret pricing is wrong",
                              files=(("CUST-BRAVO contract.pdf", PDF_BYTES),))

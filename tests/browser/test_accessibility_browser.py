@@ -27,8 +27,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal import clock
 from portal.approvals.service import set_rule
-from portal.blueprints.disputes import dispute_context
-from portal.blueprints.guest import pay_links
+from portal.blueprints.app_services import services
 from portal.guest.service import GuestLimits
 from portal.models import Payment, PaymentAllocation, PaymentChannel, PaymentStatus, Role, SavedCard
 from portal.models.types import utcnow
@@ -121,7 +120,7 @@ def books(live_server, live_make, live_db):
     live_make.payment(invoices["paid"], 120_00)
     live_make.credit_note(invoices["credited"], 100_00)
     with live_server.app.app_context():
-        dispute = live_make.dispute(dispute_context(), invoices["disputed"], admin, amount=400_00)
+        dispute = live_make.dispute(services().disputes, invoices["disputed"], admin, amount=400_00)
     # As many cards declined on the "resting" invoice's link this hour as make it rest.
     for n in range(GuestLimits().declines_before_rest):
         failed = Payment(company_id=company.id, amount=55_00, currency="EUR", status=PaymentStatus.FAILED,
@@ -132,7 +131,7 @@ def books(live_server, live_make, live_db):
         live_db.add(PaymentAllocation(payment_id=failed.id, invoice_id=invoices["resting"].id, amount=55_00))
     live_db.commit()
     with live_server.app.app_context():
-        links = pay_links()
+        links = services().pay_links
         guest_urls = {name: links.link_for(invoices[name]).url
                       for name in ("guest", "disputed", "paid", "resting")}
         guest_urls["expired"] = links.link_for(invoices["overdue"], now=utcnow() - timedelta(days=400)).url

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portal.accounts.api_keys import create_api_key
-from portal.blueprints.guest import pay_links
+from portal.blueprints.app_services import services
 from portal.models import Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus
 from tests.browser.conftest import see_what_the_server_committed
 
@@ -113,7 +113,7 @@ def test_two_browsers_paying_the_same_link_at_once_make_one_charge(
     invoice = live_make.invoice(company, total=34_567)
     live_db.commit()
     with live_server.app.app_context():
-        link = pay_links().link_for(invoice).url
+        link = services().pay_links.link_for(invoice).url
 
     pages = [new_context().new_page() for _ in range(2)]
     for n, page in enumerate(pages):
@@ -157,7 +157,7 @@ def test_many_people_opening_the_same_link_at_once_all_see_the_invoice(live_serv
     invoice = live_make.invoice(company, total=2_500)
     live_db.commit()
     with live_server.app.app_context():
-        link = pay_links().link_for(invoice).url
+        link = services().pay_links.link_for(invoice).url
     start_together = threading.Barrier(12)
     answers: list[tuple[int, str]] = []
 

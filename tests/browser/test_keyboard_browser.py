@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.billing.status import InvoiceStatus, invoice_status
-from portal.blueprints.guest import pay_links
+from portal.blueprints.app_services import services
 from portal.models import Payment, SavedCard
 from tests.browser.conftest import see_what_the_server_committed
 from tests.browser.test_payments_browser import RECEIPT_URL, SECOND_CARD, VISA, save_card
@@ -136,7 +136,7 @@ def test_a_guest_pays_a_pay_now_link_with_the_keyboard_alone(new_context, live_s
     invoice = live_make.invoice(company, total=48_000)
     live_db.commit()
     with live_server.app.app_context():
-        link = pay_links().link_for(invoice).url
+        link = services().pay_links.link_for(invoice).url
     page = new_context().new_page()
     page.goto(f"{link}?lang=en")
     expect(page.locator("h1")).to_have_text(f"Pay invoice {invoice.number}")

@@ -17,8 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from portal.blueprints.disputes import dispute_context
-from portal.blueprints.guest import pay_links
+from portal.blueprints.app_services import services
 from portal.models import Payment, PaymentAllocation, PaymentStatus, Role
 from tests.browser.conftest import ARTIFACTS, see_what_the_server_committed
 
@@ -58,8 +57,8 @@ def customer(live_server, live_make, live_db):
     live_make.payment(invoices[1], 50_00)
     disputed = live_make.invoice(company, number=f"FAC-LIT-{run}", total=1000_00, due_date=today + timedelta(days=20))
     with live_server.app.app_context():
-        live_make.dispute(dispute_context(), disputed, admin, amount=400_00)
-        token_url = pay_links().link_for(disputed).url
+        live_make.dispute(services().disputes, disputed, admin, amount=400_00)
+        token_url = services().pay_links.link_for(disputed).url
     live_db.commit()
     return company, admin, invoices, disputed, token_url
 

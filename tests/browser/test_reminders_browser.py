@@ -19,8 +19,7 @@ from portal import clock
 from portal.mail import outbox
 from portal.models import Invoice, Payment, PaymentChannel, PaymentStatus
 from portal.reminders.run import run_reminders
-from portal.reminders.setup import reminder_context
-from portal.request_hooks import smtp_settings
+from portal.services import services_of
 from tests.browser.conftest import ARTIFACTS, see_what_the_server_committed
 
 pytestmark = pytest.mark.browser
@@ -41,8 +40,8 @@ def reminded(live_server, live_make, live_db, mailbox):
                                due_date=today - timedelta(days=3))
     clerk = live_make.user(company)
     live_db.commit()
-    report = run_reminders(live_db, reminder_context(live_server.app.config), as_of=today)
-    outbox.deliver(live_db, smtp_settings(live_server.app))
+    report = run_reminders(live_db, services_of(live_server.app).reminders, as_of=today)
+    outbox.deliver(live_db, services_of(live_server.app).smtp)
     live_db.commit()
     assert report.emails >= 1
     [mail] = mailbox(company.billing_emails[0])

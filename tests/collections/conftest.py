@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from portal.billing.invoices import void_invoice
-from portal.blueprints.disputes import dispute_context
+from portal.blueprints.app_services import services
 from portal.payments.ledger import record_offline_payment
 from tests.builders import Builders
 
@@ -60,7 +60,7 @@ def ledger(app, make):
 
     clerk = make.user(a)
     with app.app_context():
-        disputes = dispute_context()
+        disputes = services().disputes
     make.dispute(disputes, a3, clerk)
     # Money the ledger could not place, waiting for the collections team (received before this week).
     attention = paid(make, a1, 10_00, datetime(2026, 11, 1, 9, 0, tzinfo=UTC))

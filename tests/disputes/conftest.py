@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from portal.blueprints.disputes import dispute_context
+from portal.blueprints.app_services import services
 from portal.models import Role
 
 
@@ -13,7 +13,7 @@ from portal.models import Role
 def context(app):
     """The dispute services' settings, read from the test app's config as a request would."""
     with app.app_context():
-        return dispute_context()
+        return services().disputes
 
 
 @pytest.fixture

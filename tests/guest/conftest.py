@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 
 from portal.guest.links import PayLinks
+from portal.services import services_of
 from tests.conftest import TEST_SECRET_KEY
 
 
@@ -15,7 +16,7 @@ def pay_links() -> PayLinks:
 
 @pytest.fixture
 def gateway(app):
-    return app.extensions["acquit.payments"].gateway
+    return services_of(app).payments.gateway
 
 
 def setup_id_on(page: str) -> str:

@@ -1,5 +1,7 @@
 """Paying from a PAY NOW link with no account: the two screens, the limits, the e-mails."""
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import func, select
 
@@ -7,7 +9,7 @@ from portal.guest.service import GuestLimits
 from portal.mail import outbox
 from portal.models import AuditEvent, Payment, PaymentChannel, PaymentStatus
 from portal.payments import fake_gateway
-from portal.request_hooks import smtp_settings
+from portal.services import install_services, services_of
 from tests.guest.conftest import attempt_key_on, setup_id_on
 
 
@@ -131,7 +133,7 @@ def test_an_anonymous_visitor_is_offered_to_sign_in(client, pay_links, invoice):
 
 
 def test_views_of_one_link_are_limited(db, client, pay_links, invoice, app):
-    app.config["ACQUIT_GUEST_LIMITS"] = GuestLimits(views_per_link=3)
+    install_services(app, replace(services_of(app), guest_limits=GuestLimits(views_per_link=3)))
     token = pay_links.link_for(invoice).token
     statuses = [client.get(f"/pay/{token}?lang=en").status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
@@ -150,7 +152,7 @@ def test_the_api_hands_out_a_link_and_issuing_e_mails_it_with_the_pdf(db, client
     assert created.status_code == 201
     # The PDF is drawn by the outbox worker as it sends, not by the request.
     assert smtp_server.messages == []
-    outbox.deliver(db, smtp_settings(client.application))
+    outbox.deliver(db, services_of(client.application).smtp)
     mails = [m for m in smtp_server.messages if "INV-MAIL-1" in m.message["Subject"]]
     assert sorted(r for m in mails for r in m.recipients) == ["ap1@guest.test", "ap2@guest.test"]
     message = mails[0].message

@@ -5,7 +5,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from portal.blueprints.disputes import dispute_context
+from portal.blueprints.app_services import services
 from portal.models import OutboxMessage, Payment, PaymentChannel
 from portal.payments import fake_gateway
 from tests.guest.conftest import attempt_key_on, setup_id_on
@@ -23,7 +23,7 @@ def test_a_partly_disputed_invoice_e_mailed_again_names_both_amounts_and_its_lin
     clerk = make.user(company)
     invoice = make.invoice(company, total=1000_00)
     with app.app_context():
-        make.dispute(dispute_context(), invoice, clerk, amount=400_00)
+        make.dispute(services().disputes, invoice, clerk, amount=400_00)
     db.commit()
 
     login_as(make.staff(email="collections@supplier.test"))

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from portal.blueprints.disputes import dispute_context
+from portal.blueprints.app_services import services
 from portal.guest.links import MAX_INVOICES_PER_LINK, revoke_pay_links
 from portal.models import Payment, PaymentChannel, PaymentStatus
 from portal.models.types import utcnow
@@ -43,7 +43,7 @@ def test_one_payment_settles_every_invoice_of_the_link_for_the_amount_shown(
     first = make.invoice(company, number="INV-SEV-1", total=100_00)
     second = make.invoice(company, number="INV-SEV-2", total=250_00)
     with app.app_context():
-        make.dispute(dispute_context(), second, clerk, amount=50_00)
+        make.dispute(services().disputes, second, clerk, amount=50_00)
     db.commit()
     token = pay_links.link_for_invoices([first, second]).token
 

@@ -21,7 +21,6 @@ from portal import clock
 from portal.approvals.service import set_rule, submit_payment
 from portal.audit import Actor
 from portal.autopay.enrolment import EnrolmentTerms, MandateContext, enrol, mandate_text
-from portal.autopay.setup import autopay_settings
 from portal.db import make_engine
 from portal.demo import DEMO_SUPPLIER
 from portal.jobs.worker import worker_jobs
@@ -31,6 +30,7 @@ from portal.models import ApprovalStatus, OutboxMessage, Payment, PaymentStatus,
 from portal.payments import fake_gateway
 from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.charging import PaymentRequest
+from portal.services import services_of
 from tests.conftest import TEST_SECRET_KEY
 
 REMINDER = ComposedEmail(subject="Your statement", text="Your statement is attached.", html=None)
@@ -62,12 +62,12 @@ def test_without_card_payments_or_smtp_the_worker_leaves_their_jobs_out_and_says
 
 def enrolled_on_autopay(db, app, company, payer):
     """`company` enrolled by `payer` on a card of the app's in-memory gateway, committed."""
-    payments = app.extensions["acquit.payments"]
+    payments = services_of(app).payments
     setup = start_saving_card(db, payments, company=company, email=payer.email)
     payments.gateway.complete_setup(setup.setup_id, fake_gateway.SUCCEEDS)
     card = finish_saving_card(db, payments, Actor.user(payer), company=company, setup_id=setup.setup_id)
     terms = EnrolmentTerms(card_id=card.id, days_before_due=0)
-    mandate = MandateContext(supplier_name="Supplier", locale="en", settings=autopay_settings(app.config),
+    mandate = MandateContext(supplier_name="Supplier", locale="en", settings=services_of(app).autopay_settings,
                              today=clock.today())
     enrol(db, payer, company=company, terms=terms, accepted_text=mandate_text(db, company, terms, mandate),
           ip_address="192.0.2.1", context=mandate)
@@ -247,7 +247,7 @@ def test_the_demo_runs_the_worker_and_stopping_the_demo_stops_it(tmp_path):
 def test_the_approvals_job_expires_payments_left_waiting_and_tells_their_preparer(app, db, make, smtp_server):
     company = make.company(locale="en")
     admin, payer = make.user(company, role=Role.ADMIN), make.user(company, locale="en")
-    payments = app.extensions["acquit.payments"]
+    payments = services_of(app).payments
     setup = start_saving_card(db, payments, company=company, email=payer.email)
     payments.gateway.complete_setup(setup.setup_id, fake_gateway.SUCCEEDS)
     card = finish_saving_card(db, payments, Actor.user(payer), company=company, setup_id=setup.setup_id)

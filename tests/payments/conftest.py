@@ -37,6 +37,7 @@ from portal.payments import fake_gateway
 from portal.payments.cards import finish_saving_card, start_saving_card
 from portal.payments.context import PaymentContext
 from portal.payments.fake_gateway import FakeGateway
+from portal.services import services_of
 from tests.conftest import migrated_database
 from tests.live import LiveServer, engine_of, serve, session_on
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe, WebhookInbox
@@ -101,7 +102,7 @@ def stripe_settings(stripe_server) -> dict:
 @pytest.fixture
 def payments(app) -> PaymentContext:
     """The app's payment context (its gateway is what the config chose)."""
-    return app.extensions["acquit.payments"]
+    return services_of(app).payments
 
 
 @pytest.fixture(scope="session")

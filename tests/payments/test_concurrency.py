@@ -21,6 +21,7 @@ from portal.audit import Actor
 from portal.models import InvoicePaymentClaim, Payment, PaymentApproval, PaymentStatus, Role
 from portal.payments.charging import PaymentRequest, pay_invoices
 from portal.payments.errors import PaymentInProgress, PaymentNotAllowed
+from portal.services import services_of
 from tests.builders import Builders
 from tests.payments.conftest import ATTEMPT_FIELD, CSRF_FIELD, hidden_field, save_card_through_service
 
@@ -29,7 +30,7 @@ PAYERS = 20
 
 @pytest.fixture
 def live_context(payments_live_server):
-    return payments_live_server.app.extensions["acquit.payments"]
+    return services_of(payments_live_server.app).payments
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import pytest
 
 from portal.app import create_app
 from portal.payments.setup import GatewayMisconfigured
+from portal.services import services_of
 from tests.conftest import app_config
 
 TEST_KEYS = {"ACQUIT_PAYMENT_GATEWAY": "stripe", "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_PUBLISHABLE_KEY": "pk_test_x",
@@ -22,13 +23,13 @@ def test_a_live_key_is_taken_when_the_setting_says_it_is_meant(database_url, tmp
     app = create_app(app_config(database_url, ACQUIT_ATTACHMENT_DIR=str(tmp_path), ACQUIT_ALLOW_LIVE_STRIPE_KEYS=True,
                                 **live))
 
-    assert app.extensions["acquit.payments"].gateway.publishable_key == "pk_live_51Hxyz"
+    assert services_of(app).payments.gateway.publishable_key == "pk_live_51Hxyz"
 
 
 def test_test_keys_need_no_setting(database_url, tmp_path):
     app = create_app(app_config(database_url, ACQUIT_ATTACHMENT_DIR=str(tmp_path), **TEST_KEYS))
 
-    assert app.extensions["acquit.payments"].gateway.publishable_key == "pk_test_x"
+    assert services_of(app).payments.gateway.publishable_key == "pk_test_x"
 
 
 def test_the_setting_is_read_from_the_environment(monkeypatch, tmp_path):

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from portal.audit import Actor
 from portal.billing.invoices import LineInput, create_invoice
-from portal.blueprints.disputes import dispute_context
+from portal.blueprints.app_services import services
 from portal.disputes.service import post_message
 from portal.models import DisputeStatus, InvoicePaymentClaim, Payment, PaymentAttention, PaymentStatus
 from portal.payments.charging import PaymentRequest, pay_invoices
@@ -28,7 +28,7 @@ from tests.payments.conftest import save_fake_card
 @pytest.fixture
 def disputes(app):
     with app.app_context():
-        return dispute_context()
+        return services().disputes
 
 
 @pytest.fixture

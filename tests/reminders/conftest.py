@@ -7,7 +7,7 @@ import pytest
 from portal.guest.links import PayLinks
 from portal.mail import outbox
 from portal.reminders.run import ReminderContext, run_reminders
-from portal.request_hooks import smtp_settings
+from portal.services import services_of
 from tests.conftest import TEST_SECRET_KEY
 
 
@@ -34,7 +34,7 @@ def remind(app, db, reminder_context, smtp_server):
     def run(as_of: date):
         before = len(smtp_server.messages)
         report = run_reminders(db, reminder_context, as_of=as_of)
-        outbox.deliver(db, smtp_settings(app))
+        outbox.deliver(db, services_of(app).smtp)
         db.commit()
         assert report.errors == 0
         return smtp_server.messages[before:]

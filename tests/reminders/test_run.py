@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from portal.audit import Actor
 from portal.billing.invoices import void_invoice
-from portal.blueprints.disputes import dispute_context
+from portal.blueprints.app_services import services
 from portal.models import AuditEvent, ReminderItem
 from portal.reminders.policy import set_company_schedule, set_default_schedule
 from portal.reminders.run import run_reminders
@@ -79,7 +79,7 @@ def test_nothing_after_payment_and_only_the_undisputed_part_of_a_disputed_invoic
 
     make.payment(paid, 100_00)
     with app.app_context():
-        disputes = dispute_context()
+        disputes = services().disputes
     make.dispute(disputes, partly_disputed, clerk, amount=120_00)
     make.dispute(disputes, wholly_disputed, clerk)
     db.commit()

@@ -10,7 +10,7 @@ from portal.billing.invoices import LineInput, create_invoice, issue_credit_note
 from portal.mail import outbox
 from portal.models import Role
 from portal.payments.ledger import record_offline_payment
-from portal.request_hooks import smtp_settings
+from portal.services import services_of
 from portal.statements.account import AgingBucket, EntryKind, statement_of_account
 from portal.statements.monthly import send_monthly_statements
 from portal.statements.service import set_monthly_statement
@@ -122,7 +122,7 @@ def test_staff_email_a_statement_with_its_pdf(app, db, make, client, login_as, a
     assert response.status_code == 303
     # The PDF is drawn by the outbox worker as it sends, not by the request.
     assert smtp_server.messages == []
-    outbox.deliver(db, smtp_settings(app))
+    outbox.deliver(db, services_of(app).smtp)
     [mail] = smtp_server.messages
     assert mail.recipients == ["ap@statement.test"]
     assert subject(mail) == (
@@ -141,7 +141,7 @@ def test_the_monthly_statement_goes_once_a_month_to_subscribed_companies(app, db
     def month_run(day: date):
         before = len(smtp_server.messages)
         report = send_monthly_statements(db, as_of=day, supplier_name="Supplier", base_url="http://portal.test")
-        outbox.deliver(db, smtp_settings(app))
+        outbox.deliver(db, services_of(app).smtp)
         db.commit()
         return report, smtp_server.messages[before:]
 

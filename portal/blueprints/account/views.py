@@ -26,7 +26,7 @@ from portal.blueprints.account.forms import (
     RoleForm,
     field_refusal,
 )
-from portal.blueprints.auth.links import set_password_links
+from portal.blueprints.app_services import services
 from portal.blueprints.guards import current_company, permission_required
 from portal.extensions import db
 from portal.models import RecipientPurpose
@@ -88,7 +88,7 @@ def invite():
     try:
         user, outcome = colleagues.invite_colleague(
             db.session, current_user._get_current_object(), email=form.email.data, role=Role(form.role.data),
-            links=set_password_links(), supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"])
+            links=services().set_password_links, supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"])
     except InvitationConflict:
         form.email.errors.append(_("This address belongs to an account outside your company. Use another address."))
         return _users_page(form), 409

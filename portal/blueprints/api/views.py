@@ -23,9 +23,7 @@ from portal.billing.sync import CompanyData, InvoiceData, Outcome, upsert_compan
 from portal.blueprints.api import ApiError, QueryParameter, current_actor, operation, schemas
 from portal.blueprints.api.openapi import openapi_document
 from portal.blueprints.api.representations import company_json, invoice_json, payment_json, user_json
-from portal.blueprints.auth.links import set_password_links
-from portal.blueprints.disputes import dispute_context
-from portal.blueprints.guest import pay_links
+from portal.blueprints.app_services import services
 from portal.disputes import service as disputes
 from portal.extensions import db
 from portal.models import Role
@@ -189,7 +187,7 @@ def post_pay_link(number: str):
     invoice = _domain(api_queries.invoice_by_number, db.session, number)
     if invoice.voided_at is not None:
         raise ApiError(409, "invoice_void", "a void invoice cannot be paid")
-    link = pay_links().link_for(invoice)
+    link = services().pay_links.link_for(invoice)
     return _answer({"url": link.url, "expires_at": link.expires_at.isoformat()})
 
 
@@ -199,7 +197,7 @@ def post_pay_link(number: str):
 def post_void(body: dict, number: str):
     invoice = _domain(api_queries.invoice_by_number, db.session, number)
     _domain(void_invoice, db.session, current_actor(), invoice, body.get("reason", ""))
-    disputes.close_for_voided_invoice(db.session, dispute_context(), current_actor(), invoice)
+    disputes.close_for_voided_invoice(db.session, services().disputes, current_actor(), invoice)
     return _answer(invoice_json(db.session, invoice, clock.today()))
 
 
@@ -271,7 +269,7 @@ def post_company_user(body: dict, ref: str):
     try:
         user, outcome = invite_clerk(
             db.session, current_actor(), company=company, email=body["email"], role=Role(body["role"]),
-            links=set_password_links(), supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
+            links=services().set_password_links, supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
         )
     except InvitationConflict as error:
         raise ApiError(409, "email_taken", str(error), field="email") from None

@@ -8,10 +8,10 @@ from portal.accounts.permissions import Action
 from portal.approvals import rules
 from portal.approvals import service as approvals
 from portal.approvals.errors import ApprovalError
+from portal.blueprints.app_services import payment_context
 from portal.blueprints.approvals import STATUS_LABELS, blueprint, refusal
 from portal.blueprints.approvals.forms import RejectForm, RuleForm
 from portal.blueprints.guards import current_company, permission_required
-from portal.blueprints.payments import payment_context
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.extensions import db
 from portal.i18n import typed_amount

@@ -10,9 +10,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from portal.accounts import service as accounts
 from portal.accounts.errors import InvalidCredentials, InvalidResetToken, TooManyAttempts, WeakPassword
 from portal.accounts.service import SetPasswordLinks
+from portal.blueprints.app_services import services
 from portal.blueprints.auth import blueprint, devices
 from portal.blueprints.auth.forms import ChangePasswordForm, ForgotPasswordForm, LoginForm, ResetPasswordForm
-from portal.blueprints.auth.links import set_password_links
 from portal.blueprints.redirects import local_path
 from portal.extensions import db
 from portal.i18n import select_locale
@@ -34,7 +34,7 @@ def login():
         try:
             user = accounts.authenticate(
                 db.session, form.email.data, form.password.data, ip_address=_client_address(),
-                policy=_login_policy(), known_user_ids=devices.known_user_ids(),
+                policy=services().login_policy, known_user_ids=devices.known_user_ids(),
             )
         except TooManyAttempts as refusal:
             return _too_many_attempts("auth/login.html", refusal, form=form)
@@ -64,7 +64,7 @@ def forgot_password():
     if form.validate_on_submit():
         started = time.monotonic()
         accounts.request_password_reset(
-            db.session, form.email.data, client_address=_client_address(), links=set_password_links(),
+            db.session, form.email.data, client_address=_client_address(), links=services().set_password_links,
             supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"], locale_fallback=select_locale(),
         )
         # The same answer in the same time whether the address exists, is unknown or is over its
@@ -87,7 +87,7 @@ def accept_invitation(token: str):
 
 def _set_password_page(token: str, purpose: str):
     """Choose a password from a one-time link: after a reset, or to accept an invitation."""
-    links = set_password_links()
+    links = services().set_password_links
     form = ResetPasswordForm()
     template = "auth/reset_password.html" if purpose == SetPasswordLinks.RESET else "auth/accept_invitation.html"
     try:
@@ -121,7 +121,7 @@ def change_password():
     user = current_user._get_current_object()
     try:
         accounts.change_password(db.session, user, form.current_password.data, form.password.data,
-                                 ip_address=_client_address(), policy=_login_policy(),
+                                 ip_address=_client_address(), policy=services().login_policy,
                                  known_user_ids=devices.known_user_ids())
     except TooManyAttempts as refusal:
         return _too_many_attempts("auth/change_password.html", refusal, form=form)
@@ -166,9 +166,3 @@ def _home_url(user) -> str:
     """Where a signed-in user starts: staff on the collections dashboard, clerks on their invoices."""
     return url_for("collections.dashboard") if user.is_staff else url_for("invoices.index")
 
-
-def _login_policy() -> accounts.LoginPolicy:
-    return accounts.LoginPolicy(
-        max_failures=current_app.config["ACQUIT_LOGIN_MAX_FAILURES"],
-        window=timedelta(seconds=current_app.config["ACQUIT_LOGIN_WINDOW_SECONDS"]),
-    )

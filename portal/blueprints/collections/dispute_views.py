@@ -7,9 +7,9 @@ from flask_login import current_user
 from portal import clock
 from portal.billing.money import to_decimal
 from portal.billing.payable import undisputed_amount_due
+from portal.blueprints.app_services import services
 from portal.blueprints.collections import blueprint
 from portal.blueprints.disputes import (
-    dispute_context,
     form_errors_text,
     send_attachment,
     thread_context,
@@ -52,7 +52,7 @@ def post_dispute_message(dispute_id: int):
     form = StaffMessageForm()
     if form.validate():
         try:
-            service.post_message(db.session, dispute_context(), current_user, found, body=form.body.data,
+            service.post_message(db.session, services().disputes, current_user, found, body=form.body.data,
                                  uploads=uploads(form.attachments), ask_customer=form.ask_customer.data)
         except DisputeError as refused:
             status, summary = refusal_status(refused), refusal_message(refused)
@@ -77,7 +77,7 @@ def credit_dispute(dispute_id: int):
         return _staff_page(found, credit_form=form, status=400)
     try:
         credit_note = service.accept_with_credit_note(
-            db.session, dispute_context(), current_user, found, amount=form.amount_in_minor_units(),
+            db.session, services().disputes, current_user, found, amount=form.amount_in_minor_units(),
             credit_note_number=form.credit_note_number.data, issue_date=clock.today(), note=form.note.data or "",
         )
     except DisputeError as refused:
@@ -95,7 +95,7 @@ def reject_dispute(dispute_id: int):
     if not form.validate():
         return _staff_page(found, reject_form=form, status=400)
     try:
-        service.reject_dispute(db.session, dispute_context(), current_user, found, reason=form.reason.data)
+        service.reject_dispute(db.session, services().disputes, current_user, found, reason=form.reason.data)
     except DisputeError as refused:
         return _staff_page(found, reject_form=form, error=refusal_message(refused),
                            status=refusal_status(refused))

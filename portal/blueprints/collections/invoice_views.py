@@ -10,12 +10,11 @@ from portal import clock
 from portal.audit import Actor
 from portal.billing.errors import InvoiceConflict
 from portal.billing.status import invoice_status
+from portal.blueprints.app_services import services
 from portal.blueprints.collections import blueprint
 from portal.blueprints.collections.forms import STAFF_FILTER_CURRENCY, StaffInvoiceFilterForm, VoidForm
-from portal.blueprints.disputes import dispute_context
 from portal.blueprints.downloads import csv_download
 from portal.blueprints.guards import staff_required
-from portal.blueprints.guest import pay_links
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.collections.invoices import invoice_file, search_invoices, search_invoices_csv, void_for_staff
 from portal.extensions import db
@@ -57,7 +56,7 @@ def invoice(invoice_id: int):
 def send_invoice(invoice_id: int):
     found = _invoice_or_404(invoice_id)
     if ConfirmForm().validate_on_submit():
-        sent = send_invoice_email(db.session, Actor.user(current_user), found, links=pay_links(),
+        sent = send_invoice_email(db.session, Actor.user(current_user), found, links=services().pay_links,
                                   supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"])
         flash(ngettext("Invoice e-mailed to %(num)d address.", "Invoice e-mailed to %(num)d addresses.", sent), "success")
     return redirect(url_for("collections.invoice", invoice_id=found.id), code=303)
@@ -81,7 +80,7 @@ def void(invoice_id: int):
     if not form.validate_on_submit():
         return _invoice_page(found, void_form=form, status=400)
     try:
-        void_for_staff(db.session, dispute_context(), Actor.user(current_user), found, form.reason.data)
+        void_for_staff(db.session, services().disputes, Actor.user(current_user), found, form.reason.data)
     except InvoiceConflict as refused:
         return _invoice_page(found, void_form=form, error=_void_refusal(refused), status=409)
     flash(_("Invoice %(number)s voided: it owes nothing now.", number=found.number), "success")

@@ -9,7 +9,7 @@ from portal.accounts.errors import LastActiveStaff
 from portal.accounts.invitations import InvitationConflict, Outcome, invite_staff
 from portal.accounts.staff import set_staff_active, staff_members
 from portal.audit import Actor
-from portal.blueprints.auth.links import set_password_links
+from portal.blueprints.app_services import services
 from portal.blueprints.collections import blueprint
 from portal.blueprints.collections.forms import StaffInvitationForm
 from portal.blueprints.guards import staff_required
@@ -32,7 +32,7 @@ def invite():
         return _staff_page(form=form, status=400)
     try:
         user, outcome = invite_staff(db.session, Actor.user(current_user), email=form.email.data,
-                                     full_name=form.full_name.data or "", links=set_password_links(),
+                                     full_name=form.full_name.data or "", links=services().set_password_links,
                                      supplier_name=current_app.config["ACQUIT_SUPPLIER_NAME"],
                                      locale=str(get_locale()))
     except InvitationConflict:

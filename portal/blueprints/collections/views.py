@@ -8,6 +8,7 @@ from sqlalchemy import select
 from portal import clock
 from portal.audit import Actor
 from portal.billing import exports
+from portal.blueprints.app_services import payment_context
 from portal.blueprints.collections import blueprint
 from portal.blueprints.collections.forms import (
     AttentionClearedForm,
@@ -20,7 +21,6 @@ from portal.blueprints.collections.forms import (
 from portal.blueprints.downloads import csv_download
 from portal.blueprints.guards import staff_required
 from portal.blueprints.invoices.forms import HistoryFilterForm
-from portal.blueprints.payments import payment_context
 from portal.collections import dashboard as figures
 from portal.collections.companies import most_overdue_companies
 from portal.collections.payments import payment_list, payment_list_csv

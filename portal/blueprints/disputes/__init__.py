@@ -7,25 +7,13 @@ The collections team's side (queue, replies, resolutions) lives in
 from flask import Blueprint, abort, current_app, send_file
 from flask.typing import ResponseReturnValue
 
+from portal.blueprints.app_services import services
 from portal.disputes import service
-from portal.disputes.attachments import MAX_FILES_PER_MESSAGE, AttachmentStore
+from portal.disputes.attachments import MAX_FILES_PER_MESSAGE
 from portal.extensions import db
 from portal.models import Dispute, DisputeAttachment
 
 blueprint = Blueprint("disputes", __name__)
-
-
-def dispute_context() -> service.DisputeContext:
-    """The dispute services' settings, from the app's config."""
-    config = current_app.config
-    return service.DisputeContext(
-        store=AttachmentStore(config["ACQUIT_ATTACHMENT_DIR"]),
-        max_attachment_bytes=int(config["ACQUIT_ATTACHMENT_MAX_BYTES"]),
-        collections_email=config.get("ACQUIT_COLLECTIONS_EMAIL"),
-        staff_locale=config["BABEL_DEFAULT_LOCALE"],
-        supplier_name=config["ACQUIT_SUPPLIER_NAME"],
-        base_url=config["ACQUIT_BASE_URL"],
-    )
 
 
 def thread_context(dispute: Dispute, *, staff: bool) -> dict:
@@ -55,7 +43,7 @@ def form_errors_text(form) -> str:
 
 def send_attachment(attachment: DisputeAttachment) -> ResponseReturnValue:
     """The file as a download, typed as it was checked when stored, never shown inline."""
-    path = dispute_context().store.path(attachment.storage_key)
+    path = services().disputes.store.path(attachment.storage_key)
     if not path.is_file():
         current_app.logger.error("Attachment %s has no file at %s", attachment.id, path)
         abort(404)

@@ -5,9 +5,9 @@ from flask_login import current_user
 from portal.accounts.permissions import Action
 from portal.billing import history
 from portal.billing.payable import undisputed_amount_due
+from portal.blueprints.app_services import services
 from portal.blueprints.disputes import (
     blueprint,
-    dispute_context,
     form_errors_text,
     send_attachment,
     thread_context,
@@ -44,7 +44,7 @@ def new(invoice_id: int):
     if not form.validate():
         return _raise_page(form, invoice, status=400)
     try:
-        dispute = service.raise_dispute(db.session, dispute_context(), current_user, invoice=invoice,
+        dispute = service.raise_dispute(db.session, services().disputes, current_user, invoice=invoice,
                                         claim=form.claim())
     except DisputeError as error:
         return _raise_page(form, invoice, error=_field_or_page_error(form, error), status=refusal_status(error))
@@ -69,7 +69,7 @@ def post_message(dispute_id: int):
     form = MessageForm()
     if form.validate():
         try:
-            service.post_message(db.session, dispute_context(), current_user, dispute, body=form.body.data,
+            service.post_message(db.session, services().disputes, current_user, dispute, body=form.body.data,
                                  uploads=uploads(form.attachments))
         except DisputeError as refused:
             status, summary = refusal_status(refused), refusal_message(refused)
@@ -91,7 +91,7 @@ def post_message(dispute_id: int):
 def withdraw(dispute_id: int):
     dispute = service.find_customer_dispute(db.session, current_company().id, dispute_id)
     if ConfirmForm().validate_on_submit():
-        service.withdraw_dispute(db.session, dispute_context(), current_user, dispute)
+        service.withdraw_dispute(db.session, services().disputes, current_user, dispute)
         flash(_("You withdrew the dispute: the whole amount is due again."), "info")
     return redirect(url_for("disputes.show", dispute_id=dispute.id), code=303)
 

@@ -10,9 +10,10 @@ import uuid
 from flask import redirect, render_template, request, url_for
 
 from portal.audit import Actor
-from portal.blueprints.guest import blueprint, guest_limits, pay_links
+from portal.blueprints.app_services import payment_context, services
+from portal.blueprints.guest import blueprint
 from portal.blueprints.guest.forms import GuestSeveralPayForm
-from portal.blueprints.payments import checked_payment_poll, payment_context
+from portal.blueprints.payments import checked_payment_poll
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.extensions import db
 from portal.guest import service
@@ -44,7 +45,7 @@ def pay_several(token: str):
         payment = service.pay_several_as_guest(
             db.session, payment_context(), shown=form.shown_amounts(), link_invoices=invoices, token=token,
             setup_id=form.setup_id.data, attempt_key=form.attempt_key.data, receipt_email=form.email.data,
-            ip_address=request.remote_addr or "unknown", limits=guest_limits())
+            ip_address=request.remote_addr or "unknown", limits=services().guest_limits)
     except PayLinkLocked as error:
         return _pay_page(token, invoices, payable, form, error=str(error), status_code=429, offer_card=False)
     except PaymentError as error:
@@ -84,9 +85,9 @@ def check_several(token: str, payment_id: int):
 
 def _invoices_for(token: str) -> list[Invoice]:
     """The invoices of a valid link, counted against the link's and the address's limits."""
-    invoices = pay_links().invoices_for(db.session, token)
+    invoices = services().pay_links.invoices_for(db.session, token)
     service.check_view_allowed(db.session, token=token, ip_address=request.remote_addr or "unknown",
-                               limits=guest_limits())
+                               limits=services().guest_limits)
     return invoices
 
 

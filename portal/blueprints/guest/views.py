@@ -9,10 +9,11 @@ from portal.audit import Actor
 from portal.billing.document_files import DOWNLOADED, DocumentFormat, invoice_file
 from portal.billing.payable import undisputed_amount_due
 from portal.billing.status import InvoiceStatus, invoice_status
+from portal.blueprints.app_services import payment_context, services
 from portal.blueprints.downloads import document_download
-from portal.blueprints.guest import blueprint, guest_limits, pay_links
+from portal.blueprints.guest import blueprint
 from portal.blueprints.guest.forms import GuestPayForm
-from portal.blueprints.payments import checked_payment_poll, payment_context
+from portal.blueprints.payments import checked_payment_poll
 from portal.blueprints.payments.forms import ConfirmForm
 from portal.db import begin_write
 from portal.errors import error_message, failure_message, refusal_message, refusal_status
@@ -44,7 +45,7 @@ def invoice(token: str):
     if status in (InvoiceStatus.PAID, InvoiceStatus.VOID):
         return _settled_page(found, token, status)
     form = _pay_form(found, data={"attempt_key": uuid.uuid4().hex})
-    if service.is_resting(db.session, found, limits=guest_limits()):
+    if service.is_resting(db.session, found, limits=services().guest_limits):
         # Said before a card is typed, not after.
         return _pay_page(found, token, form, error=error_message("pay_link_resting"), offer_card=False)
     if undisputed_amount_due(db.session, found) <= 0:
@@ -66,7 +67,7 @@ def pay(token: str):
         payment = service.pay_as_guest(
             db.session, payment_context(), invoice=found, token=token, setup_id=form.setup_id.data,
             attempt_key=form.attempt_key.data, amount=_allowed_amount(form), receipt_email=form.email.data,
-            ip_address=request.remote_addr or "unknown", limits=guest_limits(),
+            ip_address=request.remote_addr or "unknown", limits=services().guest_limits,
         )
     except PayLinkLocked as error:
         return _pay_page(found, token, form, error=refusal_message(error), status_code=429, offer_card=False)
@@ -106,8 +107,8 @@ def check(token: str, payment_id: int):
 @blueprint.route("/<token>/pdf")
 def pdf(token: str):
     found = _invoice_for(token)
-    file = invoice_file(db.session, found, current_app.extensions["acquit.supplier"], file_format=DocumentFormat.PDF,
-                        pay_url=pay_links().document_link_for(found).url, kept=DOWNLOADED)
+    file = invoice_file(db.session, found, services().supplier, file_format=DocumentFormat.PDF,
+                        pay_url=services().pay_links.document_link_for(found).url, kept=DOWNLOADED)
     return document_download(file)
 
 
@@ -118,9 +119,9 @@ def _pay_link_error(error: PayLinkError):
 
 def _invoice_for(token: str) -> Invoice:
     """The invoice of a valid link, counted against the link's and the address's limits."""
-    found = pay_links().invoice_for(db.session, token)
+    found = services().pay_links.invoice_for(db.session, token)
     service.check_view_allowed(db.session, token=token, ip_address=request.remote_addr or "unknown",
-                               limits=guest_limits())
+                               limits=services().guest_limits)
     return found
 
 

@@ -1,6 +1,6 @@
 """The invoice list's documents: each invoice and credit note as PDF or Factur-X, and a ZIP of a filtered selection."""
 
-from flask import Response, abort, current_app, request, stream_with_context
+from flask import Response, abort, request, stream_with_context
 from flask_babel import gettext as _
 
 from portal import clock
@@ -16,20 +16,14 @@ from portal.billing.document_files import (
     invoice_file,
 )
 from portal.billing.errors import InvoiceNotFound
-from portal.billing.supplier import SupplierIdentity
+from portal.blueprints.app_services import services
 from portal.blueprints.downloads import document_download
 from portal.blueprints.guards import current_company, permission_required
-from portal.blueprints.guest import pay_links
 from portal.blueprints.invoices import blueprint
 from portal.blueprints.invoices.forms import HistoryFilterForm
 from portal.errors import error_response
 from portal.extensions import db
 from portal.models import CreditNote
-
-
-def supplier() -> SupplierIdentity:
-    """The supplier's legal identity, checked when the app started."""
-    return current_app.extensions["acquit.supplier"]
 
 
 @blueprint.route("/<int:invoice_id>/pdf")
@@ -47,8 +41,8 @@ def facturx(invoice_id: int):
 def _invoice_download(invoice_id: int, file_format: DocumentFormat) -> Response:
     invoice = history.find_customer_invoice(db.session, current_company().id, invoice_id)
     try:
-        file = invoice_file(db.session, invoice, supplier(), file_format=file_format,
-                            pay_url=pay_links().document_link_for(invoice).url, kept=DOWNLOADED)
+        file = invoice_file(db.session, invoice, services().supplier, file_format=file_format,
+                            pay_url=services().pay_links.document_link_for(invoice).url, kept=DOWNLOADED)
     except VoidInvoiceNotBookable:
         return error_response(409, _("This invoice is void: download its PDF; it has no Factur-X to book."))
     return document_download(file)
@@ -61,7 +55,7 @@ def credit_note(invoice_id: int, credit_note_id: int, file_format: str):
     note = db.session.get(CreditNote, credit_note_id)
     if note is None or note.invoice_id != invoice.id:
         raise InvoiceNotFound(invoice_id)
-    return document_download(credit_note_file(db.session, note, supplier(), file_format=DocumentFormat(file_format)))
+    return document_download(credit_note_file(db.session, note, services().supplier, file_format=DocumentFormat(file_format)))
 
 
 @blueprint.route("/download.zip")
@@ -78,8 +72,8 @@ def download_zip():
         abort(400)
     ids = history.matching_invoice_ids(db.session, company.id, form.history_query(), today=clock.today(),
                                        currency=company.currency)
-    links = pay_links()
-    chunks = invoice_archive(db.session, ids, supplier(), file_format=file_format,
+    links = services().pay_links
+    chunks = invoice_archive(db.session, ids, services().supplier, file_format=file_format,
                              pay_url_for=lambda invoice: links.link_for(invoice).url)
     suffix = "-facturx" if file_format == DocumentFormat.FACTURX else ""
     return Response(

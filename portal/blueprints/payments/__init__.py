@@ -1,19 +1,11 @@
-from flask import Blueprint, Response, abort, current_app
+from flask import Blueprint, Response
 
+from portal.blueprints.app_services import services
 from portal.extensions import db, htmx
 from portal.models import Payment, PaymentStatus
-from portal.payments.context import PaymentContext
 from portal.payments.provider_events import check_payment_if_due
 
 blueprint = Blueprint("payments", __name__, url_prefix="/payments")
-
-
-def payment_context() -> PaymentContext:
-    """The configured payment context; a clear 503 page when card payments are not set up."""
-    context = current_app.extensions.get("acquit.payments")
-    if context is None:
-        abort(503)
-    return context
 
 
 def checked_payment_poll(payment: Payment) -> Response | None:
@@ -22,7 +14,7 @@ def checked_payment_poll(payment: Payment) -> Response | None:
     The page polls with htmx while the payment is being checked: "nothing new" (204) until
     it has ended, then a reload of the whole page. A normal request gets None: render the page.
     """
-    if context := current_app.extensions.get("acquit.payments"):
+    if context := services().payments:
         check_payment_if_due(db.session, context, payment)
     if not htmx or htmx.history_restore_request:
         return None
@@ -31,4 +23,4 @@ def checked_payment_poll(payment: Payment) -> Response | None:
     return Response(status=204, headers={"HX-Refresh": "true"})
 
 
-from portal.blueprints.payments import views  # noqa: E402,F401  (routes register on import)
+from portal.blueprints.payments import views  # noqa: E402, F401  (routes register on import)

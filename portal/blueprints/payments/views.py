@@ -12,10 +12,11 @@ from portal.approvals.errors import ApprovalError
 from portal.audit import Actor
 from portal.billing import history
 from portal.billing.payable import undisputed_amounts_due
+from portal.blueprints.app_services import payment_context
 from portal.blueprints.approvals import refusal as approval_refusal
 from portal.blueprints.forms import row_ids
 from portal.blueprints.guards import current_company, permission_required
-from portal.blueprints.payments import blueprint, checked_payment_poll, payment_context
+from portal.blueprints.payments import blueprint, checked_payment_poll
 from portal.blueprints.payments.forms import MAX_INVOICES_PER_PAYMENT, CardSetupForm, ConfirmForm, PayForm
 from portal.blueprints.redirects import local_path, with_query_parameter
 from portal.errors import failure_message, refusal_message, refusal_status

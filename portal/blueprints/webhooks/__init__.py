@@ -1,7 +1,8 @@
 """Events from the payment provider: POST /stripe/webhook."""
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
+from portal.blueprints.app_services import services
 from portal.extensions import csrf, db
 from portal.payments.errors import InvalidWebhook
 from portal.payments.provider_events import handle_webhook
@@ -12,7 +13,7 @@ csrf.exempt(blueprint)
 
 @blueprint.route("/stripe/webhook", methods=["POST"])
 def stripe_webhook():
-    context = current_app.extensions.get("acquit.payments")
+    context = services().payments
     if context is None:
         return jsonify(error={"code": "not_configured", "message": "card payments are not configured"}), 404
     try:
