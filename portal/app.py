@@ -31,8 +31,8 @@ def create_app(config: dict | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(Settings.from_environment().flask_config(app.instance_path))
     app.config.update(config or {})
-    # Built before anything else starts: among them the supplier's identity, checked there (a
-    # portal that cannot issue a lawful invoice does not run) and the payment gateway config names.
+    # Built once, before anything else starts: the supplier's identity is checked there (a portal
+    # that cannot issue a lawful invoice does not run), the payment gateway is the one the config names.
     install_services(app, build_services(app.config, gateway_from_config(app.config)))
     configure_logging(app.config["ACQUIT_LOG_FORMAT"])
     register_extensions(app)
