@@ -14,20 +14,20 @@ def refresh_invoice_balance(session: Session, invoice: Invoice) -> None:
     cannot count twice. Raises `OverSettlement` if they would exceed the invoice total.
     """
     session.flush()
-    received = session.scalar(
+    received = session.execute(
         select(func.coalesce(func.sum(PaymentAllocation.amount), 0))
         .join(Payment, Payment.id == PaymentAllocation.payment_id)
         .where(PaymentAllocation.invoice_id == invoice.id, Payment.status == PaymentStatus.SUCCEEDED)
-    )
-    refunded = session.scalar(
+    ).scalar_one()
+    refunded = session.execute(
         select(func.coalesce(func.sum(Refund.amount), 0))
         .join(PaymentAllocation, PaymentAllocation.id == Refund.allocation_id)
         .where(PaymentAllocation.invoice_id == invoice.id, Refund.status == RefundStatus.SUCCEEDED)
-    )
+    ).scalar_one()
     paid = received - refunded
-    credited = session.scalar(
+    credited = session.execute(
         select(func.coalesce(func.sum(CreditNote.amount), 0)).where(CreditNote.invoice_id == invoice.id)
-    )
+    ).scalar_one()
     if paid + credited > invoice.amount_total:
         raise OverSettlement(
             f"invoice {invoice.number} would be settled {paid + credited} of {invoice.amount_total}"

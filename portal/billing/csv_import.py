@@ -152,6 +152,7 @@ def import_invoices(session: Session, actor: Actor, rows: Iterable[str], *, max_
                 if result.error is not None:
                     errors.add(RowError(first_line, result.error.field, str(result.error)))
                 else:
+                    assert result.outcome is not None, "an invoice written has its outcome"
                     report.outcomes[result.outcome] = report.outcomes.get(result.outcome, 0) + 1
             report.invoices += len(chunk)
             # Written to the database: the session's identity map holds the chunk's invoices weakly, and

@@ -125,7 +125,7 @@ def find_customer_invoice(session: Session, company_id: int, invoice_id: int) ->
     """One of the company's invoices, or `InvoiceNotFound` (whether it exists elsewhere or not)."""
     invoice = session.scalar(customer_invoices(company_id).where(Invoice.id == invoice_id))
     if invoice is None:
-        raise InvoiceNotFound(invoice_id)
+        raise InvoiceNotFound(f"invoice {invoice_id}")
     return invoice
 
 
@@ -134,7 +134,7 @@ def find_customer_invoices(session: Session, company_id: int, invoice_ids: list[
     wanted = set(invoice_ids)
     invoices = list(session.scalars(customer_invoices(company_id).where(Invoice.id.in_(wanted)).order_by(Invoice.id)))
     if len(invoices) != len(wanted):
-        raise InvoiceNotFound(sorted(wanted - {invoice.id for invoice in invoices}))
+        raise InvoiceNotFound(f"invoices {sorted(wanted - {invoice.id for invoice in invoices})}")
     return invoices
 
 
@@ -144,7 +144,7 @@ def invoice_history(
     """One page of the company's invoices, filtered, searched and sorted as asked."""
     status = status_expression(today)
     filtered = apply_history_filters(customer_invoices(company_id), query, today, currency)
-    total_count = session.scalar(select(func.count()).select_from(filtered.order_by(None).subquery()))
+    total_count = session.execute(select(func.count()).select_from(filtered.order_by(None).subquery())).scalar_one()
     page_count = max(1, -(-total_count // query.per_page))
     page = min(query.page, page_count)
     rows = session.execute(

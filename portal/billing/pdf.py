@@ -83,8 +83,8 @@ class _DocumentPdf(DocumentPdf):
         seller = self.document.seller
         _ = self.gettext
         identity = [seller.name]
-        if self.legal_form():
-            identity.append(self.legal_form())
+        if legal_form := self.legal_form():
+            identity.append(legal_form)
         identity.append(f"{seller.address}, {seller.postcode} {seller.city}")
         if seller.siren:
             identity.append(" ".join(filter(None, ["SIREN", seller.siren, seller.registry])))

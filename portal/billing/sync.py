@@ -97,10 +97,11 @@ def upsert_company(session: Session, actor: Actor, ref: str, data: CompanyData) 
 
     company = find()
     if company is None:
-        company, created = insert_unless_raced(session, insert, find)
+        recorded, created = insert_unless_raced(session, insert, find)
         if created:
-            return company, Outcome.CREATED
-    changed = {name: value for name, value in wanted.items() if getattr(company, name) != value}
+            return recorded, Outcome.CREATED
+        company = recorded
+    changed: dict[str, object] = {name: value for name, value in wanted.items() if getattr(company, name) != value}
     for name, value in changed.items():
         setattr(company, name, value)
     if replace_billing_emails(company, list(data.billing_emails)):

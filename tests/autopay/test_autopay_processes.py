@@ -254,7 +254,8 @@ def test_a_run_killed_halfway_and_started_again_finishes_without_a_second_charge
 
     first = autopay_run(acquit, DUE)
     engine = make_engine(run_database)
-    deadline = time.monotonic() + 120
+    # Against a hang, not a speed target: a loaded two-core machine took over two minutes.
+    deadline = time.monotonic() + 300
     try:
         while succeeded_payments(engine) < 60:
             assert first.poll() is None, "the run ended before it could be killed:\n" + first.communicate()[0]
