@@ -101,7 +101,12 @@ def refresh_statistics(connection) -> None:
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout."""
+    """An engine for `url`; SQLite gets foreign keys, WAL and a busy timeout.
+
+    A database error's message leaves out the statement's parameters: they hold what must not
+    reach a log (an e-mail's body with its PAY NOW link, a password's hash, a reset token).
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
         engine = create_engine(url, **kwargs)

@@ -8,8 +8,11 @@ from datetime import timedelta
 
 import pytest
 from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from portal.blueprints.app_services import services
+from portal.db import make_engine
 from portal.guest.links import PayLinks
 from portal.payments import fake_gateway
 from portal.request_log import loggable_path
@@ -160,3 +163,17 @@ def test_every_route_argument_is_either_shown_or_known_as_a_secret(app):
              "user_id"}
     arguments = {argument for rule in app.url_map.iter_rules() for argument in rule.arguments}
     assert arguments - shown - SECRET_ROUTE_ARGUMENTS == set()
+
+
+def test_a_database_error_logged_with_its_statement_leaves_out_the_parameters(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'errors.sqlite3'}")
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE message (body TEXT NOT NULL UNIQUE)")
+            connection.execute(text("INSERT INTO message (body) VALUES (:body)"), {"body": "pay at /pay/SECRET-TOKEN"})
+        with pytest.raises(IntegrityError) as raised, engine.begin() as connection:
+            connection.execute(text("INSERT INTO message (body) VALUES (:body)"), {"body": "pay at /pay/SECRET-TOKEN"})
+    finally:
+        engine.dispose()
+    assert "INSERT INTO message" in str(raised.value)
+    assert "SECRET-TOKEN" not in str(raised.value)
