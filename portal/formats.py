@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
 from babel.numbers import format_currency, get_currency_precision, get_decimal_symbol, get_group_symbol
 
@@ -113,3 +113,13 @@ class LocaleFormats:
 def formats_for(locale: str) -> LocaleFormats:
     """The one `LocaleFormats` of `locale` ("fr", "en_GB") in this process."""
     return LocaleFormats(Locale.parse(locale))
+
+
+def locale_with_region(language: str, region: str | None) -> str:
+    """`language` in the formats of `region` ("en", "GB" -> "en_GB"), if Babel knows that locale."""
+    if not region:
+        return language
+    try:
+        return str(Locale.parse(f"{language}_{region}"))
+    except (ValueError, UnknownLocaleError):
+        return language

@@ -2,7 +2,6 @@
 
 from urllib.parse import urlencode
 
-from babel import Locale, UnknownLocaleError
 from babel.numbers import get_currency_symbol
 from flask import Flask, current_app, request, session
 from flask_babel import format_date, format_datetime, format_decimal, get_locale, lazy_pgettext
@@ -11,7 +10,7 @@ from flask_login import current_user
 
 from portal.billing.money import minor_unit_digits, to_decimal
 from portal.billing.status import InvoiceStatus
-from portal.formats import formats_for
+from portal.formats import formats_for, locale_with_region
 from portal.models import (
     CARD_CHANNELS,
     AutopayAttemptStatus,
@@ -209,16 +208,6 @@ def select_locale() -> str:
     read in the formats of the company's region ("en_GB": 15 Nov 2026, 14:05) when it has one."""
     company = current_user.company if current_user and current_user.is_authenticated else None
     return locale_with_region(_select_language(company), company.region if company is not None else None)
-
-
-def locale_with_region(language: str, region: str | None) -> str:
-    """`language` in the formats of `region` ("en", "GB" -> "en_GB"), if Babel knows that locale."""
-    if not region:
-        return language
-    try:
-        return str(Locale.parse(f"{language}_{region}"))
-    except (ValueError, UnknownLocaleError):
-        return language
 
 
 def _select_language(company) -> str:

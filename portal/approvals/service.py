@@ -249,7 +249,7 @@ def _decide(session, context, who: User | Actor, approval: PaymentApproval, stat
 def _mail(session, context, template: str, recipient: User, approval: PaymentApproval, **extra) -> None:
     company = approval.company
     outbox.enqueue(session, [recipient.email], compose.render(
-        template, recipient.locale or company.locale, approval=approval, company=company, recipient=recipient,
+        template, compose.company_locale(company, recipient.locale), approval=approval, company=company, recipient=recipient,
         invoices=extra.pop("invoices", None) or [line.invoice for line in approval.invoices],
         approval_url=f"{context.base_url}/approvals/{approval.id}", supplier_name=context.supplier_name, **extra))
 

@@ -416,7 +416,7 @@ def _tell(session: Session, context: AutopayContext, enrolment: AutopayEnrolment
     company = session.get(Company, enrolment.company_id)
     base_url = context.payments.base_url
     outbox.enqueue(session, recipients, compose.render(
-        template, company.locale, company=company, enrolment=enrolment, card=card_summary(enrolment.card),
+        template, compose.company_locale(company), company=company, enrolment=enrolment, card=card_summary(enrolment.card),
         supplier_name=context.payments.supplier_name, autopay_url=f"{base_url}/autopay", base_url=base_url,
         **details))
 

@@ -470,7 +470,7 @@ def _tell_customer(session: Session, context: DisputeContext, template: str, dis
     if not recipients:
         return
     email = compose.render(
-        template, company.locale, dispute=dispute, invoice=invoice, company=company,
+        template, compose.company_locale(company), dispute=dispute, invoice=invoice, company=company,
         supplier_name=context.supplier_name, dispute_url=f"{context.base_url}/disputes/{dispute.id}",
         amount_due=undisputed_amount_due(session, invoice), **details,
     )

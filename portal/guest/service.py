@@ -199,7 +199,7 @@ def send_invoice_email(session: Session, actor: Actor, invoice: Invoice, *, link
     # (the template requires `payable`).
     payable = undisputed_amount_due(session, invoice)
     for recipient in recipients:
-        message = compose.render("invoice_issued", company.locale, invoice=invoice, company=company,
+        message = compose.render("invoice_issued", compose.company_locale(company), invoice=invoice, company=company,
                                  pay_url=link.url, expires_at=link.expires_at, supplier_name=supplier_name,
                                  attached=recipient.wants_attachment, payable=payable)
         outbox.enqueue(session, [recipient.email], message, locale=company.locale,

@@ -9,12 +9,14 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
+from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from portal.billing.money import to_decimal
+from portal.formats import locale_with_region
 from portal.payments.errors import FAILURE_REASONS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -29,9 +31,15 @@ class ComposedEmail:
     html: str | None
 
 
+def company_locale(company, language: str | None = None) -> str:
+    """What an e-mail to `company` is written in: `language` (else the company's) in the formats of
+    the company's region, as its pages are ("en" for a company in GB: 15 November 2026, £1,234.56)."""
+    return locale_with_region(language or company.locale, company.region)
+
+
 def render(name: str, locale: str, **context) -> ComposedEmail:
     """The e-mail `name` rendered in `locale` (falling back to French) with `context`."""
-    environment = _environment(locale if locale in SUPPORTED_LOCALES else SUPPORTED_LOCALES[0])
+    environment = _environment(_supported(locale))
     subject = environment.get_template(f"{name}.subject.txt").render(**context)
     text = environment.get_template(f"{name}.txt").render(**context)
     html_path = TEMPLATES / f"{name}.html"
@@ -41,8 +49,17 @@ def render(name: str, locale: str, **context) -> ComposedEmail:
 
 def render_text(name: str, locale: str, **context) -> str:
     """The text template `NAME.txt` rendered in `locale` (falling back to French): a document, not an e-mail."""
-    environment = _environment(locale if locale in SUPPORTED_LOCALES else SUPPORTED_LOCALES[0])
+    environment = _environment(_supported(locale))
     return environment.get_template(f"{name}.txt").render(**context).strip()
+
+
+def _supported(locale: str) -> str:
+    """`locale` if its language is one the portal speaks ("en_GB" is English in British formats), else French."""
+    try:
+        language = Locale.parse(locale).language
+    except ValueError:
+        return SUPPORTED_LOCALES[0]
+    return locale if language in SUPPORTED_LOCALES else SUPPORTED_LOCALES[0]
 
 
 @cache

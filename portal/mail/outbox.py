@@ -315,7 +315,7 @@ def _compose(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> No
         raise ValueError(f"cannot compose {message.compose!r} e-mails here (pay links: {smtp.pay_links is not None})")
     invoice = session.get(Invoice, message.about_invoice_id)
     link = smtp.pay_links.link_for(invoice)
-    email = compose.render(INVOICE_ISSUED, message.locale or invoice.company.locale, invoice=invoice,
+    email = compose.render(INVOICE_ISSUED, compose.company_locale(invoice.company, message.locale), invoice=invoice,
                            company=invoice.company, pay_url=link.url, expires_at=link.expires_at,
                            supplier_name=smtp.supplier_name, attached=message.attach_invoice_id is not None,
                            payable=undisputed_amount_due(session, invoice))

@@ -187,7 +187,7 @@ def send_refund_notice(session: Session, context: PaymentContext, refund: Refund
         return
     invoice = refund.allocation.invoice if refund.allocation is not None else None
     message = compose.render(
-        "refund_made", company.locale, refund=refund, payment=payment, invoice=invoice,
+        "refund_made", compose.company_locale(company), refund=refund, payment=payment, invoice=invoice,
         amount_due=amount_owed(invoice) if invoice is not None else None, supplier_name=context.supplier_name,
         invoice_url=f"{context.base_url}/invoices/{invoice.id}" if invoice is not None else None,
     )

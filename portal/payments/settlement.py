@@ -160,7 +160,7 @@ def send_receipt(session: Session, context: PaymentContext, payment: Payment) ->
         return
     company = session.get_one(Company, payment.company_id)
     message = compose.render(
-        "payment_receipt", company.locale, payment=payment, company=company,
+        "payment_receipt", compose.company_locale(company), payment=payment, company=company,
         allocations=[(allocation.invoice, allocation.amount) for allocation in payment.allocations],
         supplier_name=context.supplier_name,
         # A guest has no account to see it in: their receipt is the e-mail itself.

@@ -179,7 +179,7 @@ def compose_reminder(context: ReminderContext, company: Company, lines: list[Rem
     notices = [line for line in lines if line.is_notice]
     overdue = [line for line in lines if not line.is_notice]
     return compose.render(
-        "reminder", company.locale, company=company, notices=notices, overdue=overdue, pay_links=pay_links,
+        "reminder", compose.company_locale(company), company=company, notices=notices, overdue=overdue, pay_links=pay_links,
         disputed=any(line.disputed for line in lines), supplier_name=context.supplier_name, as_of=as_of,
         invoices_url=f"{context.base_url}/invoices",
     )

@@ -20,7 +20,7 @@ def email_statement(session: Session, actor: Actor, company: Company, *, start: 
         return 0
     statement = statement_of_account(session, company, start=start, end=end)
     outbox.enqueue(session, recipients, compose.render(
-        "statement", company.locale, company=company, statement=statement, supplier_name=supplier_name,
+        "statement", compose.company_locale(company), company=company, statement=statement, supplier_name=supplier_name,
         statements_url=f"{base_url}/statements"),
         attach_statement={"company_id": company.id, "start": start.isoformat(), "end": end.isoformat()},
         locale=company.locale)

@@ -153,3 +153,18 @@ def test_a_company_without_billing_address_is_counted_not_sent(db, make, reminde
 
     assert (report.emails, report.no_recipients) == (0, 1)
     assert db.scalar(select(func.count()).select_from(ReminderItem)) == 0
+
+
+def test_a_company_in_great_britain_is_reminded_in_english_in_british_formats(db, make, remind):
+    british = make.company(locale="en", currency="GBP")
+    british.region = "GB"
+    american_formats = make.company(locale="en", currency="GBP")
+    for company in (british, american_formats):
+        make.invoice(company, total=1_234_56, currency="GBP", due_date=DUE - timedelta(days=3))
+    db.commit()
+
+    by_recipient = {mail.recipients[0]: mail.text_body() for mail in remind(DUE)}
+
+    long_due = DUE - timedelta(days=3)
+    assert f"due {long_due.day} {long_due:%B %Y}: £1,234.56" in by_recipient[british.billing_emails[0]]
+    assert f"due {long_due:%B} {long_due.day}, {long_due.year}: £1,234.56" in by_recipient[american_formats.billing_emails[0]]
