@@ -205,3 +205,18 @@ def test_the_preparer_withdraws_a_waiting_payment(admin, payer, make, company, d
     assert admin.post(f"/approvals/{approval.id}/withdraw").status_code == 409
     assert payer.post(f"/approvals/{approval.id}/withdraw").status_code == 303
     assert approval_of(db).status == ApprovalStatus.WITHDRAWN
+
+
+def test_a_card_declined_on_approval_is_told_in_the_approvers_language_not_the_processors(
+        app, admin, make, company, gateway, db):
+    set_threshold(admin, "10.00")
+    preparer = browser(app, make.user(company, role=Role.PAYER), make.PASSWORD)
+    save_card(preparer, gateway, fake_gateway.DECLINED_ON_CHARGE)
+    pay(preparer, make.invoice(company, total=5_000))
+    set_language(admin, "fr")
+
+    approved = admin.post(f"/approvals/{approval_of(db).id}/approve")
+
+    shown = visible_text(admin.get(approved.headers["Location"]))
+    assert "La carte a été refusée. Aucun montant n'a été débité" in shown
+    assert "declined" not in shown

@@ -168,6 +168,21 @@ def test_a_second_clerk_approves_and_the_preparers_card_is_charged_once_with_bot
     assert "was approved" in decided.subject and "The card was charged" in decided.body_text
 
 
+def test_a_card_declined_on_approval_is_told_to_the_preparer_in_our_words_not_the_processors(
+        db, context, gateway, make, company, payer, admin, rule):
+    declined_card = save_fake_card(db, context, gateway, company, payer, fake_gateway.DECLINED_ON_CHARGE)
+    invoice = make.invoice(company, total=150_000)
+    approval = submit(db, context, payer, company, [invoice], card=declined_card)
+
+    approved = approvals.approve(db, context, admin, company=company, approval_id=approval.id)
+
+    assert approved.payment.status == PaymentStatus.FAILED
+    [decided] = mail_to(db, payer.email)[-1:]
+    assert "But the card was not charged: The card was declined. Nothing was charged: try another card." in (
+        decided.body_text)
+    assert "Your card was declined" not in decided.body_text
+
+
 def test_an_invoice_paid_meanwhile_ends_the_approval_uncharged_with_the_reason(
         db, context, gateway, make, company, payer, admin, rule, card):
     invoice = make.invoice(company, total=150_000)

@@ -13,6 +13,7 @@ from portal.blueprints.approvals import STATUS_LABELS, blueprint, refusal
 from portal.blueprints.approvals.forms import RejectForm, RuleForm
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments.forms import ConfirmForm
+from portal.errors import failure_message
 from portal.extensions import db
 from portal.i18n import typed_amount
 from portal.models import ApprovalStatus, PaymentStatus
@@ -65,7 +66,7 @@ def approve(approval_id: int):
         flash(_("Approved. The bank asks to confirm this payment: confirm it below."), "info")
         return redirect(url_for("payments.show", payment_id=payment.id), code=303)
     elif payment.status == PaymentStatus.FAILED:
-        flash(_("Approved, but the card was not charged: %(reason)s", reason=payment.failure_message), "error")
+        flash(_("Approved, but the card was not charged: %(reason)s", reason=failure_message(payment.failure_code)), "error")
     else:
         flash(_("Approved: the payment is made."), "success")
     return redirect(url_for("approvals.show", approval_id=approval.id), code=303)
