@@ -34,30 +34,14 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))  # tests/ holds the localstripe launcher
 
+from portal.demo import DEMO_SUPPLIER  # noqa: E402
 from tests.localstripe_server import TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY, LocalStripe  # noqa: E402
 
 VENV_BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 WEBHOOK_SECRET = "whsec_acquit_bench"
-# A fictitious supplier's legal identity, which the app refuses to start without (portal/demo.py's).
-SUPPLIER = {
-    "ACQUIT_SUPPLIER_NAME": "Acquit Bench Supplier",
-    "ACQUIT_SUPPLIER_LEGAL_FORM": "SAS",
-    "ACQUIT_SUPPLIER_SHARE_CAPITAL": "50 000 €",
-    "ACQUIT_SUPPLIER_ADDRESS": "12 rue des Fournisseurs",
-    "ACQUIT_SUPPLIER_POSTCODE": "69002",
-    "ACQUIT_SUPPLIER_CITY": "Lyon",
-    "ACQUIT_SUPPLIER_COUNTRY": "FR",
-    "ACQUIT_SUPPLIER_SIREN": "732829320",
-    "ACQUIT_SUPPLIER_SIRET": "73282932000074",
-    "ACQUIT_SUPPLIER_REGISTRY": "RCS Lyon",
-    "ACQUIT_SUPPLIER_VAT_NUMBER": "FR44732829320",
-    "ACQUIT_SUPPLIER_LATE_PENALTY_RATE": "12.00",
-    "ACQUIT_SUPPLIER_IBAN": "FR7630006000011234567890189",
-    "ACQUIT_SUPPLIER_BIC": "AGRIFRPP",
-    "ACQUIT_SUPPLIER_BANK_NAME": "Banque Démo",
-    "ACQUIT_SUPPLIER_EMAIL": "facturation@fournisseur.test",
-}
+# The app refuses to start without the supplier's legal identity: the demo's fictitious one, named for the bench.
+SUPPLIER = {**DEMO_SUPPLIER, "ACQUIT_SUPPLIER_NAME": "Acquit Bench Supplier"}
 
 
 class StackError(RuntimeError):
