@@ -156,6 +156,11 @@ def deliver(session: Session, smtp: SmtpSettings | None, ids: set[int] | None = 
         session.commit()
         after_id = message_id = message.id
         try:
+            if message.compose is not None and not message.subject:
+                # Written back as the one writer: on SQLite a delivery that read the row first could
+                # not then write it while another delivery held the lock ("database is locked").
+                run_as_writer(session, lambda: _compose(session, smtp, message))
+                session.commit()
             _send(session, smtp, message)
         except Exception as error:
             session.rollback()
@@ -276,8 +281,6 @@ def _log_unsent(session: Session, ids: set[int] | None, *, with_bodies: bool) ->
 
 
 def _send(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> None:
-    if message.compose is not None and not message.subject:
-        _compose(session, smtp, message)
     email = EmailMessage()
     email["From"] = smtp.sender
     email["To"] = ", ".join(message.recipients)

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from portal.audit import Actor
 from portal.db import make_engine
-from portal.payments.setup import gateway_from_config, payment_context
+from portal.payments.context import PaymentContext
+from portal.payments.setup import gateway_from_config
 from tests.builders import Builders
 from tests.conftest import migrated_database
 from tests.faults.rig import PortalProcess, Seeded, direct_config, free_port, portal_environment
@@ -64,7 +65,8 @@ def ledger(fault_database_url) -> Iterator[Session]:
 def seed(ledger, stripe):
     """`seed(invoices=[total, ...])`: a company whose payer has a saved Visa, and its invoices; committed."""
     config = direct_config(stripe)
-    context = payment_context(config, gateway_from_config(config))
+    context = PaymentContext(gateway=gateway_from_config(config), supplier_name=config["ACQUIT_SUPPLIER_NAME"],
+                             base_url=config["ACQUIT_BASE_URL"])
     api = stripe_library.StripeClient(TEST_SECRET_KEY, base_addresses={"api": stripe.api_base},
                                       max_network_retries=0)
 

@@ -88,8 +88,7 @@ def direct_config(stripe: LocalStripe) -> dict:
     return {"ACQUIT_PAYMENT_GATEWAY": "stripe", "STRIPE_SECRET_KEY": TEST_SECRET_KEY,
             "STRIPE_PUBLISHABLE_KEY": TEST_PUBLISHABLE_KEY, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "ACQUIT_STRIPE_API_BASE": stripe.api_base, "ACQUIT_STRIPE_TIMEOUT": 20,
-            "ACQUIT_SUPPLIER_NAME": DEMO_SUPPLIER["ACQUIT_SUPPLIER_NAME"], "ACQUIT_BASE_URL": "http://portal.test",
-            "ACQUIT_PAYMENT_ABANDON_MINUTES": 15}
+            "ACQUIT_SUPPLIER_NAME": DEMO_SUPPLIER["ACQUIT_SUPPLIER_NAME"], "ACQUIT_BASE_URL": "http://portal.test"}
 
 
 class PortalProcess:
