@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from portal import audit, throttle
 from portal.accounts.recipients import recipients_for
 from portal.audit import Actor
-from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amount_due, undisputed_amounts_due
+from portal.billing.payable import amount_owed, disputed_amounts, undisputed_amounts_due
 from portal.guest.errors import PayLinkLocked
 from portal.guest.links import PayLinks
-from portal.mail import compose, outbox
+from portal.mail import outbox
 from portal.models import Invoice, Payment, PaymentAllocation, PaymentChannel, PaymentStatus, RecipientPurpose
 from portal.models.types import utcnow
 from portal.payments.cards import card_summary
@@ -195,13 +195,9 @@ def send_invoice_email(session: Session, actor: Actor, invoice: Invoice, *, link
     company = invoice.company
     link = links.link_for(invoice, now=now)
     recipients = recipients_for(session, company.id, RecipientPurpose.INVOICES)
-    # As on the PAY NOW page: a dispute holds part of the invoice back, and the link charges only the rest
-    # (the template requires `payable`).
-    payable = undisputed_amount_due(session, invoice)
     for recipient in recipients:
-        message = compose.render("invoice_issued", compose.company_locale(company), invoice=invoice, company=company,
-                                 pay_url=link.url, expires_at=link.expires_at, supplier_name=supplier_name,
-                                 attached=recipient.wants_attachment, payable=payable)
+        message = outbox.invoice_email(session, invoice, link=link, supplier_name=supplier_name,
+                                       attached=recipient.wants_attachment)
         outbox.enqueue(session, [recipient.email], message, locale=company.locale,
                        attach_invoice_id=invoice.id if recipient.wants_attachment else None,
                        attach_format=recipient.invoice_format)

@@ -19,7 +19,7 @@ from portal.billing.document_files import DocumentFormat, invoice_file
 from portal.billing.payable import undisputed_amount_due
 from portal.billing.supplier import SupplierIdentity
 from portal.db import run_as_writer
-from portal.guest.links import PayLinks
+from portal.guest.links import PayLink, PayLinks
 from portal.mail import compose
 from portal.mail.compose import ComposedEmail
 from portal.models import Company, Invoice, OutboxMessage
@@ -316,13 +316,22 @@ def _compose(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> No
     """Write a message queued unwritten (`enqueue_invoice_emails`), keeping its text as the record of what went."""
     if message.compose != INVOICE_ISSUED or smtp.pay_links is None:
         raise ValueError(f"cannot compose {message.compose!r} e-mails here (pay links: {smtp.pay_links is not None})")
-    invoice = session.get(Invoice, message.about_invoice_id)
-    link = smtp.pay_links.link_for(invoice)
-    email = compose.render(INVOICE_ISSUED, compose.company_locale(invoice.company, message.locale), invoice=invoice,
-                           company=invoice.company, pay_url=link.url, expires_at=link.expires_at,
-                           supplier_name=smtp.supplier_name, attached=message.attach_invoice_id is not None,
-                           payable=undisputed_amount_due(session, invoice))
+    invoice = session.get_one(Invoice, message.about_invoice_id)
+    email = invoice_email(session, invoice, link=smtp.pay_links.link_for(invoice), supplier_name=smtp.supplier_name,
+                          attached=message.attach_invoice_id is not None, language=message.locale)
     message.subject, message.body_text, message.body_html = email.subject, email.text, email.html
+
+
+def invoice_email(session: Session, invoice: Invoice, *, link: PayLink, supplier_name: str, attached: bool,
+                  language: str | None = None) -> ComposedEmail:
+    """The e-mail bringing `invoice` and its PAY NOW `link` (with the document `attached`, or the link only).
+
+    As on the PAY NOW page, a dispute holds part of the invoice back and the link charges only
+    the rest: the e-mail says both.
+    """
+    return compose.render(INVOICE_ISSUED, compose.company_locale(invoice.company, language), invoice=invoice,
+                          company=invoice.company, pay_url=link.url, expires_at=link.expires_at,
+                          supplier_name=supplier_name, attached=attached, payable=undisputed_amount_due(session, invoice))
 
 
 def _statement_attachment(session: Session, smtp: SmtpSettings, message: OutboxMessage) -> tuple[bytes, str]:
