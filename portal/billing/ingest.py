@@ -83,14 +83,14 @@ def ingest_invoices(session: Session, actor: Actor, items: Sequence[tuple[str, I
         if number in first_index:
             raise DuplicateNumbers(index, first_index[number])
         first_index[number] = index
-    for attempt in range(1, RACE_RETRIES + 1):
+    for _ in range(RACE_RETRIES - 1):
         try:
             with session.begin_nested():
                 return _ingest(session, actor, items, send_emails=send_emails, now=now)
         except IntegrityError:
-            if attempt == RACE_RETRIES:
-                raise
-    raise AssertionError("unreachable")
+            continue
+    with session.begin_nested():
+        return _ingest(session, actor, items, send_emails=send_emails, now=now)
 
 
 def _ingest(session: Session, actor: Actor, items: Sequence[tuple[str, InvoiceData]], *, send_emails: bool,
