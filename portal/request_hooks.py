@@ -57,17 +57,17 @@ def register_request_hooks(app: Flask) -> None:
 
 def deliver_enqueued_mail(app: Flask) -> None:
     """Send, right after their commit, the e-mails this session just queued."""
-    ids = outbox.take_enqueued_ids(db.session)
-    if not ids:
-        return
-    # Best effort: if the server does not answer, one timeout is lost and the worker retries.
-    outbox.deliver(db.session, services_of(app).smtp, ids, stop_at_first_failure=True,
-                   log_unsent_bodies=app.config["ACQUIT_DEMO"])
-    db.session.commit()
+    if ids := outbox.take_enqueued_ids(db.session):
+        _deliver(app, ids)
 
 
 def _deliver_after_response(app: Flask, ids: set[int]) -> None:
     with app.app_context():
-        outbox.deliver(db.session, services_of(app).smtp, ids, stop_at_first_failure=True,
-                       log_unsent_bodies=app.config["ACQUIT_DEMO"])
-        db.session.commit()
+        _deliver(app, ids)
+
+
+def _deliver(app: Flask, ids: set[int]) -> None:
+    # Best effort: if the server does not answer, one timeout is lost and the worker retries.
+    outbox.deliver(db.session, services_of(app).smtp, ids, stop_at_first_failure=True,
+                   log_unsent_bodies=app.config["ACQUIT_DEMO"])
+    db.session.commit()
