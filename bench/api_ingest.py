@@ -200,56 +200,56 @@ class Load:
 
 
 def client_thread(port: int, key: str, load: Load) -> None:
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    statuses, outcomes, latencies = Counter(), Counter(), []
-    while (n := load.take()) is not None:
-        body = json.dumps(invoice_body(n, load.companies))
-        started = time.perf_counter()
-        try:
-            connection.request("PUT", f"/api/v1/invoices/{load.prefix}-{n:07d}", body=body, headers=headers)
-            response = connection.getresponse()
-            answer = response.read()
-        except (OSError, http.client.HTTPException) as error:
-            load.errors.append(f"{type(error).__name__}: {error}")
-            connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-            continue
-        latencies.append(time.perf_counter() - started)
-        statuses[response.status] += 1
-        if response.status < 300:
-            outcomes[json.loads(answer)["outcome"]] += 1
-        elif len(load.errors) < 5:
-            load.errors.append(f"{response.status}: {answer[:200]!r}")
-    connection.close()
-    with load._lock:
-        load.statuses.update(statuses)
-        load.outcomes.update(outcomes)
-        load.latencies.extend(latencies)
+    """Send invoices one by one (`PUT`) until `load` is exhausted."""
+    def next_request():
+        n = load.take()
+        if n is None:
+            return None
+        return "PUT", f"/api/v1/invoices/{load.prefix}-{n:07d}", json.dumps(invoice_body(n, load.companies))
+
+    def outcomes_of(status: int, answer: bytes) -> list[str]:
+        return [json.loads(answer)["outcome"]] if status < 300 else []
+
+    _send_until_done(port, key, load, timeout=120, next_request=next_request, outcomes_of=outcomes_of)
 
 
 def batch_client_thread(port: int, key: str, load: Load, batch_size: int) -> None:
+    """Send invoices `batch_size` a request (`POST /api/v1/invoices:batch`) until `load` is exhausted."""
+    def next_request():
+        numbers = load.take_many(batch_size)
+        if not numbers:
+            return None
+        return "POST", "/api/v1/invoices:batch", json.dumps({"invoices": [
+            {"number": f"{load.prefix}-{n:07d}", **invoice_body(n, load.companies)} for n in numbers]})
+
+    def outcomes_of(status: int, answer: bytes) -> list[str]:
+        return [result.get("outcome", "refused") for result in json.loads(answer)["results"]] if status == 200 else []
+
+    _send_until_done(port, key, load, timeout=300, next_request=next_request, outcomes_of=outcomes_of)
+
+
+def _send_until_done(port: int, key: str, load: Load, *, timeout: float, next_request, outcomes_of) -> None:
+    """One connection sending `next_request()` (method, path, body) until it is None; statuses, outcomes,
+    latencies and the first errors go into `load`."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     statuses, outcomes, latencies = Counter(), Counter(), []
-    while numbers := load.take_many(batch_size):
-        body = json.dumps({"invoices": [{"number": f"{load.prefix}-{n:07d}", **invoice_body(n, load.companies)}
-                                        for n in numbers]})
+    while (request := next_request()) is not None:
+        method, path, body = request
         started = time.perf_counter()
         try:
-            connection.request("POST", "/api/v1/invoices:batch", body=body, headers=headers)
+            connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             answer = response.read()
         except (OSError, http.client.HTTPException) as error:
             load.errors.append(f"{type(error).__name__}: {error}")
             connection.close()
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
             continue
         latencies.append(time.perf_counter() - started)
         statuses[response.status] += 1
-        if response.status == 200:
-            outcomes.update(result.get("outcome", "refused") for result in json.loads(answer)["results"])
-        elif len(load.errors) < 5:
+        outcomes.update(outcomes_of(response.status, answer))
+        if response.status >= 300 and len(load.errors) < 5:
             load.errors.append(f"{response.status}: {answer[:200]!r}")
     connection.close()
     with load._lock:
