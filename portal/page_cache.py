@@ -12,7 +12,10 @@ the `redis` package installed beside Acquit: `pip install redis`). No Flask in h
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Protocol
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+Value = TypeVar("Value")
 
 # A Redis entry outlives its use by at most this long (a newer data version stops its use at once).
 REDIS_ENTRY_SECONDS = 24 * 3600
@@ -29,37 +32,46 @@ def cache_key(*parts) -> str:
     return hashlib.blake2b("\x1f".join(str(part) for part in parts).encode(), digest_size=20).hexdigest()
 
 
-class MemoryPageCache:
-    """A bounded least-recently-used cache in this process, safe across threads; bounded by characters held."""
+class BoundedLru(Generic[Value]):
+    """A least-recently-used cache in this process, safe across threads, holding at most `limit` in all,
+    each entry counting `size(value)` (1 each by default)."""
 
-    def __init__(self, max_chars: int):
-        self.max_chars = max_chars
-        self._entries: OrderedDict[str, str] = OrderedDict()
+    def __init__(self, limit: int, size: Callable[[Value], int] = lambda _: 1):
+        self.limit = limit
+        self._size = size
+        self._entries: OrderedDict[str, Value] = OrderedDict()
         self._held = 0
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> Value | None:
         with self._lock:
             value = self._entries.get(key)
             if value is not None:
                 self._entries.move_to_end(key)
             return value
 
-    def set(self, key: str, value: str) -> None:
-        if len(value) > self.max_chars:
+    def set(self, key: str, value: Value) -> None:
+        if self._size(value) > self.limit:
             return
         with self._lock:
             previous = self._entries.pop(key, None)
             if previous is not None:
-                self._held -= len(previous)
+                self._held -= self._size(previous)
             self._entries[key] = value
-            self._held += len(value)
-            while self._held > self.max_chars:
+            self._held += self._size(value)
+            while self._held > self.limit:
                 _, dropped = self._entries.popitem(last=False)
-                self._held -= len(dropped)
+                self._held -= self._size(dropped)
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class MemoryPageCache(BoundedLru[str]):
+    """Rendered page parts in this process, bounded by the characters held."""
+
+    def __init__(self, max_chars: int):
+        super().__init__(max_chars, size=len)
 
 
 class RedisPageCache:

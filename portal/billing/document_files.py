@@ -2,8 +2,6 @@
 
 import enum
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -14,6 +12,7 @@ from portal.billing.facturx import facturx_pdf
 from portal.billing.pdf import render_document_pdf
 from portal.billing.supplier import SupplierIdentity
 from portal.models import CreditNote, Invoice
+from portal.page_cache import BoundedLru
 
 
 class DocumentFormat(enum.StrEnum):
@@ -49,22 +48,15 @@ class RenderedDocuments:
     again is not drawn again. In this process only; at most `capacity` files are kept."""
 
     def __init__(self, capacity: int):
-        self.capacity = capacity
-        self._files: OrderedDict[str, DocumentFile] = OrderedDict()
-        self._lock = threading.Lock()
+        self._files: BoundedLru[DocumentFile] = BoundedLru(capacity)
 
     def file(self, document: BillingDocument, file_format: DocumentFormat) -> DocumentFile:
         version = document_version(document, file_format)
-        with self._lock:
-            if (kept := self._files.get(version)) is not None:
-                self._files.move_to_end(version)
-                return kept
-        # Drawn outside the lock: two requests for one new document may both draw it, none waits.
+        if (kept := self._files.get(version)) is not None:
+            return kept
+        # Two requests for one new document may both draw it: neither waits for the other.
         drawn = _file(document, file_format, version)
-        with self._lock:
-            self._files[version] = drawn
-            while len(self._files) > self.capacity:
-                self._files.popitem(last=False)
+        self._files.set(version, drawn)
         return drawn
 
 
