@@ -21,7 +21,7 @@ from portal.billing.money import Money
 from portal.domain_errors import DomainError
 from portal.extensions import db
 from portal.i18n import SUPPORTED_LOCALES, money
-from portal.payments.errors import FAILURE_REASONS
+from portal.payments.errors import FAILURE_REASONS, REFUSAL_REASONS
 from portal.request_log import loggable_path
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 class ErrorKind:
     status: int
     message: object  # a lazy string, translated when read; placeholders filled from the error's params
+
+
+def _refusal_reason(code: str) -> LazyString:
+    return LazyString(gettext, REFUSAL_REASONS[code])
 
 
 ERRORS: dict[str, ErrorKind] = {
@@ -65,21 +69,18 @@ ERRORS: dict[str, ErrorKind] = {
     "credit_note_exists": ErrorKind(409, _l("A credit note already has this number.")),
     # Payments
     "payment_error": ErrorKind(409, LazyString(gettext, FAILURE_REASONS["payment_error"])),
-    "no_invoice_chosen": ErrorKind(400, _l("Choose at least one invoice to pay.")),
-    "part_payment_of_several": ErrorKind(400, _l("A part payment can only be made on one invoice at a time.")),
-    "invoice_void_nothing_to_pay": ErrorKind(409, _l("Invoice %(number)s is void: there is nothing to pay.")),
-    "invoice_already_paid": ErrorKind(409, _l("Invoice %(number)s is already paid.")),
-    "invoice_wholly_disputed": ErrorKind(
-        409, _l("All that is due on invoice %(number)s is disputed: it can be paid once the dispute is resolved.")),
-    "mixed_currencies": ErrorKind(409, _l("Invoices in different currencies must be paid separately.")),
-    "amount_not_positive": ErrorKind(400, _l("The amount must be greater than zero.")),
-    "amount_above_payable": ErrorKind(400, _l("That is more than the %(amount)s still due on invoice %(number)s.")),
-    "amount_above_undisputed": ErrorKind(
-        400, _l("That is more than the %(amount)s that can be paid on invoice %(number)s: the rest is disputed.")),
-    "amounts_changed": ErrorKind(409, _l("What is due on these invoices has just changed. Check it and try again.")),
-    "payment_in_progress": ErrorKind(
-        409, _l("A card payment of this invoice is already under way. Wait for it to finish, then check what is still due.")),
-    "no_card": ErrorKind(409, _l("Choose one of your saved cards, or add one.")),
+    "no_invoice_chosen": ErrorKind(400, _refusal_reason("no_invoice_chosen")),
+    "part_payment_of_several": ErrorKind(400, _refusal_reason("part_payment_of_several")),
+    "invoice_void_nothing_to_pay": ErrorKind(409, _refusal_reason("invoice_void_nothing_to_pay")),
+    "invoice_already_paid": ErrorKind(409, _refusal_reason("invoice_already_paid")),
+    "invoice_wholly_disputed": ErrorKind(409, _refusal_reason("invoice_wholly_disputed")),
+    "mixed_currencies": ErrorKind(409, _refusal_reason("mixed_currencies")),
+    "amount_not_positive": ErrorKind(400, _refusal_reason("amount_not_positive")),
+    "amount_above_payable": ErrorKind(400, _refusal_reason("amount_above_payable")),
+    "amount_above_undisputed": ErrorKind(400, _refusal_reason("amount_above_undisputed")),
+    "amounts_changed": ErrorKind(409, _refusal_reason("amounts_changed")),
+    "payment_in_progress": ErrorKind(409, _refusal_reason("payment_in_progress")),
+    "no_card": ErrorKind(409, _refusal_reason("no_card")),
     "setup_incomplete": ErrorKind(400, _l("The card was not saved. Check its details and try again.")),
     "setup_mismatch": ErrorKind(409, _l("This card belongs to someone else.")),
     "resource_missing": ErrorKind(409, _l("The card processor no longer knows this card. Add it again.")),

@@ -35,7 +35,7 @@ from portal.models.types import utcnow
 from portal.payments.cards import company_card
 from portal.payments.charging import PaymentRequest, amounts_to_charge, pay_invoices, payment_for_attempt
 from portal.payments.context import PaymentContext
-from portal.payments.errors import PaymentError
+from portal.payments.errors import REFUSAL_REASONS, PaymentError
 
 #: A payment not approved within this long expires: by then what it was prepared against is stale.
 EXPIRES_AFTER = timedelta(days=7)
@@ -171,7 +171,10 @@ def approve(session: Session, context: PaymentContext, user: User, *, company: C
                                receipt_email=approval.prepared_by.email)
     except PaymentError as refused:
         session.rollback()
-        approval.status, approval.note = ApprovalStatus.NOT_CHARGED, str(refused)
+        approval.status = ApprovalStatus.NOT_CHARGED
+        # A refusal the approval's readers have no words for (a card no longer found) reads as "not made".
+        approval.record_refusal(*((refused.code, refused.params) if refused.code in REFUSAL_REASONS
+                                  else ("payment_error", {})))
         audit.record(session, "payment.approval_not_charged", Actor.user(user), company_id=company.id,
                      amount=approval.amount, currency=approval.currency, approval_id=approval.id,
                      prepared_by=approval.prepared_by.email, approved_by=user.email, reason=str(refused),

@@ -15,9 +15,9 @@ from babel.numbers import format_currency
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from portal.billing.money import to_decimal
+from portal.billing.money import Money, to_decimal
 from portal.formats import locale_with_region
-from portal.payments.errors import FAILURE_REASONS
+from portal.payments.errors import FAILURE_REASONS, REFUSAL_REASONS
 
 TEMPLATES = Path(__file__).parent / "templates"
 TRANSLATIONS = Path(__file__).parent.parent / "translations"
@@ -73,12 +73,23 @@ def _environment(locale: str) -> Environment:
     )
     translations = Translations.load(str(TRANSLATIONS), [locale])
     environment.install_gettext_translations(translations, newstyle=True)
-    environment.filters["money"] = lambda amount, currency: format_currency(
-        to_decimal(amount, currency), currency, locale=locale
-    )
+
+    def write_money(amount: int, currency: str) -> str:
+        return format_currency(to_decimal(amount, currency), currency, locale=locale)
+
+    environment.filters["money"] = write_money
     environment.filters["long_date"] = lambda value: format_date(value, format="long", locale=locale)
     # Why a payment failed, in the words the pages use (never the card processor's English).
     environment.filters["failure_reason"] = lambda code: translations.gettext(
         FAILURE_REASONS.get(code or "", FAILURE_REASONS["payment_error"]))
+    environment.filters["refusal_reason"] = lambda code, params: _refusal_reason(translations, write_money, code, params)
     environment.globals["today"] = date.today
     return environment
+
+
+def _refusal_reason(translations: Translations, write_money, code: str | None, params: dict) -> str:
+    """Why a payment was refused before it was charged (portal/errors.py's words for `code`)."""
+    text = REFUSAL_REASONS.get(code or "") or FAILURE_REASONS.get(code or "", FAILURE_REASONS["payment_error"])
+    written = {name: write_money(value.amount, value.currency) if isinstance(value, Money) else value
+               for name, value in params.items()}
+    return translations.gettext(text) % written if written else translations.gettext(text)

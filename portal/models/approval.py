@@ -1,9 +1,10 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from portal.billing.money import Money
 from portal.db import Base
 from portal.models.card import SavedCard
 from portal.models.company import Company
@@ -38,7 +39,7 @@ class ApprovalStatus(enum.StrEnum):
     AWAITING = "awaiting"
     APPROVED = "approved"  # charged through `payment`, whose own status says how that ended
     # Approved, but the charge was refused before it was made (invoice paid meanwhile, what is due
-    # changed, card removed): nothing was charged; `note` says why.
+    # changed, card removed): nothing was charged; `refusal_code` says why.
     NOT_CHARGED = "not_charged"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"  # by the clerk who prepared it
@@ -76,8 +77,12 @@ class PaymentApproval(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Why it was rejected, in the approver's words; or why the charge was refused at approval.
+    # Why it was rejected, in the approver's words.
     note: Mapped[str | None] = mapped_column(Text)
+    # Why the charge was refused at approval: a code of portal/errors.py and its message's
+    # parameters (a sum of money as {"amount", "currency"}), written in each reader's language.
+    refusal_code: Mapped[str | None] = mapped_column(String(40))
+    refusal_params: Mapped[dict | None] = mapped_column(JSON)
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"))
 
     company: Mapped[Company] = relationship()
@@ -91,6 +96,17 @@ class PaymentApproval(Base):
     @property
     def invoice_ids(self) -> tuple[int, ...]:
         return tuple(line.invoice_id for line in self.invoices)
+
+    def record_refusal(self, code: str, params: dict) -> None:
+        self.refusal_code = code
+        self.refusal_params = {name: {"amount": value.amount, "currency": value.currency} if isinstance(value, Money)
+                               else value for name, value in params.items()}
+
+    @property
+    def refusal_parameters(self) -> dict:
+        """The refusal's message parameters as the domain error gave them (a sum as `Money`)."""
+        return {name: Money(value["amount"], value["currency"]) if isinstance(value, dict) else value
+                for name, value in (self.refusal_params or {}).items()}
 
     def is_expired(self, now: datetime) -> bool:
         return self.status == ApprovalStatus.EXPIRED or (

@@ -26,6 +26,27 @@ FAILURE_REASONS = {
     "canceled": message_id("The payment was cancelled. Nothing was charged."),
 }
 
+# Why a payment was refused before anything was charged, for the codes a payment prepared earlier
+# (approved later by a second clerk) can meet: shown on pages through portal/errors.py and in
+# e-mails through portal/mail/compose.py. `%(number)s` is an invoice number, `%(amount)s` a sum.
+REFUSAL_REASONS = {
+    "no_invoice_chosen": message_id("Choose at least one invoice to pay."),
+    "part_payment_of_several": message_id("A part payment can only be made on one invoice at a time."),
+    "invoice_void_nothing_to_pay": message_id("Invoice %(number)s is void: there is nothing to pay."),
+    "invoice_already_paid": message_id("Invoice %(number)s is already paid."),
+    "invoice_wholly_disputed": message_id(
+        "All that is due on invoice %(number)s is disputed: it can be paid once the dispute is resolved."),
+    "mixed_currencies": message_id("Invoices in different currencies must be paid separately."),
+    "amount_not_positive": message_id("The amount must be greater than zero."),
+    "amount_above_payable": message_id("That is more than the %(amount)s still due on invoice %(number)s."),
+    "amount_above_undisputed": message_id(
+        "That is more than the %(amount)s that can be paid on invoice %(number)s: the rest is disputed."),
+    "amounts_changed": message_id("What is due on these invoices has just changed. Check it and try again."),
+    "payment_in_progress": message_id(
+        "A card payment of this invoice is already under way. Wait for it to finish, then check what is still due."),
+    "no_card": message_id("Choose one of your saved cards, or add one."),
+}
+
 
 class PaymentError(DomainError):
     """A payment could not be made; `code` says why (see portal/domain_errors.py)."""

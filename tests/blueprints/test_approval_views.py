@@ -182,6 +182,27 @@ def test_an_invoice_paid_meanwhile_is_not_charged_again_on_approval(admin, payer
     assert approval_of(db).status == ApprovalStatus.NOT_CHARGED
 
 
+def test_why_an_approved_payment_was_not_charged_is_told_in_each_reader_s_language(
+        app, admin, payer, gateway, make, company, people, db, smtp_server):
+    set_threshold(admin, "10.00")
+    invoice = make.invoice(company, total=5_000, number="INV-PAYEE-DEJA")
+    pay(payer, invoice)
+    approval = approval_of(db)
+    make.payment(invoice, 5_000)
+    people[Role.PAYER].locale = "fr"
+    make.session.commit()
+    set_language(admin, "fr")
+
+    approved = admin.post(f"/approvals/{approval.id}/approve")
+
+    shown = visible_text(admin.get(approved.headers["Location"]))
+    assert "Approuvé, mais rien n’a été débité : La facture INV-PAYEE-DEJA est déjà payée." in shown
+    set_language(admin, "en")
+    assert "Invoice INV-PAYEE-DEJA is already paid." in visible_text(admin.get(f"/approvals/{approval.id}"))
+    [told] = [m for m in smtp_server.messages if m.recipients == [people[Role.PAYER].email]][-1:]
+    assert "La facture INV-PAYEE-DEJA est déjà payée. Rien n’a été débité." in told.text_body()
+
+
 def test_when_the_bank_asks_for_3d_secure_the_approver_confirms_it_on_the_payment_page(
         app, admin, make, company, people, gateway, db):
     set_threshold(admin, "10.00")

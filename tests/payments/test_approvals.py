@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from portal.approvals import service as approvals
 from portal.approvals.errors import ApprovalError
 from portal.audit import Actor
+from portal.billing.money import Money
 from portal.models import (
     ApprovalStatus,
     AuditEvent,
@@ -193,7 +194,7 @@ def test_an_invoice_paid_meanwhile_ends_the_approval_uncharged_with_the_reason(
     approvals.approve(db, context, admin, company=company, approval_id=approval.id)
 
     assert (approval.status, approval.payment_id) == (ApprovalStatus.NOT_CHARGED, None)
-    assert "already paid" in approval.note
+    assert (approval.refusal_code, approval.refusal_parameters) == ("invoice_already_paid", {"number": invoice.number})
     assert charges(gateway) == []
     assert db.scalar(select(func.count()).select_from(InvoicePaymentClaim)) == 0
     actions = db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
@@ -211,8 +212,25 @@ def test_a_change_in_what_is_due_ends_the_approval_uncharged_rather_than_charge_
 
     approvals.approve(db, context, admin, company=company, approval_id=approval.id)
 
-    assert approval.status == ApprovalStatus.NOT_CHARGED and "has just changed" in approval.note
+    assert (approval.status, approval.refusal_code) == (ApprovalStatus.NOT_CHARGED, "amounts_changed")
     assert charges(gateway) == []
+
+
+def test_a_part_payment_above_what_is_now_due_keeps_the_sum_it_was_refused_for(
+        db, context, gateway, make, company, payer, admin, rule, card):
+    invoice = make.invoice(company, total=300_000, number="INV-PART")
+    approval = submit(db, context, payer, company, [invoice], amount=200_000)
+    make.payment(invoice, 150_000)
+    db.commit()
+
+    approvals.approve(db, context, admin, company=company, approval_id=approval.id)
+    db.expire_all()
+
+    assert (approval.status, approval.refusal_code) == (ApprovalStatus.NOT_CHARGED, "amount_above_payable")
+    assert approval.refusal_parameters == {"amount": Money(150_000, "EUR"), "number": "INV-PART"}
+    assert charges(gateway) == []
+    assert "That is more than the €1,500.00 still due on invoice INV-PART. Nothing was charged." in (
+        mail_to(db, payer.email)[-1].body_text)
 
 
 def test_a_card_removed_while_waiting_ends_the_approval_uncharged_with_both_names_kept(
@@ -224,6 +242,7 @@ def test_a_card_removed_while_waiting_ends_the_approval_uncharged_with_both_name
     approvals.approve(db, context, admin, company=company, approval_id=approval.id)
 
     assert (approval.status, approval.decided_by_user_id) == (ApprovalStatus.NOT_CHARGED, admin.id)
+    assert (approval.refusal_code, approval.refusal_parameters) == ("payment_error", {})
     assert charges(gateway) == []
     actions = db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions[-2:] == ["payment.approved", "payment.approval_not_charged"]

@@ -13,7 +13,7 @@ from portal.blueprints.approvals import STATUS_LABELS, blueprint, refusal
 from portal.blueprints.approvals.forms import RejectForm, RuleForm
 from portal.blueprints.guards import current_company, permission_required
 from portal.blueprints.payments.forms import ConfirmForm
-from portal.errors import failure_message
+from portal.errors import error_message, failure_message
 from portal.extensions import db
 from portal.i18n import typed_amount
 from portal.models import ApprovalStatus, PaymentStatus
@@ -60,7 +60,7 @@ def approve(approval_id: int):
     if approval.status == ApprovalStatus.EXPIRED:
         flash(_("This payment expired before it was approved: nothing was charged."), "error")
     elif approval.status == ApprovalStatus.NOT_CHARGED:
-        flash(_("Approved, but nothing was charged: %(reason)s", reason=approval.note), "error")
+        flash(_("Approved, but nothing was charged: %(reason)s", reason=_why_not_charged(approval)), "error")
     elif payment.status == PaymentStatus.REQUIRES_ACTION:
         # The card's bank wants its holder to confirm: whoever approves finishes it on the payment's page.
         flash(_("Approved. The bank asks to confirm this payment: confirm it below."), "info")
@@ -119,12 +119,17 @@ def _approval_page(approval, *, error: str | None = None, reject_form: RejectFor
     waiting = approval.status == ApprovalStatus.AWAITING and not approval.is_expired(now)
     return render_template(
         "approvals/show.html", approval=approval, error=error, status_label=_status_label(approval, now),
+        why_not_charged=_why_not_charged(approval) if approval.status == ApprovalStatus.NOT_CHARGED else None,
         waiting=waiting, form=ConfirmForm(), reject_form=reject_form or RejectForm(),
         may_decide=waiting and approval.prepared_by_user_id != current_user.id
         and rules.may_approve(current_user, company.id, rule),
         may_withdraw=waiting and approval.prepared_by_user_id == current_user.id,
         approvers=approvals.approvers(db.session, company, other_than=approval.prepared_by_user_id) if waiting else [],
     ), status
+
+
+def _why_not_charged(approval) -> str:
+    return error_message(approval.refusal_code, **approval.refusal_parameters)
 
 
 def _index_page(form: RuleForm, *, status: int = 200):
