@@ -4,6 +4,7 @@ An e-mail is three templates under `portal/mail/templates/`: `NAME.subject.txt`,
 `NAME.txt` and `NAME.html`. They are translated with the same catalogue as the pages.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -44,7 +45,8 @@ def render(name: str, locale: str, **context) -> ComposedEmail:
     text = environment.get_template(f"{name}.txt").render(**context)
     html_path = TEMPLATES / f"{name}.html"
     html = environment.get_template(f"{name}.html").render(**context) if html_path.exists() else None
-    return ComposedEmail(subject=" ".join(subject.split()), text=text, html=html)
+    # One line; a no-break space (in "600,00 €", before a French colon) stays.
+    return ComposedEmail(subject=re.sub(r"[ \t\r\n]+", " ", subject).strip(), text=text, html=html)
 
 
 def render_text(name: str, locale: str, **context) -> str:

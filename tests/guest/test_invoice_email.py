@@ -1,6 +1,7 @@
 """The invoice e-mail staff send again says, for a partly disputed invoice, what the PAY NOW link charges."""
 
 import re
+from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -13,15 +14,17 @@ from tests.guest.conftest import attempt_key_on, setup_id_on
 PAY_NOW_LINK = re.compile(r"http://portal\.test(/pay/\S+)")
 
 
-@pytest.mark.parametrize(("locale", "disputed_line", "payable_line"), [
-    ("fr", "Contesté, à ne pas payer maintenant : 400,00\N{NO-BREAK SPACE}€", "À payer maintenant : 600,00\N{NO-BREAK SPACE}€"),
-    ("en", "Disputed, not to pay now: €400.00", "To pay now: €600.00"),
+@pytest.mark.parametrize(("locale", "disputed_line", "payable_line", "subject_end"), [
+    ("fr", "Contesté, à ne pas payer maintenant : 400,00\N{NO-BREAK SPACE}€", "À payer maintenant : 600,00\N{NO-BREAK SPACE}€",
+     ": 600,00\N{NO-BREAK SPACE}€ à régler au plus tard le 15 décembre 2026, le reste est contesté"),
+    ("en", "Disputed, not to pay now: €400.00", "To pay now: €600.00",
+     ": €600.00 to pay by December 15, 2026, the rest disputed"),
 ])
 def test_a_partly_disputed_invoice_e_mailed_again_names_both_amounts_and_its_link_charges_the_one_to_pay(
-        app, db, client, make, login_as, gateway, locale, disputed_line, payable_line):
+        app, db, client, make, login_as, gateway, locale, disputed_line, payable_line, subject_end):
     company = make.company(locale=locale, billing_emails=["ap@acme.test"])
     clerk = make.user(company)
-    invoice = make.invoice(company, total=1000_00)
+    invoice = make.invoice(company, total=1000_00, due_date=date(2026, 12, 15))
     with app.app_context():
         make.dispute(services().disputes, invoice, clerk, amount=400_00)
     db.commit()
@@ -31,6 +34,7 @@ def test_a_partly_disputed_invoice_e_mailed_again_names_both_amounts_and_its_lin
     client.post("/logout")
 
     [mail] = db.scalars(select(OutboxMessage).where(OutboxMessage.subject.contains(invoice.number))).all()
+    assert mail.subject.endswith(subject_end)
     lines = mail.body_text.splitlines()
     assert disputed_line in lines and payable_line in lines
     assert invoice.number in mail.body_html and "400" in mail.body_html and "600" in mail.body_html
