@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
 from portal import migrate
+from portal.config_errors import ConfigurationError
 from portal.db import refresh_statistics
 from portal.services import build_services, install_services, services_of
 
@@ -26,7 +27,10 @@ def main() -> None:
             os.environ.setdefault(name, value)
         # The demo's log is read by a person in a terminal.
         os.environ.setdefault("ACQUIT_LOG_FORMAT", "text")
-    FlaskGroup(create_app=create_app, help="Acquit, the customer payment portal.")(prog_name="acquit")
+    try:
+        FlaskGroup(create_app=create_app, help="Acquit, the customer payment portal.")(prog_name="acquit")
+    except ConfigurationError as error:
+        sys.exit(f"acquit: {error}")
 
 
 def register(app: Flask) -> None:

@@ -4,6 +4,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
+from portal.config_errors import ConfigurationError
 from portal.disputes.attachments import MAX_FILES_PER_MESSAGE
 
 # The supplier's legal identity beside ACQUIT_SUPPLIER_NAME, printed on invoices and in their
@@ -24,7 +25,12 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 def _env_int(name: str, default: int) -> int:
     raw = _env(name)
-    return int(raw) if raw is not None else default
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
 
 
 def _env_bool(name: str, default: bool | None) -> bool | None:

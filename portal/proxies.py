@@ -10,11 +10,13 @@ header is believed: a client reaching the portal directly cannot pose as another
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from portal.config_errors import ConfigurationError
+
 
 def behind_trusted_proxies(wsgi_app, hops: int):
     """`wsgi_app` seeing the client's address, scheme and host as the `hops` nearest proxies forwarded them."""
     if hops < 0:
-        raise ValueError(f"ACQUIT_TRUSTED_PROXIES is a number of proxies (0 or more), not {hops}")
+        raise ConfigurationError(f"ACQUIT_TRUSTED_PROXIES is a number of proxies (0 or more), not {hops}")
     if hops == 0:
         return wsgi_app
     return ProxyFix(wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

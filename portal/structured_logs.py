@@ -16,6 +16,8 @@ import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
+from portal.config_errors import ConfigurationError
+
 LOG_FORMATS = ("json", "text")
 
 #: The id of the request being served by this thread (None outside a request).
@@ -84,7 +86,7 @@ class TextFormatter(logging.Formatter):
 
 def formatter_for(log_format: str) -> logging.Formatter:
     if log_format not in LOG_FORMATS:
-        raise ValueError(f"ACQUIT_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+        raise ConfigurationError(f"ACQUIT_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     return JsonFormatter() if log_format == "json" else TextFormatter()
 
 

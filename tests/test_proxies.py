@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from portal.app import create_app
+from portal.config_errors import ConfigurationError
 from portal.models import LoginAttempt
 from tests.conftest import app_config
 
@@ -78,5 +79,5 @@ def test_the_request_line_gives_the_clients_address(app, db, capfd):
 
 
 def test_a_negative_number_of_proxies_is_refused_at_start_up(database_url):
-    with pytest.raises(ValueError, match="ACQUIT_TRUSTED_PROXIES"):
+    with pytest.raises(ConfigurationError, match="ACQUIT_TRUSTED_PROXIES"):
         create_app(app_config(database_url, ACQUIT_TRUSTED_PROXIES=-1))

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from portal.config_errors import ConfigurationError
 from portal.structured_logs import (
     JsonFormatter,
     RequestIdFilter,
@@ -31,6 +32,8 @@ def emitted(formatter: logging.Formatter, emit) -> list[str]:
     handler.setFormatter(formatter)
     handler.addFilter(RequestIdFilter())
     logger = logging.getLogger("tests.structured_logs")
+    # Its own level: run alone, the root logger's WARNING would drop the INFO lines under test.
+    logger.setLevel(logging.DEBUG)
     logger.addHandler(handler)
     logger.propagate = False
     try:
@@ -98,7 +101,7 @@ def test_a_request_id_that_is_not_a_plain_short_token_is_not_kept(offered):
 
 
 def test_an_unknown_log_format_is_refused_with_the_setting_named():
-    with pytest.raises(ValueError, match="ACQUIT_LOG_FORMAT must be one of json, text"):
+    with pytest.raises(ConfigurationError, match="ACQUIT_LOG_FORMAT must be one of json, text"):
         formatter_for("xml")
 
 

@@ -16,6 +16,8 @@ from stdnum.eu import vat as eu_vat
 from stdnum.fr import siren as siren_number
 from stdnum.fr import siret as siret_number
 
+from portal.config_errors import ConfigurationError
+
 # Setting name -> what it is, for the start-up error. These must be given.
 REQUIRED = {
     "ACQUIT_SUPPLIER_NAME": "the supplier's registered name",
@@ -29,7 +31,7 @@ REQUIRED = {
 REQUIRED_IN_FRANCE = {"ACQUIT_SUPPLIER_SIREN": "its 9-digit SIREN number"}
 
 
-class SupplierConfigError(Exception):
+class SupplierConfigError(ConfigurationError):
     """The supplier's identity is missing or wrong in configuration; the message names the settings."""
 
 

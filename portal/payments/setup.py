@@ -1,9 +1,10 @@
 """Choosing the payment gateway from configuration: the one place that decides which provider runs."""
 
+from portal.config_errors import ConfigurationError
 from portal.payments.gateway import PaymentGateway
 
 
-class GatewayMisconfigured(RuntimeError):
+class GatewayMisconfigured(ConfigurationError):
     """The configuration names a gateway without what it needs."""
 
 
