@@ -4,9 +4,10 @@ from urllib.parse import urlencode
 
 from babel.numbers import get_currency_symbol
 from flask import Flask, current_app, request, session
-from flask_babel import format_date, format_datetime, format_decimal, get_locale, lazy_pgettext
+from flask_babel import format_date, format_datetime, format_decimal, get_locale, get_translations, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from jinja2 import pass_context
 
 from portal.billing.money import minor_unit_digits, to_decimal
 from portal.billing.status import InvoiceStatus
@@ -265,7 +266,34 @@ def _decimal_pattern(currency: str, integer_pattern: str) -> str:
     return integer_pattern + ("." + "0" * digits if digits else "")
 
 
+def _render_translations(context):
+    """The catalogue of the page's locale, looked up once per rendered template (a context processor puts it
+    in the template's context) rather than at each of a page's tens of `_()`; a macro imported without the
+    context looks it up itself."""
+    translations = context.get(_TRANSLATIONS)
+    return translations if translations is not None else get_translations()
+
+
+_TRANSLATIONS = "_page_translations"
+
+
+def _install_template_gettext(app: Flask) -> None:
+    """Flask-Babel's template `_`, `ngettext`, `pgettext` and `npgettext`, each reading the catalogue once per render."""
+    app.context_processor(lambda: {_TRANSLATIONS: get_translations()})
+    app.jinja_env.install_gettext_callables(
+        gettext=pass_context(lambda context, string: _render_translations(context).ugettext(string)),
+        ngettext=pass_context(lambda context, singular, plural, n: _render_translations(context).ungettext(
+            singular, plural, n)),
+        newstyle=True,
+        pgettext=pass_context(lambda context, msgctxt, string: _render_translations(context).upgettext(
+            msgctxt, string)),
+        npgettext=pass_context(lambda context, msgctxt, singular, plural, n: _render_translations(context).unpgettext(
+            msgctxt, singular, plural, n)),
+    )
+
+
 def register_template_helpers(app: Flask) -> None:
+    _install_template_gettext(app)
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["typed_amount"] = typed_amount
     app.jinja_env.filters["currency_symbol"] = currency_symbol

@@ -11,7 +11,7 @@ from portal.models import Role
 from tests.blueprints.conftest import set_language
 from tests.blueprints.pages import page, visible_text
 from tests.blueprints.test_autopay_views import enrolled, save_card
-from tests.blueprints.test_invoice_list_queries import counting_queries
+from tests.blueprints.test_invoice_list_queries import counting_queries, with_empty_page_cache
 
 HTMX = {"HX-Request": "true"}
 
@@ -105,6 +105,7 @@ def test_the_list_issues_the_same_queries_for_10_and_100_rows_with_autopay_on(ap
         make.invoice(company, total=1_000 + n, due_date=today + timedelta(days=5 + n % 20))
     counts = []
     for per_page in (10, 100):
+        with_empty_page_cache(app)
         with counting_queries(engine) as statements:
             response = payer_on_autopay.get(f"/invoices?per_page={per_page}&sort=due_date&direction=asc")
         assert response.status_code == 200

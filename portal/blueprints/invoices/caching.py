@@ -48,10 +48,21 @@ def page_cache() -> PageCache:
     return current_app.extensions["acquit.page_cache"]
 
 
+def company_rendering_key(kind: str, company: Company, *parts) -> str:
+    """The key of a part of `company`'s pages rendered for this request's reader, locale and day, whatever its query."""
+    return cache_key(kind, current_app.extensions["acquit.code_generation"], company.id, company.data_version,
+                     get_locale(), clock.today().isoformat(), current_user.role, request.script_root, *parts)
+
+
 def rendering_key(kind: str, company: Company, *parts) -> str:
     """The key of a part of `company`'s pages rendered for this request's reader, locale, day and query."""
-    return cache_key(kind, current_app.extensions["acquit.code_generation"], company.id, company.data_version,
-                     get_locale(), clock.today().isoformat(), current_user.role, request.script_root,
+    return company_rendering_key(kind, company, request.query_string.decode("latin-1"), *parts)
+
+
+def query_rendering_key(kind: str, *parts) -> str:
+    """The key of a part of a page that shows none of a company's data but what `parts` hold: the
+    query string as typed, in this request's locale (a list's filter form, its company's fields in `parts`)."""
+    return cache_key(kind, current_app.extensions["acquit.code_generation"], get_locale(), request.script_root,
                      request.query_string.decode("latin-1"), *parts)
 
 

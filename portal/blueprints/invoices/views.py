@@ -50,7 +50,7 @@ def index():
             cache.set(results_key, results)
         if fragment_only:
             return caching.privately_cached(make_response(results), etag)
-        content = render_template("invoices/_content.html", form=form, results=Markup(results),
+        content = render_template("invoices/_content.html", filters=_filters(form), results=Markup(results),
                                   owed_section=_owed_section(company))
         cache.set(content_key, content)
     return caching.privately_cached(make_response(render_template("invoices/index.html", content=Markup(content))), etag)
@@ -60,7 +60,8 @@ def _refused_filters(company, form: HistoryFilterForm, fragment_only: bool):
     """The filters' errors, in the fragment or the page (400); nothing of it is cached."""
     if fragment_only:
         return render_template("invoices/_results.html", form=form, page=None), 400
-    content = render_template("invoices/_content.html", form=form, page=None, results=None,
+    filters = Markup(render_template("invoices/_filters.html", form=form))
+    content = render_template("invoices/_content.html", filters=filters, form=form, page=None, results=None,
                               owed_section=_owed_section(company))
     return render_template("invoices/index.html", content=Markup(content)), 400
 
@@ -117,9 +118,20 @@ def _shown_rows(rows: list[history.ListRow], autopay_on: dict, fmt: LocaleFormat
     return shown
 
 
+def _filters(form: HistoryFilterForm) -> Markup:
+    """The filter form of a valid query, rendered once per query, locale and definition of the company's own fields."""
+    fields = tuple((field.id, field.label, field.kind, tuple(field.choices)) for field in form.company_fields)
+    key = caching.query_rendering_key("invoice list filters", fields)
+    filters = caching.page_cache().get(key)
+    if filters is None:
+        filters = render_template("invoices/_filters.html", form=form)
+        caching.page_cache().set(key, filters)
+    return Markup(filters)
+
+
 def _owed_section(company) -> Markup:
     """The "what you owe" figures, rendered once per data version, locale and day."""
-    key = caching.rendering_key("what you owe", company)
+    key = caching.company_rendering_key("what you owe", company)
     section = caching.page_cache().get(key)
     if section is None:
         owed = history.amount_owed(db.session, company.id, today=clock.today())
