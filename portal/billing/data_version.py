@@ -139,6 +139,10 @@ def _note_changed_companies(session: Session, _flush_context) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _bump_at_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        # A savepoint released (SQLAlchemy tells it as a commit too): its marks wait for the real commit,
+        # which bumps them with the rest, once.
+        return
     # Flush first: the last changes of the transaction are only noticed once flushed.
     session.flush()
     if session.info.pop(_ALL_COMPANIES, False):
