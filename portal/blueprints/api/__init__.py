@@ -5,9 +5,11 @@ the OpenAPI document, so the document cannot forget a route the code serves.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, cached_property, wraps
+from functools import cache, cached_property, partial, wraps
 
+import fastjsonschema
 from flask import Blueprint, g, jsonify, request
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
@@ -41,6 +43,26 @@ def _compiled_pattern(pattern: str) -> re.Pattern:
 
 # The validator of every schema the API checks: JSON Schema 2020-12 with ECMA-262 "$".
 ApiValidator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
+
+
+def quick_acceptance(schema: dict) -> Callable[[object], bool]:
+    """Whether a request body is certainly valid under `schema`, answered about ten times faster than
+    `ApiValidator` (fastjsonschema compiles the schema to Python): a batch of 1,000 invoices is most of
+    an import's checking. It is never more lenient than `ApiValidator` (the same formats; a "$" it reads
+    as the end of the text everywhere, where ours does so only at a pattern's end): a body it refuses is
+    checked by `ApiValidator`, whose error the client reads, and one that finds nothing wrong is taken.
+    tests/api/test_quick_acceptance.py holds the two to that."""
+    formats = {name: partial(FORMATS.conforms, format=name) for name in FORMATS.checkers}
+    validate = fastjsonschema.compile(_patterns_for_fastjsonschema(schema), formats=formats)
+
+    def accepts(body: object) -> bool:
+        try:
+            validate(body)
+        except fastjsonschema.JsonSchemaException:
+            return False
+        return True
+
+    return accepts
 
 
 class ApiError(Exception):
@@ -78,6 +100,35 @@ class QueryParameter:
         return ApiValidator(self.schema, format_checker=FORMATS)
 
 
+def _patterns_for_fastjsonschema(schema):
+    """`schema` with each pattern as ours reads it (a final "$" as the end of the text) and with no other
+    bare "$": fastjsonschema turns every "$" into an end of text, even one in a character class."""
+    if isinstance(schema, list):
+        return [_patterns_for_fastjsonschema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {key: _escaped_in_classes(_compiled_pattern(value).pattern) if key == "pattern" and isinstance(value, str)
+            else _patterns_for_fastjsonschema(value) for key, value in schema.items()}
+
+
+def _escaped_in_classes(pattern: str) -> str:
+    """`pattern` with each "$" inside a character class escaped ("[$%]" and "[\\$%]" mean the same)."""
+    written, in_class, escaped = [], False, False
+    for character in pattern:
+        if escaped:
+            escaped = False
+        elif character == "\\":
+            escaped = True
+        elif character == "[":
+            in_class = True
+        elif character == "]":
+            in_class = False
+        elif character == "$" and in_class:
+            written.append("\\")
+        written.append(character)
+    return "".join(written)
+
+
 @dataclass
 class Operation:
     rule: str
@@ -91,6 +142,8 @@ class Operation:
     public: bool = False
     max_body_bytes: int | None = None
     validator: Draft202012Validator | None = field(default=None, repr=False)
+
+    accepts_quickly: Callable[[object], bool] | None = field(default=None, repr=False)
 
 
 OPERATIONS: list[Operation] = []
@@ -118,6 +171,7 @@ def operation(rule: str, method: str, *, summary: str, responses: dict, request_
             max_body_bytes=max_body_bytes,
             validator=ApiValidator(request_schema, format_checker=FORMATS)
             if request_schema else None,
+            accepts_quickly=quick_acceptance(request_schema) if request_schema else None,
         )
         OPERATIONS.append(spec)
         path_validators = {name: ApiValidator(schema) for name, schema in spec.path.items()}
@@ -173,7 +227,9 @@ def _validated_body(spec: Operation) -> dict:
     body = request.get_json(silent=True)
     if body is None:
         raise ApiError(400, "invalid_json", "the request body must be a JSON object (Content-Type: application/json)")
-    errors = sorted(spec.validator.iter_errors(body), key=lambda error: list(error.absolute_path))
+    assert spec.validator is not None and spec.accepts_quickly is not None
+    errors = [] if spec.accepts_quickly(body) else sorted(spec.validator.iter_errors(body),
+                                                         key=lambda error: list(error.absolute_path))
     if errors:
         error = errors[0]
         raise ApiError(422, "validation_error", _describe(error), field=_field_name(error))
