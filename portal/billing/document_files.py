@@ -8,8 +8,6 @@ from sqlalchemy.orm import Session
 
 from portal.billing.documents import BillingDocument, credit_note_document, invoice_document
 from portal.billing.errors import BillingError
-from portal.billing.facturx import facturx_pdf
-from portal.billing.pdf import render_document_pdf
 from portal.billing.supplier import SupplierIdentity
 from portal.models import CreditNote, Invoice
 from portal.page_cache import BoundedLru
@@ -86,6 +84,11 @@ def credit_note_file(session: Session, credit_note: CreditNote, supplier: Suppli
 
 
 def _file(document: BillingDocument, file_format: DocumentFormat, version: str) -> DocumentFile:
+    # Imported when a document is first drawn: the PDF libraries (fpdf2, fontTools, pypdf, factur-x) are
+    # about 50 MiB of a process that never draws one (`acquit import invoices`, say) would carry for nothing.
+    from portal.billing.facturx import facturx_pdf
+    from portal.billing.pdf import render_document_pdf
+
     safe_number = document.number.replace('"', "")
     if file_format == DocumentFormat.FACTURX:
         return DocumentFile(f"{safe_number}-facturx.pdf", facturx_pdf(document), version)

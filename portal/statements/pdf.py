@@ -1,16 +1,25 @@
 """The statement of account as a PDF, drawn like the invoice PDF (portal.billing.pdf): same fonts, same catalogue."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from babel.dates import format_date
 from babel.numbers import format_currency
 
 from portal.billing.documents import document_translations
 from portal.billing.money import to_decimal
-from portal.billing.pdf_fonts import DocumentPdf
 from portal.statements.account import AgingBucket, EntryKind, Statement
+
+if TYPE_CHECKING:
+    from portal.billing.pdf_fonts import DocumentPdf
 
 
 def render_statement_pdf(statement: Statement, *, supplier_name: str, locale: str) -> bytes:
     """The statement as a PDF: balances, every entry of the period with a running balance, and aging."""
+    # Imported when a statement is first drawn, as invoices' PDFs are (portal.billing.document_files).
+    from portal.billing.pdf_fonts import DocumentPdf
+
     _ = document_translations(locale).gettext
 
     def money(amount: int) -> str:

@@ -150,15 +150,14 @@ def test_a_bad_zip_request_is_refused_not_failed(invoices, clerk_client, query):
 
 def test_an_invoice_pdf_downloaded_again_is_not_drawn_again_and_a_browser_holding_it_gets_304(
         make, company, clerk_client, monkeypatch):
-    from portal.billing import document_files
+    from portal.billing import pdf
 
     # A number of its own: no earlier test of this process has drawn (and kept) this document.
     invoice = make.invoice(company, number=f"INV-KEPT-{uuid.uuid4().hex[:8]}", total=12_000)
     make.session.commit()
     drawn = []
-    draw = document_files.render_document_pdf
-    monkeypatch.setattr(document_files, "render_document_pdf", lambda document: drawn.append(document.number)
-                        or draw(document))
+    draw = pdf.render_document_pdf
+    monkeypatch.setattr(pdf, "render_document_pdf", lambda document: drawn.append(document.number) or draw(document))
     url = f"/invoices/{invoice.id}/pdf"
 
     first = clerk_client.get(url)
