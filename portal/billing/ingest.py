@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -154,6 +154,22 @@ def _update(session: Session, actor: Actor, updates: list[_Update], results: dic
         audit.record_all(session, actor, entries)
 
 
+def _insert_invoices(session: Session, rows: list[dict]) -> list[int]:
+    """INSERT the invoice `rows`; returns their ids, in order.
+
+    On PostgreSQL the ids are drawn from the table's sequence first and the rows sent as one
+    prepared statement many times: an INSERT … RETURNING of a thousand rows is one statement of
+    sixteen thousand placeholders, which psycopg parses afresh each time (a third of an import's
+    time there). SQLite answers the RETURNING itself.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.scalars(insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows))
+    ids = list(session.scalars(select(func.nextval(func.pg_get_serial_sequence("invoice", "id")))
+                               .select_from(func.generate_series(1, len(rows)))))
+    session.execute(insert(Invoice), [{"id": invoice_id, **row} for invoice_id, row in zip(ids, rows)])
+    return ids
+
+
 def _create(session: Session, actor: Actor, creations: list, results: dict[int, ItemResult], *, send_emails: bool,
             now: datetime | None) -> None:
     if not creations:
@@ -170,7 +186,7 @@ def _create(session: Session, actor: Actor, creations: list, results: dict[int, 
             "custom_fields": dict(data.custom_fields), "custom_fields_text": custom_fields_text(data.custom_fields),
             "pay_link_version": 1, "issued_at": issued_at, "created_at": issued_at, "updated_at": issued_at,
         })
-    ids = session.scalars(insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows).all()
+    ids = _insert_invoices(session, rows)
     session.execute(insert(InvoiceLine), [
         {"invoice_id": invoice_id, **line} for invoice_id, lines in zip(ids, priced) for line in lines
     ])
