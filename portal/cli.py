@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from werkzeug.serving import run_simple
 
 from portal import migrate
+from portal.config import env_bool
 from portal.config_errors import ConfigurationError
 from portal.db import refresh_statistics
 from portal.services import build_services, install_services, services_of
@@ -20,11 +21,14 @@ from portal.services import build_services, install_services, services_of
 def main() -> None:
     from portal.app import create_app
 
-    if sys.argv[1:2] == ["demo"]:
+    on_demo = sys.argv[1:2] == ["demo"]
+    # ACQUIT_DEMO=1: any other command (an API key, an import) on the demo's database, as the same supplier.
+    if on_demo or env_bool("ACQUIT_DEMO", False):
         from portal.demo import DEMO_SUPPLIER
 
         for name, value in DEMO_SUPPLIER.items():
             os.environ.setdefault(name, value)
+    if on_demo:
         # The demo's log is read by a person in a terminal.
         os.environ.setdefault("ACQUIT_LOG_FORMAT", "text")
     try:

@@ -33,7 +33,7 @@ def _env_int(name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
 
 
-def _env_bool(name: str, default: bool | None) -> bool | None:
+def env_bool(name: str, default: bool | None) -> bool | None:
     raw = _env(name)
     if raw is None:
         return default
@@ -106,25 +106,25 @@ class Settings:
             smtp_port=_env_int("ACQUIT_SMTP_PORT", 25),
             smtp_username=_env("ACQUIT_SMTP_USERNAME"),
             smtp_password=_env("ACQUIT_SMTP_PASSWORD"),
-            smtp_starttls=_env_bool("ACQUIT_SMTP_STARTTLS", False),
+            smtp_starttls=env_bool("ACQUIT_SMTP_STARTTLS", False),
             smtp_timeout_seconds=_env_int("ACQUIT_SMTP_TIMEOUT", 5),
-            demo=_env_bool("ACQUIT_DEMO", False),
+            demo=env_bool("ACQUIT_DEMO", False),
             log_format=_env("ACQUIT_LOG_FORMAT", "json"),
             trusted_proxies=_env_int("ACQUIT_TRUSTED_PROXIES", 0),
             mail_sender=_env("ACQUIT_MAIL_SENDER", "Acquit <no-reply@acquit.invalid>"),
             supplier_name=_env("ACQUIT_SUPPLIER_NAME"),
             supplier_identity={name: _env(name) for name in SUPPLIER_IDENTITY_SETTINGS},
             default_locale=_env("ACQUIT_DEFAULT_LOCALE", "fr"),
-            session_cookie_secure=_env_bool("ACQUIT_SESSION_COOKIE_SECURE", None),
+            session_cookie_secure=env_bool("ACQUIT_SESSION_COOKIE_SECURE", None),
             collections_email=_env("ACQUIT_COLLECTIONS_EMAIL"),
             attachment_dir=_env("ACQUIT_ATTACHMENT_DIR"),
             attachment_max_bytes=_env_int("ACQUIT_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
             invitation_max_age_seconds=_env_int("ACQUIT_INVITATION_MAX_AGE", 7 * 86400),
             pay_link_days=_env_int("ACQUIT_PAY_LINK_DAYS", 30),
-            guest_partial_payments=_env_bool("ACQUIT_GUEST_PARTIAL_PAYMENTS", False),
+            guest_partial_payments=env_bool("ACQUIT_GUEST_PARTIAL_PAYMENTS", False),
             payment_gateway=_env("ACQUIT_PAYMENT_GATEWAY"),
             stripe_secret_key=_env("STRIPE_SECRET_KEY"),
-            allow_live_stripe_keys=_env_bool("ACQUIT_ALLOW_LIVE_STRIPE_KEYS", False),
+            allow_live_stripe_keys=env_bool("ACQUIT_ALLOW_LIVE_STRIPE_KEYS", False),
             stripe_publishable_key=_env("STRIPE_PUBLISHABLE_KEY"),
             stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET"),
             stripe_api_base=_env("ACQUIT_STRIPE_API_BASE"),

@@ -43,3 +43,15 @@ def test_the_web_entry_point_names_the_wrong_setting_in_one_line(tmp_path):
 
     assert started.returncode == 1
     assert started.stderr.strip() == "acquit: ACQUIT_LOG_FORMAT must be one of json, text, not 'xml'"
+
+
+def test_with_acquit_demo_set_any_command_runs_as_the_demo_s_supplier(tmp_path):
+    """The demo fills in a fictitious supplier; ACQUIT_DEMO=1 lets other commands reach its database as it."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("ACQUIT_SUPPLIER_")}
+    environment |= {"ACQUIT_DATABASE_URL": f"sqlite:///{tmp_path / 'acquit.sqlite3'}",
+                    "ACQUIT_SECRET_KEY": "config-test-secret", "ACQUIT_DEMO": "1"}
+    for command in (["db", "upgrade"], ["apikey", "create", "erp"]):
+        started = subprocess.run([BIN / "acquit", *command], cwd=ROOT, env=environment, capture_output=True, text=True,
+                                 timeout=60)
+        assert started.returncode == 0, started.stderr
+    assert "API key 'erp' created" in started.stdout
