@@ -172,9 +172,10 @@ def approve(session: Session, context: PaymentContext, user: User, *, company: C
     except PaymentError as refused:
         session.rollback()
         approval.status = ApprovalStatus.NOT_CHARGED
-        # A refusal the approval's readers have no words for (a card no longer found) reads as "not made".
-        approval.record_refusal(*((refused.code, refused.params) if refused.code in REFUSAL_REASONS
-                                  else ("payment_error", {})))
+        if refused.code in REFUSAL_REASONS:
+            approval.record_refusal(refused.code, refused.params)
+        else:  # one its readers have no words for (a card no longer found) reads as "the payment was not made"
+            approval.record_refusal("payment_error", {})
         audit.record(session, "payment.approval_not_charged", Actor.user(user), company_id=company.id,
                      amount=approval.amount, currency=approval.currency, approval_id=approval.id,
                      prepared_by=approval.prepared_by.email, approved_by=user.email, reason=str(refused),

@@ -81,16 +81,15 @@ def _environment(locale: str) -> Environment:
 
     environment.filters["money"] = write_money
     environment.filters["long_date"] = lambda value: format_date(value, format="long", locale=locale)
-    # Why a payment failed, in the words the pages use (never the card processor's English).
-    environment.filters["failure_reason"] = lambda code: translations.gettext(
-        FAILURE_REASONS.get(code or "", FAILURE_REASONS["payment_error"]))
-    environment.filters["refusal_reason"] = lambda code, params: _refusal_reason(translations, write_money, code, params)
+    # Why a payment failed or was refused, in the words the pages use (never the card processor's English).
+    environment.filters["failure_reason"] = lambda code: _reason(translations, write_money, code, {})
+    environment.filters["refusal_reason"] = lambda code, params: _reason(translations, write_money, code, params)
     environment.globals["today"] = date.today
     return environment
 
 
-def _refusal_reason(translations: Translations, write_money, code: str | None, params: dict) -> str:
-    """Why a payment was refused before it was charged (portal/errors.py's words for `code`)."""
+def _reason(translations: Translations, write_money, code: str | None, params: dict) -> str:
+    """Why a payment failed or was refused before it was charged (portal/errors.py's words for `code`)."""
     text = REFUSAL_REASONS.get(code or "") or FAILURE_REASONS.get(code or "", FAILURE_REASONS["payment_error"])
     written = {name: write_money(value.amount, value.currency) if isinstance(value, Money) else value
                for name, value in params.items()}
