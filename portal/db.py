@@ -39,6 +39,16 @@ def begin_write(session: Session) -> None:
     session.connection(execution_options={_BEGIN_IMMEDIATE: True})
 
 
+def begin_write_after_reading(session: Session) -> None:
+    """End the transaction in which `session` has only read, and begin the next as one that will write.
+
+    A request that authenticates and checks its input before it writes takes SQLite's write
+    lock only then: other writers wait for its writing alone, not for its reading too.
+    """
+    session.commit()
+    begin_write(session)
+
+
 WRITE_RETRIES = 5
 Result = TypeVar("Result")
 
@@ -73,9 +83,14 @@ def insert_unless_raced(session: Session, insert: Callable[[], Result],
     Two requests creating the same company or number both see it missing. On PostgreSQL the
     second insert waits for the first transaction, then fails on the unique constraint: run
     in a savepoint, that failure is undone alone, and the next statement (READ COMMITTED)
-    sees the row the first one committed. SQLite writers are serialized (`begin_write`), so
-    there it does not happen. An IntegrityError with no such row to find is re-raised.
+    sees the row the first one committed. An IntegrityError with no such row to find is re-raised.
+
+    On SQLite it cannot happen, so no savepoint is paid for: a writer that read the row
+    missing holds the write lock (`begin_write`) or, if another wrote in between, fails with
+    "database is locked" before its insert.
     """
+    if session.get_bind().dialect.name == "sqlite":
+        return insert(), True
     try:
         with session.begin_nested():
             return insert(), True

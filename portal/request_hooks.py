@@ -13,6 +13,9 @@ from portal.extensions import db
 from portal.mail import outbox
 from portal.services import services_of
 
+# Set on a view that calls `portal.db.begin_write_after_reading` once it has read and checked its input.
+BEGINS_WRITING_ITSELF = "acquit_begins_writing_itself"
+
 
 def register_request_hooks(app: Flask) -> None:
     @app.before_request
@@ -27,7 +30,8 @@ def register_request_hooks(app: Flask) -> None:
         # A POST reads, then writes. On SQLite such a transaction fails with "database is
         # locked" whenever another request wrote in between, so it takes the write lock
         # first (see `begin_write`); GETs stay concurrent readers. PostgreSQL is unaffected.
-        if request.method not in ("GET", "HEAD", "OPTIONS") and not db.session.in_transaction():
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not db.session.in_transaction() \
+                and not getattr(app.view_functions.get(request.endpoint), BEGINS_WRITING_ITSELF, False):
             begin_write(db.session)
 
     @app.before_request

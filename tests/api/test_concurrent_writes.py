@@ -16,6 +16,7 @@ import requests
 from sqlalchemy import func, select
 
 from portal.accounts.api_keys import create_api_key
+from portal.db import begin_write
 from portal.models import Company, CreditNote, Invoice
 from tests.builders import Builders
 from tests.conftest import migrated_database
@@ -115,3 +116,21 @@ def test_the_same_credit_note_number_for_two_invoices_at_once_records_one_and_re
 
     assert statuses == [201, 409]
     assert count(session, CreditNote, CreditNote.number == "CN-RACE-2") == 1
+
+
+def test_requests_refused_for_their_key_or_body_are_answered_while_another_writer_holds_the_database(live, headers):
+    # Checking the key and the body takes no write lock: only a request that will write waits for one.
+    with engine_of(live) as engine, session_on(engine) as writer:
+        begin_write(writer)
+        Builders(writer).company(ref="HOLDS-THE-LOCK")
+        writer.flush()
+        try:
+            refused_key = requests.put(f"{live.url}/api/v1/companies/LOCKED-OUT", json={"name": "Locked Out"},
+                                       headers={"Authorization": "Bearer acq_not-a-key"}, timeout=5)
+            refused_body = requests.put(f"{live.url}/api/v1/invoices/INV-LOCKED", json={"currency": "EUR"},
+                                        headers=headers, timeout=5)
+        finally:
+            writer.rollback()
+
+    assert refused_key.status_code == 401
+    assert (refused_body.status_code, refused_body.json()["error"]["code"]) == (422, "validation_error")

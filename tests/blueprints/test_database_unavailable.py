@@ -30,7 +30,8 @@ def test_a_page_that_needs_the_database_says_to_try_again_in_a_moment(unreachabl
 
 
 def test_an_api_write_is_answered_503_unavailable_in_json(unreachable):
-    answer = unreachable.put("/api/v1/invoices/INV-1", json={}, headers={"Authorization": "Bearer some-key"})
+    # A well-formed key: checking it is the first thing that needs the database.
+    answer = unreachable.put("/api/v1/invoices/INV-1", json={}, headers={"Authorization": "Bearer acq_some-key"})
 
     assert (answer.status_code, answer.headers["Retry-After"]) == (503, "5")
     assert answer.get_json()["error"]["code"] == "unavailable"

@@ -16,7 +16,9 @@ from jsonschema import Draft202012Validator, FormatChecker, ValidationError, val
 from portal.accounts.api_keys import InvalidApiKey, authenticate_api_key
 from portal.audit import Actor
 from portal.blueprints.api.schemas import ERROR
+from portal.db import begin_write_after_reading
 from portal.extensions import csrf, db
+from portal.request_hooks import BEGINS_WRITING_ITSELF
 
 blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(blueprint)
@@ -192,8 +194,11 @@ def operation(rule: str, method: str, *, summary: str, responses: dict, request_
             if spec.max_body_bytes is not None:
                 request.max_content_length = spec.max_body_bytes
             body = _validated_body(spec) if spec.request_schema else None
+            if method != "GET":
+                begin_write_after_reading(db.session)
             return view(body, **path) if spec.request_schema else view(**path)
 
+        setattr(api_view, BEGINS_WRITING_ITSELF, True)
         blueprint.add_url_rule(rule, endpoint=view.__name__, view_func=api_view, methods=[method])
         return view
 
