@@ -1,10 +1,9 @@
-from dataclasses import dataclass
 
 from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from portal import clock
 from portal.accounts.permissions import Action
@@ -77,45 +76,53 @@ def _render_results(company, form: HistoryFilterForm) -> str:
     page = history.invoice_list(db.session, company.id, form.history_query(), today=today, currency=company.currency)
     # The day autopay will charge each row it will charge: a fixed number of queries for the whole page.
     autopay_on = autopay_dates(db.session, company.id, [row.id for row in page.rows], today=today)
-    return render_template("invoices/_results.html", form=form, page=page,
-                           rows=_shown_rows(page.rows, autopay_on, formats_for(str(get_locale()))))
+    return render_template("invoices/_results.html", form=form, page=page, rows_html=_rows_html(
+        page.rows, autopay_on, formats_for(str(get_locale())), can_pay=current_user.can_pay))
 
 
-@dataclass(frozen=True, slots=True)
-class _ShownRow:
-    """A row of the list with its dates, amounts, status label and links already written for the page."""
-
-    row: history.ListRow
-    detail_url: str
-    pdf_url: str
-    issue_date: str
-    due_date: str
-    amount_total: str
-    amount_due: str
-    status_label: str
-    # The day autopay will charge it and the day it was last reminded: ISO for scripts, and as read.
-    autopay_iso: str
-    autopay_day: str
-    reminded_iso: str
-    reminded_day: str
-
-
-def _shown_rows(rows: list[history.ListRow], autopay_on: dict, fmt: LocaleFormats) -> list[_ShownRow]:
-    """The page's rows written once here rather than by a filter call per cell: labels, formats and URL
-    patterns are looked up once per page."""
+def _rows_html(rows: list[history.ListRow], autopay_on: dict, fmt: LocaleFormats, *, can_pay: bool) -> Markup:
+    """The table's rows, written here rather than by the template: the list is the portal's busiest page,
+    and Jinja spends on its 50 rows of 9 cells several times what these f-strings do. Every value
+    from the database goes through `escape`; labels, formats and URL patterns are looked up once a page."""
     detail_url, pdf_url, labels = url_for_each("invoices.detail"), url_for_each("invoices.pdf"), status_labels()
-    shown = []
+    select_before, select_after = _around(_("Select %(number)s to pay"), "%(number)s")
+    autopay_before, autopay_after = _around(_("Autopay on %(date)s"), "%(date)s")
+    reminded_before, reminded_after = _around(_("Reminded on %(date)s"), "%(date)s")
+    pdf_label = escape(_("PDF"))
+    written = []
     for row in rows:
-        autopay, reminded = autopay_on.get(row.id), row.reminded_on
-        shown.append(_ShownRow(
-            row=row, detail_url=detail_url(row.id), pdf_url=pdf_url(row.id),
-            issue_date=fmt.short_date(row.issue_date), due_date=fmt.short_date(row.due_date),
-            amount_total=fmt.money(row.amount_total, row.currency), amount_due=fmt.money(row.amount_due, row.currency),
-            status_label=labels[row.status],
-            autopay_iso=autopay.isoformat() if autopay else "", autopay_day=fmt.day_and_month(autopay),
-            reminded_iso=reminded.isoformat() if reminded else "", reminded_day=fmt.day_and_month(reminded),
-        ))
-    return shown
+        number, status = escape(row.number), escape(row.status)
+        select = ""
+        if can_pay:
+            select = "<td></td>" if row.payable <= 0 else (
+                f'<td><input type="checkbox" name="invoice" value="{row.id}" '
+                f'aria-label="{select_before}{number}{select_after}"></td>')
+        autopay = autopay_on.get(row.id)
+        autopay_note = "" if autopay is None else (
+            f'<br><small class="autopay-date" data-autopay-date="{autopay.isoformat()}">'
+            f'{autopay_before}{escape(fmt.day_and_month(autopay))}{autopay_after}</small>')
+        reminded = row.reminded_on
+        reminded_note = "" if reminded is None else (
+            f'<br><small class="reminded-on" data-reminded-on="{reminded.isoformat()}">'
+            f'{reminded_before}{escape(fmt.day_and_month(reminded))}{reminded_after}</small>')
+        written.append(
+            f'<tr class="status-{status}">{select}'
+            f'<td class="number"><a href="{escape(detail_url(row.id))}">{number}</a></td>'
+            f'<td class="secondary">{escape(row.po_number or "")}</td>'
+            f'<td class="secondary">{escape(fmt.short_date(row.issue_date))}</td>'
+            f'<td>{escape(fmt.short_date(row.due_date))}{autopay_note}</td>'
+            f'<td class="num secondary">{escape(fmt.money(row.amount_total, row.currency))}</td>'
+            f'<td class="num">{escape(fmt.money(row.amount_due, row.currency))}</td>'
+            f'<td><span class="badge badge-{status}">{escape(labels[row.status])}</span>{reminded_note}</td>'
+            f'<td class="secondary"><a href="{escape(pdf_url(row.id))}" download>{pdf_label}</a></td></tr>'
+        )
+    return Markup("".join(written))
+
+
+def _around(text: str, placeholder: str) -> tuple[Markup, Markup]:
+    """A translated text's escaped parts before and after its `placeholder`: each row's value goes between."""
+    before, _, after = text.partition(placeholder)
+    return escape(before), escape(after)
 
 
 def _filters(form: HistoryFilterForm) -> Markup:
