@@ -105,6 +105,19 @@ def test_each_row_shows_the_invoice_its_amounts_and_status(ledger, clerk_client)
     assert (number, total, amount_due, status, pdf) == ("INV-PARTIAL", "€200.00", "€150.00", "Overdue", "PDF")
 
 
+def test_a_row_writes_the_erps_text_as_text(make, company, clerk_client):
+    # Numbers and PO numbers come from the supplier's ERP: markup in them is shown, never run.
+    make.invoice(company, number="INV-<b>1</b>", po_number='PO "7" & <i>co</i>', total=100_00)
+    make.session.commit()
+
+    html = clerk_client.get("/invoices").get_data(as_text=True)
+    [(_select, number, po, *_rest)] = table_rows(clerk_client.get("/invoices"), "invoices")
+
+    assert (number, po) == ("INV-<b>1</b>", 'PO "7" & <i>co</i>')
+    assert "<b>1</b>" not in html and "<i>co</i>" not in html
+    assert 'aria-label="Select INV-&lt;b&gt;1&lt;/b&gt; to pay"' in html
+
+
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
