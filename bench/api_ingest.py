@@ -15,7 +15,8 @@ or --database-url, an empty database of your own) it:
   (c) writes --invoices other invoices to a CSV file and runs `acquit import invoices` on it in
       a child process, as an operator would.
 
-For each it prints invoices per second and peak memory: the server workers' and the import
+For each it prints invoices per second, CPU per invoice (the portal's, and with --postgres the
+database server's, which shares the machine) and peak memory: the server workers' and the import
 process's peak resident set (VmHWM, ru_maxrss), which is what the machine has to have. The
 load average is printed before and after: on a shared machine, figures are only comparable
 within one run (batch against one by one, as a ratio).
@@ -157,13 +158,39 @@ def worker_pids(arbiter_pid: int) -> list[int]:
     return [int(pid) for pid in Path(f"/proc/{arbiter_pid}/task/{arbiter_pid}/children").read_text().split()]
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the process's name (utime is [11], stime [12], cutime [13], cstime [14])."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User plus system CPU time these processes have used so far."""
     total = 0
     for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = _stat(pid)
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def database_server_cpu_seconds(postmaster: int) -> float:
+    """User plus system CPU time the PostgreSQL server has used so far: its postmaster's, the children it
+    has reaped (the backends of closed connections) and those still running (backends, checkpointer, WAL writer)."""
+    fields = _stat(postmaster)
+    total = sum(int(fields[index]) for index in (11, 12, 13, 14))
+    for child in Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split():
+        try:
+            fields = _stat(int(child))
+        except FileNotFoundError:  # ended since listed: counted in the postmaster's cutime once it is reaped
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def report_database_cpu(postmaster: int | None, cpu_before: float | None, invoices: int) -> None:
+    """Print the database server's CPU per invoice since `cpu_before`, when the bench started the server."""
+    if postmaster is not None and cpu_before is not None:
+        cpu = database_server_cpu_seconds(postmaster) - cpu_before
+        print(f"    database server CPU: {cpu / invoices * 1000:.2f} ms per new invoice")
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -284,7 +311,7 @@ def report_load(label: str, count: int, seconds: float, load: Load) -> float:
     return answered / seconds
 
 
-def bench_api(app, args, run: str) -> None:
+def bench_api(app, args, run: str, postmaster: int | None) -> None:
     with app.app_context():
         _, key = create_api_key(db.session, f"bench-{run}")
         db.session.commit()
@@ -301,12 +328,14 @@ def bench_api(app, args, run: str) -> None:
                 continue
             print(label)
             cpu_before = cpu_seconds(workers)
+            database_cpu_before = database_server_cpu_seconds(postmaster) if postmaster else None
             created = Load(range(count), f"{prefix}-{run}", args.companies)
             rates[prefix] = report_load("new invoices", count, send_load(port, key, created, clients, batch_size),
                                         created)
             cpu, written = cpu_seconds(workers) - cpu_before, created.outcomes["created"] or 1
             print(f"    server CPU: {cpu / written * 1000:.2f} ms per new invoice "
                   f"({written / cpu:,.0f} invoices per CPU-second)")
+            report_database_cpu(postmaster, database_cpu_before, written)
             replayed_count = min(args.replay, count)
             if replayed_count:
                 replayed = Load(range(replayed_count), f"{prefix}-{run}", args.companies)
@@ -333,7 +362,7 @@ def write_csv(path: Path, count: int, companies: int, run: str) -> None:
                           f"{line['unit_amount']},{line['tax_rate']},{body['custom_fields']['cost_centre']}\n")
 
 
-def bench_csv(url: str, args, run: str, workdir: Path) -> None:
+def bench_csv(url: str, args, run: str, workdir: Path, postmaster: int | None) -> None:
     path = workdir / "invoices.csv"
     started = time.perf_counter()
     write_csv(path, args.invoices, args.companies, run)
@@ -342,6 +371,7 @@ def bench_csv(url: str, args, run: str, workdir: Path) -> None:
     environment = {**os.environ, **{name: str(value) for name, value in DEMO_SUPPLIER.items()},
                    "ACQUIT_DATABASE_URL": url, "ACQUIT_SECRET_KEY": SECRET_KEY}
     started = time.perf_counter()
+    database_cpu_before = database_server_cpu_seconds(postmaster) if postmaster else None
     command = subprocess.Popen([sys.executable, "-c", "from portal.cli import main; main()", "import", "invoices",
                                 str(path)], env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # Read the output while it runs (a full pipe would block the child), then reap it with its rusage.
@@ -357,12 +387,14 @@ def bench_csv(url: str, args, run: str, workdir: Path) -> None:
     print(f"    peak memory: import process {usage.ru_maxrss / 1024:,.0f} MiB (ru_maxrss), "
           f"CPU {usage.ru_utime + usage.ru_stime:,.1f} s "
           f"({args.invoices / (usage.ru_utime + usage.ru_stime):,.0f} invoices per CPU-second)")
+    report_database_cpu(postmaster, database_cpu_before, args.invoices)
 
 
 @contextmanager
 def throwaway_postgres():
     """A PostgreSQL server of its own in a temporary directory, on a free port (as scripts/test-postgres
-    starts one, but durable: commits reach the disk as they would in production); yields its URL."""
+    starts one, but durable: commits reach the disk as they would in production); yields its URL and
+    the postmaster's process id."""
     binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
     if not binaries:
         sys.exit("--postgres needs the PostgreSQL server (Debian's postgresql package)")
@@ -381,7 +413,8 @@ def throwaway_postgres():
                         f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={work} "
                         "-c max_connections=100"], check=True, stdout=subprocess.DEVNULL)
         try:
-            yield f"postgresql+psycopg://acquit:{password}@127.0.0.1:{port}/postgres"
+            postmaster = int((data / "postmaster.pid").read_text().split()[0])
+            yield f"postgresql+psycopg://acquit:{password}@127.0.0.1:{port}/postgres", postmaster
         finally:
             subprocess.run([*as_owner, str(pg_bin / "pg_ctl"), "stop", "-D", str(data), "-m", "fast"],
                            stdout=subprocess.DEVNULL)
@@ -389,11 +422,11 @@ def throwaway_postgres():
 
 def main() -> None:
     args = parse_arguments()
-    with (throwaway_postgres() if args.postgres else nullcontext(args.database_url)) as database_url:
-        run_bench(args, database_url)
+    with (throwaway_postgres() if args.postgres else nullcontext((args.database_url, None))) as (database_url, postmaster):
+        run_bench(args, database_url, postmaster)
 
 
-def run_bench(args, database_url: str | None) -> None:
+def run_bench(args, database_url: str | None, postmaster: int | None) -> None:
     run = time.strftime("%H%M%S")
     with tempfile.TemporaryDirectory(prefix="acquit-bench-") as workdir:
         url = database_url or f"sqlite:///{workdir}/ingest.sqlite3"
@@ -410,9 +443,9 @@ def run_bench(args, database_url: str | None) -> None:
               f"{args.companies} companies, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
               f"load average {os.getloadavg()[0]:.1f} (1 min)")
         if not (args.skip_put and args.skip_batch):
-            bench_api(app, args, run)
+            bench_api(app, args, run, postmaster)
         if not args.skip_csv:
-            bench_csv(url, args, run, Path(workdir))
+            bench_csv(url, args, run, Path(workdir), postmaster)
         with app.app_context():
             for prefix in ("PUT", "BATCH", "CSV"):
                 invoices = db.session.scalar(

@@ -4,10 +4,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from portal.billing.data_version import company_data_changed
+from portal.db import insert_rows
 from portal.models import AuditEvent
 from portal.models.types import utcnow
 
@@ -82,7 +82,7 @@ def record_all(session: Session, actor: Actor, entries: Iterable[Entry]) -> int:
         for entry in entries
     ]
     if rows:
-        session.execute(insert(AuditEvent), rows)
+        insert_rows(session, AuditEvent.__table__, rows)
         # A company's pages show its audit rows (invoice histories), and this INSERT is no ORM flush.
         company_data_changed(session, {row["company_id"] for row in rows})
     return len(rows)

@@ -1,12 +1,12 @@
 """The SQLAlchemy base and engine setup, with no Flask in it (jobs and tests use it bare)."""
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import MetaData, Table, create_engine, event, insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 NAMING_CONVENTION = {
@@ -99,6 +99,45 @@ def insert_unless_raced(session: Session, insert: Callable[[], Result],
         if found is None:
             raise
         return found, False
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict]) -> None:
+    """INSERT `rows` (column values, every row with the same columns) into `table`, in the session's transaction.
+
+    On PostgreSQL the rows go by COPY: an INSERT executed many times is one statement per row
+    for the server (planned, executed, its triggers queued each time), which for a batch's
+    thousands of lines and audit rows cost more than all the rest of its work. The values are
+    those an INSERT would send (each column type's conversion, and the columns' Python-side
+    defaults for columns the rows leave out); ids left out are drawn from their sequence. A
+    database error is raised as SQLAlchemy's (an `IntegrityError` for a broken constraint).
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        connection.execute(insert(table), rows)
+        return
+    given = [table.c[name] for name in rows[0]]
+    defaulted = [column for column in table.columns if column.name not in rows[0] and column.default is not None]
+    if any(not (column.default.is_scalar or column.default.is_callable) for column in defaulted):
+        raise ValueError(f"{table.name}: a column left out has a default COPY cannot compute")
+    convert = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in (*given, *defaulted)]
+    quote = dialect.identifier_preparer.quote
+    statement = (f"COPY {quote(table.name)} ({', '.join(quote(column.name) for column in (*given, *defaulted))}) "
+                 "FROM STDIN")
+    try:
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = [row[column.name] for column in given]
+                # A callable default is called for each row, as an INSERT's would be.
+                values += [column.default.arg if column.default.is_scalar else column.default.arg(None)
+                           for column in defaulted]
+                copy.write_row([value if processor is None else processor(value)
+                                for processor, value in zip(convert, values, strict=True)])
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error,
+                                  hide_parameters=True, dialect=dialect) from error
 
 
 #: The largest id a row can have (a signed 64-bit integer, on SQLite and PostgreSQL alike).

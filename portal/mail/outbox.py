@@ -12,13 +12,13 @@ from datetime import date, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from portal.billing.document_files import DocumentFormat, invoice_file
 from portal.billing.payable import undisputed_amount_due
 from portal.billing.supplier import SupplierIdentity
-from portal.db import run_as_writer
+from portal.db import insert_rows, run_as_writer
 from portal.guest.links import PayLink, PayLinks
 from portal.mail import compose
 from portal.mail.compose import ComposedEmail
@@ -107,7 +107,7 @@ def enqueue_invoice_emails(session: Session, emails: list[InvoiceEmail], *, send
     if not rows:
         return
     if not send_after_commit:
-        session.execute(insert(OutboxMessage), rows)
+        insert_rows(session, OutboxMessage.__table__, rows)
         return
     messages = [OutboxMessage(**row) for row in rows]
     session.add_all(messages)
