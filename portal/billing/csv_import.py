@@ -32,6 +32,7 @@ from portal.billing.ingest import ingest_invoices
 from portal.billing.invoices import LineInput
 from portal.billing.money import is_iso_currency
 from portal.billing.sync import InvoiceData
+from portal.db import insert_rows
 
 REQUIRED_COLUMNS = (
     "invoice_number", "company_ref", "issue_date", "due_date", "currency", "description", "quantity", "unit_amount",
@@ -184,10 +185,10 @@ def _stage(session: Session, reader: csv.DictReader, errors: _Errors) -> int:
         if errors.full:
             break
         if len(staged) >= STAGE_EVERY:
-            session.execute(insert(_STAGED_ROWS), staged)
+            insert_rows(session, _STAGED_ROWS, staged)
             staged = []
     if staged:
-        session.execute(insert(_STAGED_ROWS), staged)
+        insert_rows(session, _STAGED_ROWS, staged)
     return count
 
 
