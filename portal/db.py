@@ -8,6 +8,7 @@ from sqlalchemy import MetaData, Table, create_engine, event, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.sql import FromClause
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -101,7 +102,7 @@ def insert_unless_raced(session: Session, insert: Callable[[], Result],
         return found, False
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[dict]) -> None:
+def insert_rows(session: Session, table: FromClause, rows: Sequence[dict]) -> None:
     """INSERT `rows` (column values, every row with the same columns) into `table`, in the session's transaction.
 
     On PostgreSQL the rows go by COPY: an INSERT executed many times is one statement per row
@@ -111,6 +112,8 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict]) -> None:
     defaults for columns the rows leave out); ids left out are drawn from their sequence. A
     database error is raised as SQLAlchemy's (an `IntegrityError` for a broken constraint).
     """
+    if not isinstance(table, Table):
+        raise TypeError(f"insert_rows writes to a table, not to {table!r}")
     if not rows:
         return
     connection = session.connection()
