@@ -8,6 +8,7 @@ from werkzeug.routing import IntegerConverter
 
 from portal import errors, i18n
 from portal.blueprints import BoundedJSONProvider
+from portal.blueprints.menu import install_menu
 from portal.blueprints.security_headers import register_security_headers
 from portal.blueprints.uploads import allow_uploads_where_accepted
 from portal.config import Settings
@@ -38,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
+    install_menu(app)
     register_security_headers(app)
     errors.register_error_handlers(app)
     i18n.register_template_helpers(app)
