@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import MetaData, Table, create_engine, event, insert
@@ -121,23 +122,26 @@ def insert_rows(session: Session, table: FromClause, rows: Sequence[dict]) -> No
     if dialect.name != "postgresql":
         connection.execute(insert(table), rows)
         return
-    given = [table.c[name] for name in rows[0]]
+    names = list(rows[0])
     defaulted = [column for column in table.columns if column.name not in rows[0] and column.default is not None]
     if any(not (column.default.is_scalar or column.default.is_callable) for column in defaulted):
         raise ValueError(f"{table.name}: a column left out has a default COPY cannot compute")
-    convert = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in (*given, *defaulted)]
+    # A callable default is called for each row, as an INSERT's would be.
+    defaults = [(lambda value=column.default.arg: value) if column.default.is_scalar else partial(column.default.arg, None)
+                for column in defaulted]
+    columns = [table.c[name] for name in names] + defaulted
+    conversions = [(index, processor) for index, column in enumerate(columns)
+                   if (processor := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
     quote = dialect.identifier_preparer.quote
-    statement = (f"COPY {quote(table.name)} ({', '.join(quote(column.name) for column in (*given, *defaulted))}) "
-                 "FROM STDIN")
+    statement = f"COPY {quote(table.name)} ({', '.join(quote(column.name) for column in columns)}) FROM STDIN"
     try:
         with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
-                values = [row[column.name] for column in given]
-                # A callable default is called for each row, as an INSERT's would be.
-                values += [column.default.arg if column.default.is_scalar else column.default.arg(None)
-                           for column in defaulted]
-                copy.write_row([value if processor is None else processor(value)
-                                for processor, value in zip(convert, values, strict=True)])
+                values = [row[name] for name in names]
+                values += [default() for default in defaults]
+                for index, convert in conversions:
+                    values[index] = convert(values[index])
+                copy.write_row(values)
     except dialect.loaded_dbapi.Error as error:
         raise DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error,
                                   hide_parameters=True, dialect=dialect) from error

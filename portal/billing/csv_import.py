@@ -205,8 +205,9 @@ def _invoices_by_chunk(session: Session, errors: _Errors) -> Iterator[list[tuple
             return
         after = firsts[-1].first_line
         rows_by_number: dict[str, list] = {}
+        # Fetched at once (a chunk's rows are few): iterating the result would fetch them one call at a time.
         for row in session.execute(select(_STAGED_ROWS).where(_STAGED_ROWS.c.number.in_([n for _, n in firsts]))
-                                   .order_by(_STAGED_ROWS.c.line)):
+                                   .order_by(_STAGED_ROWS.c.line)).all():
             rows_by_number.setdefault(row.number, []).append(row)
         chunk = []
         for first_line, number in firsts:
