@@ -117,7 +117,13 @@ def _note_changed_companies(session: Session, _flush_context) -> None:
         elif isinstance(instance, _DIRECT):
             pending.add(_value(session, instance, "company_id"))
         elif isinstance(instance, _THROUGH_INVOICE):
-            parents["invoice_id"].add(_value(session, instance, "invoice_id"))
+            invoice_id = _value(session, instance, "invoice_id")
+            # The invoice itself when it is at hand (a new invoice's lines): no statement to find its company.
+            invoice = inspect(instance).dict.get("invoice")
+            if isinstance(invoice, Invoice) and invoice_id is not None and _value(session, invoice, "id") == invoice_id:
+                pending.add(_value(session, invoice, "company_id"))
+            else:
+                parents["invoice_id"].add(invoice_id)
         elif isinstance(instance, Refund):
             parents["payment_id"].add(_value(session, instance, "payment_id"))
         elif isinstance(instance, DisputeLine | DisputeMessage):

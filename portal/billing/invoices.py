@@ -48,6 +48,7 @@ def create_invoice(
 ) -> Invoice:
     """Create an invoice with its lines, computing its amounts; issue it unless `issue=False`."""
     check_invoice_terms(number, issue_date, due_date, currency, lines)
+    created_at = now or utcnow()
     invoice = Invoice(
         company=company,
         number=number,
@@ -58,16 +59,18 @@ def create_invoice(
         custom_fields=dict(custom_fields or {}),
         amount_paid=0,
         amount_credited=0,
+        # Issued as it is inserted: one statement, not an INSERT then an UPDATE.
+        issued_at=created_at if issue else None,
     )
     set_invoice_lines(invoice, lines)
     session.add(invoice)
     session.flush()
     audit.record(
         session, "invoice.created", actor, company_id=company.id, invoice_id=invoice.id,
-        amount=invoice.amount_total, currency=currency, occurred_at=now, number=number,
+        amount=invoice.amount_total, currency=currency, occurred_at=created_at, number=number,
     )
     if issue:
-        issue_invoice(session, actor, invoice, now=now)
+        _record_issued(session, actor, invoice)
     return invoice
 
 
@@ -76,6 +79,10 @@ def issue_invoice(session: Session, actor: Actor, invoice: Invoice, *, now: date
     if invoice.issued_at is not None:
         return
     invoice.issued_at = now or utcnow()
+    _record_issued(session, actor, invoice)
+
+
+def _record_issued(session: Session, actor: Actor, invoice: Invoice) -> None:
     audit.record(
         session, "invoice.issued", actor, company_id=invoice.company_id, invoice_id=invoice.id,
         amount=invoice.amount_total, currency=invoice.currency, occurred_at=invoice.issued_at,
