@@ -21,6 +21,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state
 
 from portal.models import (
     ApprovalRule,
@@ -119,7 +120,7 @@ def _note_changed_companies(session: Session, _flush_context) -> None:
         elif isinstance(instance, _THROUGH_INVOICE):
             invoice_id = _value(session, instance, "invoice_id")
             # The invoice itself when it is at hand (a new invoice's lines): no statement to find its company.
-            invoice = inspect(instance).dict.get("invoice")
+            invoice = instance_state(instance).dict.get("invoice")
             if isinstance(invoice, Invoice) and invoice_id is not None and _value(session, invoice, "id") == invoice_id:
                 pending.add(_value(session, invoice, "company_id"))
             else:

@@ -18,9 +18,10 @@ from flask_wtf.csrf import generate_csrf
 
 from portal import clock
 from portal.models import Company
-from portal.page_cache import PageCache, cache_key, page_cache_from_config
+from portal.page_cache import BoundedLru, PageCache, cache_key, page_cache_from_config
 
 _PORTAL = Path(__file__).resolve().parents[2]
+VALID_QUERIES_KEPT = 4096
 
 
 def install_page_cache(app: Flask) -> None:
@@ -28,6 +29,7 @@ def install_page_cache(app: Flask) -> None:
     app.extensions["acquit.page_cache"] = page_cache_from_config(
         app.config.get("ACQUIT_PAGE_CACHE_URL"), int(app.config.get("ACQUIT_PAGE_CACHE_MIB", 64)) * 1024 * 1024)
     app.extensions["acquit.code_generation"] = _code_generation(app)
+    app.extensions["acquit.valid_queries"] = BoundedLru(VALID_QUERIES_KEPT)
 
 
 def _code_generation(app: Flask) -> str:
@@ -46,6 +48,12 @@ def _code_digest() -> str:
 
 def page_cache() -> PageCache:
     return current_app.extensions["acquit.page_cache"]
+
+
+def valid_queries() -> BoundedLru:
+    """The queries valid filter forms asked for, in this process, by `query_rendering_key`: a form built and
+    validated once per query string, language and company fields (not objects a shared cache could hold)."""
+    return current_app.extensions["acquit.valid_queries"]
 
 
 def company_rendering_key(kind: str, company: Company, *parts) -> str:

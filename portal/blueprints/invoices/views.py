@@ -41,15 +41,16 @@ def index():
     if content is None:
         results_key = caching.rendering_key("invoice list results", company)
         results = cache.get(results_key)
-        form = _filter_form(company)
+        filters = _FilterForm(company)
         if results is None:
-            if not form.validate():
-                return _refused_filters(company, form, fragment_only)
-            results = _render_results(company, form)
+            query = filters.valid_query()
+            if query is None:
+                return _refused_filters(company, filters.form(), fragment_only)
+            results = _render_results(company, query)
             cache.set(results_key, results)
         if fragment_only:
             return caching.privately_cached(make_response(results), etag)
-        content = render_template("invoices/_content.html", filters=_filters(form), results=Markup(results),
+        content = render_template("invoices/_content.html", filters=filters.rendered(), results=Markup(results),
                                   owed_section=_owed_section(company))
         cache.set(content_key, content)
     return caching.privately_cached(make_response(render_template("invoices/index.html", content=Markup(content))), etag)
@@ -65,18 +66,50 @@ def _refused_filters(company, form: HistoryFilterForm, fragment_only: bool):
     return render_template("invoices/index.html", content=Markup(content)), 400
 
 
-def _filter_form(company) -> HistoryFilterForm:
-    return HistoryFilterForm(request.args, currency=company.currency,
-                             company_fields=company_fields.company_fields(db.session, company.id))
+class _FilterForm:
+    """The list's filter form for this request's query string, built only when it must be: a valid query
+    string's query and the form's rendering are kept, keyed on what they depend on (the query string, the
+    page's language, the company's currency and the definitions of its own fields), not on its data."""
+
+    def __init__(self, company):
+        self._company = company
+        self._fields = company_fields.company_fields(db.session, company.id)
+        self._form: HistoryFilterForm | None = None
+        definitions = tuple((field.id, field.label, field.kind, tuple(field.choices)) for field in self._fields)
+        self._key = caching.query_rendering_key("invoice list filters", company.currency, definitions)
+
+    def form(self) -> HistoryFilterForm:
+        if self._form is None:
+            self._form = HistoryFilterForm(request.args, currency=self._company.currency, company_fields=self._fields)
+        return self._form
+
+    def valid_query(self) -> history.HistoryQuery | None:
+        """The query the string asks for, or None if the form refuses it (`form().errors` says why)."""
+        queries = caching.valid_queries()
+        query = queries.get(self._key)
+        if query is None:
+            if not self.form().validate():
+                return None
+            query = self.form().history_query()
+            queries.set(self._key, query)
+        return query
+
+    def rendered(self) -> Markup:
+        """The form of a valid query string, as the page shows it."""
+        filters = caching.page_cache().get(self._key)
+        if filters is None:
+            filters = render_template("invoices/_filters.html", form=self.form())
+            caching.page_cache().set(self._key, filters)
+        return Markup(filters)
 
 
-def _render_results(company, form: HistoryFilterForm) -> str:
-    """The list's results (count, table, pager) for a valid `form`: what htmx swaps in, and the page includes."""
+def _render_results(company, query: history.HistoryQuery) -> str:
+    """The list's results (count, table, pager) for a valid `query`: what htmx swaps in, and the page includes."""
     today = clock.today()
-    page = history.invoice_list(db.session, company.id, form.history_query(), today=today, currency=company.currency)
+    page = history.invoice_list(db.session, company.id, query, today=today, currency=company.currency)
     # The day autopay will charge each row it will charge: a fixed number of queries for the whole page.
     autopay_on = autopay_dates(db.session, company.id, [row.id for row in page.rows], today=today)
-    return render_template("invoices/_results.html", form=form, page=page, rows_html=_rows_html(
+    return render_template("invoices/_results.html", page=page, rows_html=_rows_html(
         page.rows, autopay_on, formats_for(str(get_locale())), can_pay=current_user.can_pay))
 
 
@@ -123,17 +156,6 @@ def _around(text: str, placeholder: str) -> tuple[Markup, Markup]:
     """A translated text's escaped parts before and after its `placeholder`: each row's value goes between."""
     before, _, after = text.partition(placeholder)
     return escape(before), escape(after)
-
-
-def _filters(form: HistoryFilterForm) -> Markup:
-    """The filter form of a valid query, rendered once per query, locale and definition of the company's own fields."""
-    fields = tuple((field.id, field.label, field.kind, tuple(field.choices)) for field in form.company_fields)
-    key = caching.query_rendering_key("invoice list filters", fields)
-    filters = caching.page_cache().get(key)
-    if filters is None:
-        filters = render_template("invoices/_filters.html", form=form)
-        caching.page_cache().set(key, filters)
-    return Markup(filters)
 
 
 def _owed_section(company) -> Markup:
