@@ -117,6 +117,9 @@ def insert_rows(session: Session, table: FromClause, rows: Sequence[dict]) -> No
         raise TypeError(f"insert_rows writes to a table, not to {table!r}")
     if not rows:
         return
+    if session.autoflush:
+        # As `session.execute` would: what was added to the session before is written before these rows.
+        session.flush()
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "postgresql":

@@ -75,3 +75,14 @@ def test_a_row_breaking_a_constraint_raises_an_integrity_error_and_only_its_save
     assert db.scalars(select(Invoice.number).where(Invoice.number.in_(["FREE-1", "TAKEN-1"]))).all() == ["TAKEN-1"]
     insert_rows(db, Invoice.__table__, [{**row, "number": "FREE-1"}])
     assert db.scalar(select(Invoice.amount_total).where(Invoice.number == "FREE-1")) == invoice.amount_total
+
+
+def test_what_the_session_holds_unwritten_is_written_first(db, make):
+    invoice = make.invoice(make.company())
+    db.flush()
+    pending = AuditEvent(action="by.session", actor_label="tests", company_id=invoice.company_id, invoice_id=invoice.id)
+    db.add(pending)
+    insert_rows(db, AuditEvent.__table__, _audit_rows(invoice.company_id, invoice.id, "by.insert_rows")[:1])
+
+    actions = db.scalars(select(AuditEvent.action).where(AuditEvent.invoice_id == invoice.id).order_by(AuditEvent.id))
+    assert [action for action in actions if action.startswith("by.")] == ["by.session", "by.insert_rows"]
