@@ -10,8 +10,9 @@ or --database-url, an empty database of your own) it:
       send `PUT /api/v1/invoices/{number}` for --put-invoices new invoices of two lines each,
       as fast as the server answers; then sends the first --replay of them again, which must
       change nothing ("unchanged");
-  (b) the same server, the same clients: `POST /api/v1/invoices:batch` of --batch-size invoices
-      each, for --invoices new invoices, then the first --replay again;
+  (b) the same server: --batch-clients threads sending `POST /api/v1/invoices:batch` of
+      --batch-size invoices each, a new connection for each batch (so that gunicorn's workers
+      share them), for --invoices new invoices, then the first --replay again;
   (c) writes --invoices other invoices to a CSV file and runs `acquit import invoices` on it in
       a child process, as an operator would.
 
@@ -252,12 +253,16 @@ def batch_client_thread(port: int, key: str, load: Load, batch_size: int) -> Non
     def outcomes_of(status: int, answer: bytes) -> list[str]:
         return [result.get("outcome", "refused") for result in json.loads(answer)["results"]] if status == 200 else []
 
-    _send_until_done(port, key, load, timeout=300, next_request=next_request, outcomes_of=outcomes_of)
+    # A new connection for each batch: a keep-alive connection stays with the gunicorn worker that
+    # accepted it, and two of them on one worker leave the other worker's core idle.
+    _send_until_done(port, key, load, timeout=300, next_request=next_request, outcomes_of=outcomes_of,
+                     keep_alive=False)
 
 
-def _send_until_done(port: int, key: str, load: Load, *, timeout: float, next_request, outcomes_of) -> None:
-    """One connection sending `next_request()` (method, path, body) until it is None; statuses, outcomes,
-    latencies and the first errors go into `load`."""
+def _send_until_done(port: int, key: str, load: Load, *, timeout: float, next_request, outcomes_of,
+                     keep_alive: bool = True) -> None:
+    """One connection sending `next_request()` (method, path, body) until it is None (or, without
+    `keep_alive`, a connection each); statuses, outcomes, latencies and the first errors go into `load`."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     statuses, outcomes, latencies = Counter(), Counter(), []
@@ -278,6 +283,8 @@ def _send_until_done(port: int, key: str, load: Load, *, timeout: float, next_re
         outcomes.update(outcomes_of(response.status, answer))
         if response.status >= 300 and len(load.errors) < 5:
             load.errors.append(f"{response.status}: {answer[:200]!r}")
+        if not keep_alive:
+            connection.close()
     connection.close()
     with load._lock:
         load.statuses.update(statuses)
@@ -315,7 +322,8 @@ def bench_api(app, args, run: str, postmaster: int | None) -> None:
     with app.app_context():
         _, key = create_api_key(db.session, f"bench-{run}")
         db.session.commit()
-    print(f"API: keep-alive connections, gunicorn {args.workers} workers x {args.threads} threads")
+    print(f"API: gunicorn {args.workers} workers x {args.threads} threads; PUTs on keep-alive connections, "
+          "batches each on a new one")
     rates = {}
     with served(app, args.workers, args.threads) as (port, arbiter):
         workers = worker_pids(arbiter)
@@ -334,7 +342,7 @@ def bench_api(app, args, run: str, postmaster: int | None) -> None:
                                         created)
             by_worker = [cpu_seconds([worker]) - before for worker, before in zip(workers, cpu_before)]
             cpu, written = sum(by_worker), created.outcomes["created"] or 1
-            # A keep-alive connection stays with the worker that took it: two on one worker share its one core.
+            # A keep-alive connection stays with the worker that took it: PUTs' connections may crowd one worker.
             print(f"    server CPU: {cpu / written * 1000:.2f} ms per new invoice "
                   f"({written / cpu:,.0f} invoices per CPU-second; "
                   f"by worker {', '.join(f'{worker / cpu:.0%}' for worker in by_worker)})")
