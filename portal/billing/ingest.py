@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -159,10 +159,15 @@ def _insert_invoices(session: Session, rows: list[dict]) -> list[int]:
     """INSERT the invoice `rows`; returns their ids, in order.
 
     On PostgreSQL the ids are drawn from the table's sequence first and the rows sent by COPY
-    (`insert_rows`), which returns nothing. SQLite answers an INSERT … RETURNING itself.
+    (`insert_rows`), which returns nothing. SQLite cannot promise the order of a many-row
+    INSERT … RETURNING, for which SQLAlchemy would send one INSERT a row: the rows go as one
+    executemany and their ids are read back by number (unique) in one SELECT.
     """
     if session.get_bind().dialect.name != "postgresql":
-        return list(session.scalars(insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True), rows))
+        insert_rows(session, Invoice.__table__, rows)
+        id_of = {number: invoice_id for number, invoice_id in session.execute(
+            select(Invoice.number, Invoice.id).where(Invoice.number.in_([row["number"] for row in rows])))}
+        return [id_of[row["number"]] for row in rows]
     ids = list(session.scalars(select(func.nextval(func.pg_get_serial_sequence("invoice", "id")))
                                .select_from(func.generate_series(1, len(rows)))))
     insert_rows(session, Invoice.__table__, [{"id": invoice_id, **row} for invoice_id, row in zip(ids, rows)])
