@@ -22,10 +22,9 @@ def menu() -> Markup:
     """The menu of the signed-in reader (nothing for a visitor), in the page's language."""
     if not current_user.is_authenticated:
         return Markup()
-    user = current_user._get_current_object()
     # Everything the template reads of the reader: permissions follow from kind, role and being active.
-    key = cache_key(get_locale(), request.script_root, user.kind, user.role, user.is_active,
-                    "" if user.is_staff else user.company.name)
+    key = cache_key(get_locale(), request.script_root, current_user.kind, current_user.role, current_user.is_active,
+                    "" if current_user.is_staff else current_user.company.name)
     menus: BoundedLru[Markup] = current_app.extensions["acquit.menus"]
     if current_app.jinja_env.auto_reload or (rendered := menus.get(key)) is None:
         rendered = Markup(render_template("_menu.html"))

@@ -1,4 +1,3 @@
-
 from flask import Response, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -119,8 +118,8 @@ def _rows_html(rows: list[history.ListRow], autopay_on: dict, fmt: LocaleFormats
     from the database goes through `escape`; labels, formats and URL patterns are looked up once a page."""
     detail_url, pdf_url, labels = url_for_each("invoices.detail"), url_for_each("invoices.pdf"), status_labels()
     select_before, select_after = _around(_("Select %(number)s to pay"), "%(number)s")
-    autopay_before, autopay_after = _around(_("Autopay on %(date)s"), "%(date)s")
-    reminded_before, reminded_after = _around(_("Reminded on %(date)s"), "%(date)s")
+    autopay_label = _around(_("Autopay on %(date)s"), "%(date)s")
+    reminded_label = _around(_("Reminded on %(date)s"), "%(date)s")
     pdf_label = escape(_("PDF"))
     written = []
     for row in rows:
@@ -130,14 +129,8 @@ def _rows_html(rows: list[history.ListRow], autopay_on: dict, fmt: LocaleFormats
             select = "<td></td>" if row.payable <= 0 else (
                 f'<td><input type="checkbox" name="invoice" value="{row.id}" '
                 f'aria-label="{select_before}{number}{select_after}"></td>')
-        autopay = autopay_on.get(row.id)
-        autopay_note = "" if autopay is None else (
-            f'<br><small class="autopay-date" data-autopay-date="{autopay.isoformat()}">'
-            f'{autopay_before}{escape(fmt.day_and_month(autopay))}{autopay_after}</small>')
-        reminded = row.reminded_on
-        reminded_note = "" if reminded is None else (
-            f'<br><small class="reminded-on" data-reminded-on="{reminded.isoformat()}">'
-            f'{reminded_before}{escape(fmt.day_and_month(reminded))}{reminded_after}</small>')
+        autopay_note = _day_note("autopay-date", autopay_on.get(row.id), autopay_label, fmt)
+        reminded_note = _day_note("reminded-on", row.reminded_on, reminded_label, fmt)
         written.append(
             f'<tr class="status-{status}">{select}'
             f'<td class="number"><a href="{escape(detail_url(row.id))}">{number}</a></td>'
@@ -154,8 +147,17 @@ def _rows_html(rows: list[history.ListRow], autopay_on: dict, fmt: LocaleFormats
 
 def _around(text: str, placeholder: str) -> tuple[Markup, Markup]:
     """A translated text's escaped parts before and after its `placeholder`: each row's value goes between."""
-    before, _, after = text.partition(placeholder)
+    before, _placeholder, after = text.partition(placeholder)
     return escape(before), escape(after)
+
+
+def _day_note(name: str, day, label: tuple[Markup, Markup], fmt: LocaleFormats) -> str:
+    """A row's dated note below a cell (`name` its class and, as `data-<name>`, its ISO day), or nothing."""
+    if day is None:
+        return ""
+    before, after = label
+    return (f'<br><small class="{name}" data-{name}="{day.isoformat()}">'
+            f'{before}{escape(fmt.day_and_month(day))}{after}</small>')
 
 
 def _owed_section(company) -> Markup:
