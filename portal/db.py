@@ -6,10 +6,12 @@ from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import MetaData, Table, create_engine, event, insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.sql import FromClause
+
+from portal.sqlite_writers import queue_writers
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -22,6 +24,8 @@ NAMING_CONVENTION = {
 
 # The execution option `begin_write` sets on a transaction's connection.
 _BEGIN_IMMEDIATE = "acquit_begin_immediate"
+# Seconds Python's sqlite3 waits for a lock when `connect_args` name no timeout.
+SQLITE3_DEFAULT_TIMEOUT = 5.0
 
 
 class Base(DeclarativeBase):
@@ -187,13 +191,18 @@ def make_engine(url: str, **kwargs) -> Engine:
             cursor.close()
 
         if kwargs.get("isolation_level") != "AUTOCOMMIT":
-            _begin_sqlite_transactions_explicitly(engine)
+            database_path = engine.url.database
+            in_memory = not database_path or database_path == ":memory:" or database_path.startswith("file:")
+            wait_for_turn = None if in_memory else queue_writers(
+                engine, database_path, kwargs["connect_args"].get("timeout", SQLITE3_DEFAULT_TIMEOUT))
+            _begin_sqlite_transactions_explicitly(engine, wait_for_turn)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
 
-def _begin_sqlite_transactions_explicitly(engine: Engine) -> None:
+def _begin_sqlite_transactions_explicitly(engine: Engine,
+                                         wait_for_turn: Callable[[Connection], None] | None) -> None:
     """Have SQLAlchemy emit BEGIN itself, as its SQLite dialect documentation advises.
 
     Python's sqlite3 (before 3.12's `autocommit=False`) begins a transaction only before
@@ -210,4 +219,6 @@ def _begin_sqlite_transactions_explicitly(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(connection):
         immediate = connection.get_execution_options().get(_BEGIN_IMMEDIATE, False)
+        if immediate and wait_for_turn is not None:
+            wait_for_turn(connection)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
