@@ -61,16 +61,16 @@ def create_invoice(
         amount_credited=0,
         # Issued as it is inserted: one statement, not an INSERT then an UPDATE.
         issued_at=created_at if issue else None,
+        # A new invoice has none, and the dispute service expires this when it adds one:
+        # reading its status then costs no query.
+        disputes=[],
     )
     set_invoice_lines(invoice, lines)
     session.add(invoice)
     session.flush()
-    audit.record(
-        session, "invoice.created", actor, company_id=company.id, invoice_id=invoice.id,
-        amount=invoice.amount_total, currency=currency, occurred_at=created_at, number=number,
-    )
-    if issue:
-        _record_issued(session, actor, invoice)
+    created = audit.Entry("invoice.created", company_id=company.id, invoice_id=invoice.id, amount=invoice.amount_total,
+                          currency=currency, occurred_at=created_at, details={"number": number})
+    audit.record_all(session, actor, [created, _issued_entry(invoice)] if issue else [created])
     return invoice
 
 
@@ -79,14 +79,12 @@ def issue_invoice(session: Session, actor: Actor, invoice: Invoice, *, now: date
     if invoice.issued_at is not None:
         return
     invoice.issued_at = now or utcnow()
-    _record_issued(session, actor, invoice)
+    audit.record_all(session, actor, [_issued_entry(invoice)])
 
 
-def _record_issued(session: Session, actor: Actor, invoice: Invoice) -> None:
-    audit.record(
-        session, "invoice.issued", actor, company_id=invoice.company_id, invoice_id=invoice.id,
-        amount=invoice.amount_total, currency=invoice.currency, occurred_at=invoice.issued_at,
-    )
+def _issued_entry(invoice: Invoice) -> audit.Entry:
+    return audit.Entry("invoice.issued", company_id=invoice.company_id, invoice_id=invoice.id,
+                       amount=invoice.amount_total, currency=invoice.currency, occurred_at=invoice.issued_at)
 
 
 def void_invoice(
