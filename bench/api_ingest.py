@@ -43,6 +43,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import date, timedelta
 from pathlib import Path
 
+from _machine import speed_line
 from gunicorn.app.base import BaseApplication
 from sqlalchemy import func, select
 
@@ -453,6 +454,7 @@ def run_bench(args, database_url: str | None, postmaster: int | None) -> None:
         print(f"Acquit ingest bench {time.strftime('%Y-%m-%d %H:%M')} UTC: database {url.split(':', 1)[0]}, "
               f"{args.companies} companies, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
               f"load average {os.getloadavg()[0]:.1f} (1 min)")
+        print(speed_line())
         if not (args.skip_put and args.skip_batch):
             bench_api(app, args, run, postmaster)
         if not args.skip_csv:
@@ -465,7 +467,7 @@ def run_bench(args, database_url: str | None, postmaster: int | None) -> None:
                     select(func.count()).select_from(InvoiceLine).join(Invoice)
                     .where(Invoice.number.like(f"{prefix}-{run}-%")))
                 print(f"  in the database: {invoices:,} {prefix} invoices, {lines:,} lines")
-        print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min)")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min); {speed_line()}")
         app.extensions["acquit.db"].engine.dispose()
 
 

@@ -47,6 +47,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import gunicorn
+from _machine import speed_line
 from flask import request as flask_request
 from gunicorn.app.base import BaseApplication
 from sqlalchemy import event, func, insert, select
@@ -555,6 +556,7 @@ def main() -> None:
     print(f"python {platform.python_version()} ({platform.python_implementation()}), SQLite {sqlite3.sqlite_version}, "
           f"gunicorn {gunicorn.__version__}")
     print("load average (1, 5, 15 min) before the run: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    print(speed_line())
     print(f"settings: {INVOICES} invoices for the clerk's company + {OTHER_COMPANY_INVOICES} for another; "
           f"server gunicorn gthread workers={WORKERS} threads={THREADS} (child process, keep-alive 5 s); "
           f"clients={CLIENTS} keep-alive http.client threads in the bench process; "
@@ -589,6 +591,7 @@ def main() -> None:
             }
         print("load average (1, 5, 15 min) after the run: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
               + "  (other processes on the machine share its cores and skew the figures)")
+        print(speed_line())
         for label, result in results.items():
             spread = ", ".join(str(n) for n in sorted(result.workers.values(), reverse=True))
             server_ms = result.server_cpu_seconds / result.requests * 1000

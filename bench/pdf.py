@@ -19,6 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _machine import speed_line  # noqa: E402
+
 from portal.billing.documents import BillingDocument, Buyer, DocumentKind, DocumentLine, vat_summary  # noqa: E402
 from portal.billing.facturx import facturx_pdf  # noqa: E402
 from portal.billing.pdf import render_document_pdf  # noqa: E402
@@ -63,6 +65,7 @@ def timed(render) -> tuple[float, list[float]]:
 
 def main() -> None:
     print(f"Python {platform.python_version()} on {os.cpu_count()} CPUs; {RUNS} documents of {LINES} lines each.")
+    print(speed_line())
     print("| document | first in the process | then, median | then, p95 | size |")
     print("| --- | --- | --- | --- | --- |")
     for name, render in (("invoice PDF", render_document_pdf), ("Factur-X PDF", facturx_pdf)):
