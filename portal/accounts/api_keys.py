@@ -4,7 +4,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from portal.accounts.errors import AccountError
@@ -24,6 +24,10 @@ class ApiKeyNameTaken(AccountError):
 
 class UnknownApiKey(AccountError):
     """No key has this name."""
+
+
+# Built once: every API request runs it.
+_KEY_BY_HASH = select(ApiKey).where(ApiKey.key_hash == bindparam("key_hash"))
 
 
 def _digest(key: str) -> str:
@@ -59,7 +63,7 @@ def authenticate_api_key(session: Session, presented: str) -> ApiKey:
     """The active key matching `presented`, or `InvalidApiKey`."""
     if not presented or not presented.startswith(KEY_PREFIX) or len(presented) > 200:
         raise InvalidApiKey()
-    api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == _digest(presented)))
+    api_key = session.scalar(_KEY_BY_HASH, {"key_hash": _digest(presented)})
     if api_key is None or api_key.revoked_at is not None:
         raise InvalidApiKey()
     return api_key

@@ -6,7 +6,7 @@ Mail code asks `recipients_for` and nothing else, so a recipient's choices hold 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from portal import audit
@@ -50,15 +50,20 @@ def recipients_for(session: Session, company_id: int, purpose: RecipientPurpose)
     return [Recipient(email=email, invoice_format=InvoiceFormat(invoice_format)) for email, invoice_format in rows]
 
 
+# Built once for each purpose: every new invoice runs one.
+_RECIPIENTS_OF_COMPANIES = {
+    purpose: select(BillingRecipient.company_id, BillingRecipient.email, BillingRecipient.invoice_format)
+    .where(BillingRecipient.company_id.in_(bindparam("companies", expanding=True)),
+           getattr(BillingRecipient, f"receives_{purpose}").is_(True))
+    .order_by(BillingRecipient.id)
+    for purpose in RecipientPurpose
+}
+
+
 def recipients_by_company(session: Session, company_ids: Iterable[int], purpose: RecipientPurpose) -> dict[int, list[Recipient]]:
     """`recipients_for` of several companies in one query, by company id; a company with none is left out."""
-    wants = getattr(BillingRecipient, f"receives_{RecipientPurpose(purpose)}")
     found: dict[int, list[Recipient]] = {}
-    rows = session.execute(
-        select(BillingRecipient.company_id, BillingRecipient.email, BillingRecipient.invoice_format)
-        .where(BillingRecipient.company_id.in_(set(company_ids)), wants.is_(True))
-        .order_by(BillingRecipient.id)
-    )
+    rows = session.execute(_RECIPIENTS_OF_COMPANIES[RecipientPurpose(purpose)], {"companies": list(set(company_ids))})
     for company_id, email, invoice_format in rows:
         found.setdefault(company_id, []).append(Recipient(email=email, invoice_format=InvoiceFormat(invoice_format)))
     return found

@@ -19,9 +19,10 @@ for two companies in opposite orders.
 
 from collections.abc import Iterable
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import bindparam, event, inspect, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from portal.models import (
     ApprovalRule,
@@ -71,12 +72,24 @@ def every_company_data_changed(session: Session) -> None:
     session.info[_ALL_COMPANIES] = True
 
 
+_COMPANIES = Company.metadata.tables[Company.__tablename__]
+# updated_at set to itself: a new version is not a change of the company's own details. A Core
+# UPDATE, built once: the ORM's would look for the companies in the session on every commit.
+_NEW_VERSION = (update(_COMPANIES).where(_COMPANIES.c.id == bindparam("company"))
+                .values(data_version=bindparam("version"), updated_at=_COMPANIES.c.updated_at))
+
+
 def bump_data_versions(session: Session, company_ids: Iterable[int]) -> None:
     """Give `company_ids` new data versions now, in `session`'s transaction (in id order, against deadlocks)."""
-    for company_id in sorted(set(company_ids)):
-        # updated_at set to itself: a new version is not a change of the company's own details.
-        session.execute(update(Company).where(Company.id == company_id)
-                        .values(data_version=new_data_version(), updated_at=Company.updated_at))
+    versions = [{"company": company_id, "version": new_data_version()} for company_id in sorted(set(company_ids))]
+    if not versions:
+        return
+    session.execute(_NEW_VERSION, versions)
+    # A company the session holds shows its new version, as after the ORM's own UPDATE.
+    for row in versions:
+        company = session.identity_map.get(identity_key(Company, row["company"]))
+        if company is not None:
+            set_committed_value(company, "data_version", row["version"])
 
 
 def current_data_version(session: Session, company_id: int) -> str | None:

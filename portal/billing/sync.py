@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 from stdnum.eu import vat as eu_vat
 from stdnum.fr import siren as siren_number
@@ -118,6 +118,12 @@ def _is_eu_vat_number(number: str) -> bool:
     return prefix in eu_vat.MEMBER_STATES or prefix == "el"
 
 
+# Built once: every invoice sent through the API runs them.
+_COMPANY_BY_REF = select(Company).where(Company.external_ref == bindparam("ref"))
+_INVOICE_LOCKED = (select(Invoice).where(Invoice.number == bindparam("number")).with_for_update()
+                   .execution_options(populate_existing=True))
+
+
 def upsert_invoice(
     session: Session, actor: Actor, number: str, data: InvoiceData, *, now: datetime | None = None
 ) -> tuple[Invoice, str]:
@@ -128,14 +134,12 @@ def upsert_invoice(
     number, dates, custom fields) may change whatever the invoice's state, unless it is void.
     `portal.billing.ingest` decides many invoices at once by the same rules.
     """
-    company = session.scalar(select(Company).where(Company.external_ref == data.company_ref))
+    company = session.scalar(_COMPANY_BY_REF, {"ref": data.company_ref})
     if company is None:
         raise unknown_company(data.company_ref)
 
     def find_locked() -> Invoice | None:
-        return session.scalar(
-            select(Invoice).where(Invoice.number == number).with_for_update().execution_options(populate_existing=True)
-        )
+        return session.scalar(_INVOICE_LOCKED, {"number": number})
 
     # Locked as it is read (see `lock_invoice`): the checks below see any payment or dispute begun before.
     invoice: Invoice | None = find_locked()

@@ -29,6 +29,7 @@ def test_a_change_takes_a_new_version_when_it_commits_and_only_for_its_company(d
     db.commit()
     assert _version(db, company) != before
     assert _version(db, neighbour) == neighbour_before
+    assert company.data_version == _version(db, company), "the company the session holds shows its new version"
 
 
 def test_a_rolled_back_change_leaves_the_version_and_the_next_one_is_new(db, make):
