@@ -32,7 +32,7 @@ from portal.billing.sync import (
     refuse_other_company,
     unknown_company,
 )
-from portal.db import insert_rows
+from portal.db import insert_rows, refresh_outgrown_statistics
 from portal.models import Company, Invoice, InvoiceLine, InvoicePaymentClaim
 from portal.models.invoice import custom_fields_text
 from portal.models.types import utcnow
@@ -191,6 +191,8 @@ def _create(session: Session, actor: Actor, creations: list, results: dict[int, 
             "pay_link_version": 1, "issued_at": issued_at, "created_at": issued_at, "updated_at": issued_at,
         })
     ids = _insert_invoices(session, rows)
+    # Before the lines and audit rows, whose foreign keys look the new invoices up.
+    refresh_outgrown_statistics(session, [Invoice.__tablename__])
     insert_rows(session, InvoiceLine.__table__, [
         {"invoice_id": invoice_id, **line} for invoice_id, lines in zip(ids, priced) for line in lines
     ])
