@@ -8,7 +8,10 @@ Each test then runs inside a transaction that is rolled back at its end: the app
 
 import logging
 import os
+import shutil
 import socket
+import subprocess
+import time
 from dataclasses import dataclass
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -213,6 +216,40 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """A Redis server of this test process's own (Debian's redis-server, in memory only), as a URL."""
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not os.path.exists(binary):
+        reason = "redis-server is missing: the shared page cache's tests need it (apt-get install redis-server)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + "; CI must run them", pytrace=False)
+        pytest.skip(reason)
+    import redis
+
+    port = _free_port("127.0.0.1")
+    workdir = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"redis-server did not start on port {port}", pytrace=False)
+            time.sleep(0.05)
+    client.close()
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
 
 
 @pytest.fixture

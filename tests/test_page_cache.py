@@ -1,9 +1,6 @@
 """The page cache: bounded in memory, shared through Redis when a server is given."""
 
-import os
 import uuid
-
-import pytest
 
 from portal.page_cache import MemoryPageCache, RedisPageCache, cache_key, page_cache_from_config
 
@@ -29,18 +26,19 @@ def test_memory_unless_a_redis_url_is_set():
     assert isinstance(page_cache_from_config(None, 1024), MemoryPageCache)
 
 
-@pytest.mark.skipif(not os.environ.get("ACQUIT_TEST_REDIS_URL"), reason="needs a Redis server: ACQUIT_TEST_REDIS_URL")
-def test_entries_are_shared_through_redis():
-    pytest.importorskip("redis")
-    url = os.environ["ACQUIT_TEST_REDIS_URL"]
-    writer, reader = RedisPageCache(url), RedisPageCache(url)
+def test_redis_when_a_url_is_set(redis_url):
+    assert isinstance(page_cache_from_config(redis_url, 1024), RedisPageCache)
+
+
+def test_entries_are_shared_through_redis(redis_url):
+    writer, reader = RedisPageCache(redis_url), RedisPageCache(redis_url)
     key = uuid.uuid4().hex
+    assert reader.get(key) is None
     writer.set(key, "<p>déjà</p>")
     assert reader.get(key) == "<p>déjà</p>"
 
 
 def test_an_unreachable_redis_only_means_rendering_again():
-    pytest.importorskip("redis")
     cache = RedisPageCache("redis://127.0.0.1:1/0")
     cache.set("key", "value")
     assert cache.get("key") is None

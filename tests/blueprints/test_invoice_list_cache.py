@@ -2,7 +2,9 @@
 
 Each test first GETs the list (which fills the cache and gives an ETag), makes one kind of
 change through the service that makes it in the portal, commits as a request does, then
-GETs again: the page shows the new state, and the old ETag no longer matches.
+GETs again: the page shows the new state, and the old ETag no longer matches. Each runs twice:
+with the cache in the process's memory, and shared through a Redis server as several
+processes share it.
 """
 
 from datetime import date, timedelta
@@ -14,10 +16,36 @@ from portal.audit import Actor
 from portal.billing.invoices import LineInput, create_invoice, void_invoice
 from portal.disputes.service import post_message
 from portal.models import AutopayEnrolment, Refund, RefundStatus, ReminderEmail, ReminderItem, Role, SavedCard
+from portal.page_cache import MemoryPageCache, RedisPageCache
 from tests.blueprints.pages import listed_invoice_numbers, page, table_rows, visible_text
 
 HTMX = {"HX-Request": "true"}
 ACTOR = Actor.system("tests")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def app_overrides(request) -> dict:
+    if request.param == "redis":
+        return {"ACQUIT_PAGE_CACHE_URL": request.getfixturevalue("redis_url")}
+    return {}
+
+
+def test_the_cache_is_the_one_configured(app, app_overrides):
+    expected = RedisPageCache if app_overrides else MemoryPageCache
+    assert isinstance(app.extensions["acquit.page_cache"], expected)
+
+
+@pytest.mark.parametrize("app_overrides", ["redis"], indirect=True)
+def test_a_page_is_served_from_the_shared_cache_while_nothing_changes(client, app_overrides, seen):
+    import redis
+
+    shared = redis.Redis.from_url(app_overrides["ACQUIT_PAGE_CACHE_URL"])
+    # What any process rendered of the list, as the next request will find it: marked, to see it read back.
+    for key in shared.scan_iter("acquit:page:*"):
+        value = shared.get(key).decode()
+        if "INV-CACHE-1" in value:
+            shared.set(key, value.replace("INV-CACHE-1", "INV-FROM-REDIS"))
+    assert "INV-FROM-REDIS" in client.get("/invoices").get_data(as_text=True)
 
 
 @pytest.fixture
