@@ -6,7 +6,7 @@ stops being asked for, and the least recently used make room. Nothing is ever in
 
 In one process (`MemoryPageCache`, the default) entries live in a bounded LRU. Several
 processes or servers share a Redis server instead (`ACQUIT_PAGE_CACHE_URL=redis://…`, with
-the `redis` package installed beside Acquit: `pip install redis`). No Flask in here.
+Acquit's `redis` extra installed: `pip install -e '.[redis]'`). No Flask in here.
 """
 
 import hashlib
@@ -14,6 +14,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
+
+from portal.config_errors import ConfigurationError
 
 Value = TypeVar("Value")
 
@@ -74,11 +76,21 @@ class MemoryPageCache(BoundedLru[str]):
         super().__init__(max_chars, size=len)
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
 class RedisPageCache:
     """Entries in a Redis server shared by every process; an unreachable server only means rendering again."""
 
     def __init__(self, url: str, *, prefix: str = "acquit:page:"):
-        import redis
+        if not url.startswith(REDIS_SCHEMES):
+            raise ConfigurationError(f"ACQUIT_PAGE_CACHE_URL must be a Redis URL ({', '.join(REDIS_SCHEMES)}…), "
+                                     f"not {url!r}")
+        try:
+            import redis
+        except ImportError:
+            raise ConfigurationError("ACQUIT_PAGE_CACHE_URL is set, but the redis package is not installed: "
+                                     "pip install -e '.[redis]'") from None
 
         self._errors = (redis.RedisError, OSError)
         self._client = redis.Redis.from_url(url, socket_timeout=0.2, socket_connect_timeout=0.2)

@@ -38,6 +38,23 @@ def test_the_acquit_command_names_the_wrong_setting_in_one_line(tmp_path, settin
     assert not (tmp_path / "acquit.sqlite3").exists()
 
 
+def test_a_page_cache_url_that_is_not_redis_is_named(tmp_path):
+    started = started_with(tmp_path, [sys.executable, "-c", "import wsgi"], ACQUIT_PAGE_CACHE_URL="http://cache:6379")
+
+    assert started.returncode == 1
+    assert started.stderr.strip() == ("acquit: ACQUIT_PAGE_CACHE_URL must be a Redis URL (redis://, rediss://, "
+                                      "unix://…), not 'http://cache:6379'")
+
+
+def test_a_page_cache_url_without_the_redis_package_says_what_to_install(tmp_path):
+    without_redis = "import sys; sys.modules['redis'] = None; import wsgi"
+    started = started_with(tmp_path, [sys.executable, "-c", without_redis], ACQUIT_PAGE_CACHE_URL="redis://cache:6379/0")
+
+    assert started.returncode == 1
+    assert started.stderr.strip() == ("acquit: ACQUIT_PAGE_CACHE_URL is set, but the redis package is not installed: "
+                                      "pip install -e '.[redis]'")
+
+
 def test_the_web_entry_point_names_the_wrong_setting_in_one_line(tmp_path):
     started = started_with(tmp_path, [sys.executable, "-c", "import wsgi"], ACQUIT_LOG_FORMAT="xml")
 
