@@ -8,7 +8,7 @@ import time
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from werkzeug.serving import run_simple
 
 from portal import migrate
@@ -32,9 +32,21 @@ def main() -> None:
         # The demo's log is read by a person in a terminal.
         os.environ.setdefault("ACQUIT_LOG_FORMAT", "text")
     try:
-        FlaskGroup(create_app=create_app, help="Acquit, the customer payment portal.")(prog_name="acquit")
+        _AcquitGroup(create_app=create_app, help="Acquit, the customer payment portal.")(prog_name="acquit")
     except ConfigurationError as error:
         sys.exit(f"acquit: {error}")
+
+
+class _AcquitGroup(FlaskGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # `acquit --help` lists the app's commands, which needs the app: Flask would print the
+        # traceback of a wrong setting above the usage; the setting is named in one line instead.
+        try:
+            ctx.ensure_object(ScriptInfo).load_app()
+        except ConfigurationError as error:
+            click.echo(f"acquit: {error}", err=True)
+            return click.Group.list_commands(self, ctx)
+        return super().list_commands(ctx)
 
 
 def register(app: Flask) -> None:

@@ -38,6 +38,15 @@ def test_the_acquit_command_names_the_wrong_setting_in_one_line(tmp_path, settin
     assert not (tmp_path / "acquit.sqlite3").exists()
 
 
+def test_the_help_names_a_wrong_setting_in_one_line_and_still_shows_the_usage(tmp_path):
+    started = started_with(tmp_path, [BIN / "acquit", "--help"], ACQUIT_SUPPLIER_SIREN="")
+
+    assert started.returncode == 0
+    assert started.stderr.strip().startswith("acquit: The supplier's legal identity")
+    assert "Traceback" not in started.stderr and len(started.stderr.strip().splitlines()) == 1
+    assert "Usage: acquit" in started.stdout
+
+
 def test_a_page_cache_url_that_is_not_redis_is_named(tmp_path):
     started = started_with(tmp_path, [sys.executable, "-c", "import wsgi"], ACQUIT_PAGE_CACHE_URL="http://cache:6379")
 
