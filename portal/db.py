@@ -6,12 +6,12 @@ from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import MetaData, Table, create_engine, event, insert, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.sql import FromClause
 
-from portal.sqlite_writers import queue_writers
+from portal.sqlite_writers import WriterQueue, turn_giving_connection, wait_for_turn
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -205,7 +205,14 @@ def make_engine(url: str, **kwargs) -> Engine:
     """
     kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        connect_args = kwargs["connect_args"] = {**kwargs.get("connect_args", {"check_same_thread": False, "timeout": 30})}
+        database_path = make_url(url).database
+        in_memory = not database_path or database_path == ":memory:" or database_path.startswith("file:")
+        writers = None
+        if not in_memory and kwargs.get("isolation_level") != "AUTOCOMMIT":
+            writers = WriterQueue(f"{database_path}-writers.lock",
+                                  connect_args.get("timeout", SQLITE3_DEFAULT_TIMEOUT))
+            connect_args["factory"] = turn_giving_connection(writers)
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -217,18 +224,13 @@ def make_engine(url: str, **kwargs) -> Engine:
             cursor.close()
 
         if kwargs.get("isolation_level") != "AUTOCOMMIT":
-            database_path = engine.url.database
-            in_memory = not database_path or database_path == ":memory:" or database_path.startswith("file:")
-            wait_for_turn = None if in_memory else queue_writers(
-                engine, database_path, kwargs["connect_args"].get("timeout", SQLITE3_DEFAULT_TIMEOUT))
-            _begin_sqlite_transactions_explicitly(engine, wait_for_turn)
+            _begin_sqlite_transactions_explicitly(engine, writers)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
 
-def _begin_sqlite_transactions_explicitly(engine: Engine,
-                                         wait_for_turn: Callable[[Connection], None] | None) -> None:
+def _begin_sqlite_transactions_explicitly(engine: Engine, writers: WriterQueue | None) -> None:
     """Have SQLAlchemy emit BEGIN itself, as its SQLite dialect documentation advises.
 
     Python's sqlite3 (before 3.12's `autocommit=False`) begins a transaction only before
@@ -245,6 +247,6 @@ def _begin_sqlite_transactions_explicitly(engine: Engine,
     @event.listens_for(engine, "begin")
     def _begin(connection):
         immediate = connection.get_execution_options().get(_BEGIN_IMMEDIATE, False)
-        if immediate and wait_for_turn is not None:
-            wait_for_turn(connection)
+        if immediate and writers is not None:
+            wait_for_turn(writers, connection)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

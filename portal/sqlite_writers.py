@@ -7,8 +7,8 @@ much of the time while every writer was still asleep (single invoices at about 1
 second for a lock held 4.5 ms each, and a p95 of 200–350 ms). Here a writer first waits its
 turn: behind a lock of its own process, which wakes the next thread as soon as it is
 released, then behind a file lock (flock) that every process shares, which the one thread at
-the head of each process's queue tries every half millisecond. The turn ends when the
-connection goes back to the pool, right after its COMMIT or ROLLBACK.
+the head of each process's queue tries every half millisecond. The turn ends with the
+transaction's COMMIT or ROLLBACK.
 
 SQLite's lock remains what keeps writers apart: a writer that could not get its turn within
 the busy timeout goes on and lets SQLite decide, as it would without the queue, and writers
@@ -17,18 +17,15 @@ that do not begin with `portal.db.begin_write` (or other programs) simply do not
 
 import fcntl
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Callable
 
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 # How often the head of a process's queue tries the lock shared with other processes: a
 # non-blocking flock costs microseconds; blocking would have no timeout.
 POLL_SECONDS = 0.0005
-# Set in a pooled connection's `info` while its transaction holds the turn.
-_HOLDS_TURN = "acquit_holds_writer_turn"
 
 
 class WriterQueue:
@@ -92,22 +89,46 @@ class WriterQueue:
         return self._lock_file
 
 
-def queue_writers(engine: Engine, database_path: str, timeout: float) -> Callable[[Connection], None]:
-    """Queue `engine`'s writers on the database file `database_path`; returns what a connection about
-    to begin as a writer (BEGIN IMMEDIATE) calls first, to wait for its turn.
+def turn_giving_connection(queue: WriterQueue) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class (sqlite3.connect's `factory`) whose transaction gives up the writer's
+    turn, if it holds one (`wait_for_turn`), as its COMMIT or ROLLBACK is done, or as it closes.
 
-    The turn is held until the connection is checked in. The lock file lies next to the
-    database, as SQLite's own -wal and -shm files do.
+    Not later, when the pool gets the connection back: a connection kept after its commit
+    would keep every other writer waiting.
     """
-    queue = WriterQueue(f"{database_path}-writers.lock", timeout)
 
-    @event.listens_for(engine, "checkin")
-    def _end_turn(_dbapi_connection, connection_record):
-        if connection_record.info.pop(_HOLDS_TURN, False):
-            queue.end_turn()
+    class TurnGivingConnection(sqlite3.Connection):
+        holds_turn = False
 
-    def wait_for_turn(connection: Connection) -> None:
-        if queue.take_turn():
-            connection.info[_HOLDS_TURN] = True
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self._end_turn()
 
-    return wait_for_turn
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self._end_turn()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self._end_turn()
+
+        def _end_turn(self) -> None:
+            if self.holds_turn:
+                self.holds_turn = False
+                queue.end_turn()
+
+    return TurnGivingConnection
+
+
+def wait_for_turn(queue: WriterQueue, connection: Connection) -> None:
+    """Before `connection` begins as a writer (BEGIN IMMEDIATE): wait for its turn, which its transaction's end gives up."""
+    dbapi_connection = connection.connection.dbapi_connection
+    if isinstance(dbapi_connection, sqlite3.Connection) and hasattr(dbapi_connection, "holds_turn") \
+            and queue.take_turn():
+        dbapi_connection.holds_turn = True

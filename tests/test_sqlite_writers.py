@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
-from portal.db import begin_write, make_engine
+from portal.db import _BEGIN_IMMEDIATE, begin_write, make_engine
 from portal.sqlite_writers import WriterQueue
 
 
@@ -60,6 +60,18 @@ def test_a_writer_waits_for_the_turn_until_the_one_before_commits_or_rolls_back(
     with engine.connect() as connection:
         rows = [row for (row,) in connection.execute(text("SELECT writer FROM written ORDER BY rowid"))]
     assert rows == (["first", "second"] if end == "commit" else ["second"])
+
+
+def test_a_connection_kept_after_its_commit_does_not_keep_the_turn(engine):
+    began: list[str] = []
+    with engine.connect() as kept:
+        writing = kept.execution_options(**{_BEGIN_IMMEDIATE: True})
+        writing.begin()
+        writing.execute(text("INSERT INTO written VALUES ('kept')"))
+        writing.commit()
+        # Still checked out of the pool: the next writer goes on all the same.
+        _write_in_thread(engine, "next", began).join(timeout=5)
+        assert began == ["next"]
 
 
 def test_a_failed_statement_gives_the_turn_up_with_its_rollback(engine):
