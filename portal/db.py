@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.sql import FromClause
 
-from portal.sqlite_writers import WriterQueue, turn_giving_connection, wait_for_turn
+from portal.sqlite_writers import WriterQueue
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -212,7 +212,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         if not in_memory and kwargs.get("isolation_level") != "AUTOCOMMIT":
             writers = WriterQueue(f"{database_path}-writers.lock",
                                   connect_args.get("timeout", SQLITE3_DEFAULT_TIMEOUT))
-            connect_args["factory"] = turn_giving_connection(writers)
+            connect_args["factory"] = writers.connection_class
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -248,5 +248,5 @@ def _begin_sqlite_transactions_explicitly(engine: Engine, writers: WriterQueue |
     def _begin(connection):
         immediate = connection.get_execution_options().get(_BEGIN_IMMEDIATE, False)
         if immediate and writers is not None:
-            wait_for_turn(writers, connection)
+            writers.wait_for_turn(connection)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy.engine import Connection
 
@@ -36,6 +37,15 @@ class WriterQueue:
         self._timeout = timeout
         self._process_id: int | None = None
         self._for_this_process()
+        # The engine's connections (sqlite3.connect's `factory`): each gives up its turn as its transaction ends.
+        self.connection_class = _turn_giving_connection(self)
+
+    def wait_for_turn(self, connection: Connection) -> None:
+        """Before `connection` begins as a writer (BEGIN IMMEDIATE): wait for its turn, which its transaction's end gives up."""
+        dbapi_connection = connection.connection.dbapi_connection
+        assert isinstance(dbapi_connection, self.connection_class), "the engine's connections are not the queue's"
+        if self.take_turn():
+            dbapi_connection.holds_turn = True
 
     def take_turn(self) -> bool:
         """Wait until this thread may write; True if it then holds the turn, which `end_turn` gives up.
@@ -89,9 +99,9 @@ class WriterQueue:
         return self._lock_file
 
 
-def turn_giving_connection(queue: WriterQueue) -> type[sqlite3.Connection]:
+def _turn_giving_connection(queue: WriterQueue) -> type[sqlite3.Connection]:
     """A sqlite3 connection class (sqlite3.connect's `factory`) whose transaction gives up the writer's
-    turn, if it holds one (`wait_for_turn`), as its COMMIT or ROLLBACK is done, or as it closes.
+    turn, if it holds one, as its COMMIT or ROLLBACK is done, or as it closes.
 
     Not later, when the pool gets the connection back: a connection kept after its commit
     would keep every other writer waiting.
@@ -101,34 +111,20 @@ def turn_giving_connection(queue: WriterQueue) -> type[sqlite3.Connection]:
         holds_turn = False
 
         def commit(self) -> None:
-            try:
-                super().commit()
-            finally:
-                self._end_turn()
+            self._end_turn_after(super().commit)
 
         def rollback(self) -> None:
-            try:
-                super().rollback()
-            finally:
-                self._end_turn()
+            self._end_turn_after(super().rollback)
 
         def close(self) -> None:
-            try:
-                super().close()
-            finally:
-                self._end_turn()
+            self._end_turn_after(super().close)
 
-        def _end_turn(self) -> None:
-            if self.holds_turn:
-                self.holds_turn = False
-                queue.end_turn()
+        def _end_turn_after(self, end_transaction: Callable[[], None]) -> None:
+            try:
+                end_transaction()
+            finally:
+                if self.holds_turn:
+                    self.holds_turn = False
+                    queue.end_turn()
 
     return TurnGivingConnection
-
-
-def wait_for_turn(queue: WriterQueue, connection: Connection) -> None:
-    """Before `connection` begins as a writer (BEGIN IMMEDIATE): wait for its turn, which its transaction's end gives up."""
-    dbapi_connection = connection.connection.dbapi_connection
-    if isinstance(dbapi_connection, sqlite3.Connection) and hasattr(dbapi_connection, "holds_turn") \
-            and queue.take_turn():
-        dbapi_connection.holds_turn = True
