@@ -207,9 +207,11 @@ def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         connect_args = kwargs["connect_args"] = {**kwargs.get("connect_args", {"check_same_thread": False, "timeout": 30})}
         database_path = make_url(url).database
-        in_memory = not database_path or database_path == ":memory:" or database_path.startswith("file:")
+        # Writers queue on a lock file beside a plain file database (not beside a `file:` URI, nor in memory).
+        plain_file = bool(database_path) and database_path != ":memory:" and not database_path.startswith("file:")
+        explicit_transactions = kwargs.get("isolation_level") != "AUTOCOMMIT"
         writers = None
-        if not in_memory and kwargs.get("isolation_level") != "AUTOCOMMIT":
+        if plain_file and explicit_transactions:
             writers = WriterQueue(f"{database_path}-writers.lock",
                                   connect_args.get("timeout", SQLITE3_DEFAULT_TIMEOUT))
             connect_args["factory"] = writers.connection_class
@@ -223,7 +225,7 @@ def make_engine(url: str, **kwargs) -> Engine:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
 
-        if kwargs.get("isolation_level") != "AUTOCOMMIT":
+        if explicit_transactions:
             _begin_sqlite_transactions_explicitly(engine, writers)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
