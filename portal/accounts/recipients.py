@@ -41,13 +41,7 @@ class Recipient:
 
 def recipients_for(session: Session, company_id: int, purpose: RecipientPurpose) -> list[Recipient]:
     """The addresses of `company_id` that chose to receive `purpose`, oldest first."""
-    wants = getattr(BillingRecipient, f"receives_{RecipientPurpose(purpose)}")
-    rows = session.execute(
-        select(BillingRecipient.email, BillingRecipient.invoice_format)
-        .where(BillingRecipient.company_id == company_id, wants.is_(True))
-        .order_by(BillingRecipient.id)
-    )
-    return [Recipient(email=email, invoice_format=InvoiceFormat(invoice_format)) for email, invoice_format in rows]
+    return recipients_by_company(session, [company_id], purpose).get(company_id, [])
 
 
 # Built once for each purpose: every new invoice runs one.
