@@ -58,17 +58,15 @@ def context() -> PaymentContext:
 @pytest.fixture
 def seeded(sessions, context):
     """A company with a saved card and an invoice of 250.00, and another company's invoice; committed."""
-    gateway = context.gateway
-    gateway.asked.clear()
-    gateway.may_answer.set()  # saving the card asks nothing of `charge`, but no test should hang on it
+    context.gateway.asked.clear()
+    context.gateway.may_answer.clear()
     with sessions() as session:
         make = Builders(session)
         company, other = make.company(), make.company()
         payer = make.user(company)
         invoice, elsewhere = make.invoice(company, total=TOTAL), make.invoice(other, total=TOTAL)
         session.commit()
-        save_fake_card(session, context, gateway, company, payer)
-    gateway.may_answer.clear()
+        save_fake_card(session, context, context.gateway, company, payer)
     return company, payer, invoice, other, elsewhere
 
 
